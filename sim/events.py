@@ -1,0 +1,93 @@
+"""Timeline events and the levers a trainer pulls mid-run.
+
+Both are the same thing: a dict ``{day, kind, duration, strength, hospital}`` (see
+:data:`sim.schema.EVENT`) applied to the model's *state* on its day, never to the
+scenario.  :func:`apply_event` changes the state and returns a plain-language line.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace as NS
+
+import numpy as np
+
+from .mechanisms import replace_posts
+from .state import State
+
+FOREVER = 1 << 40
+
+
+def _until(day: int, duration: int) -> int:
+    return day + duration if duration > 0 else FOREVER
+
+
+def _where(s: State, ev: dict) -> tuple[np.ndarray, str]:
+    h = ev["hospital"]
+    mask = np.ones(s.H, dtype=bool) if h < 0 else np.arange(s.H) == h
+    if s.H == 1:
+        return mask, "the hospital"
+    return mask, "every hospital" if h < 0 else f"hospital {h + 1}"
+
+
+def _for(duration: int) -> str:
+    return f" for {duration} days" if duration > 0 else ""
+
+
+def apply_event(s: State, p: NS, ev: dict, primary: str) -> str:
+    """Apply one event or lever to the state; return its narration (without 'Day N: ')."""
+    kind, strength, dur = ev["kind"], ev["strength"], ev["duration"]
+    mask, where = _where(s, ev)
+    day = s.day
+    if kind == "merger":
+        s.merger[mask], s.merger_until[mask] = strength, _until(day, dur)
+        return (f"a merger is under way in {where}{_for(dur)}: it takes the managers' and the board's "
+                f"attention and cuts the resources left for continuous QI.")
+    if kind == "ehr_rollout":
+        s.ehr[mask], s.ehr_until[mask] = strength, _until(day, dur)
+        return (f"an electronic health record roll-out starts in {where}{_for(dur)}: clinicians lose "
+                f"time to it and managers' attention goes to it.")
+    if kind == "regulator_endorsement":
+        s.regulator[mask] = np.maximum(s.regulator[mask], strength)
+        return (f"the regulator endorses {primary} in {where}; the board will weigh it at its next meeting.")
+    if kind == "inspection":
+        s.inspection[mask], s.inspection_until[mask] = strength, _until(day, dur)
+        return (f"an inspection is announced in {where}{_for(dur)}: the pressure to show compliance rises, "
+                f"whether or not practice changes.")
+    if kind == "staff_turnover":
+        posts = mask[s.c_hosp] & (s.rng["events"].random(s.N) < strength)
+        replace_posts(s, p, posts)
+        return (f"{int(posts.sum())} clinical posts in {where} change hands; the newcomers do not know "
+                f"{primary} yet.")
+    if kind == "facilitator_leaves":
+        present = mask & (s.facil_from <= day) & (s.facil_until > day)
+        s.facil_until[mask] = np.minimum(s.facil_until[mask], day)
+        if not present.any():
+            return f"the facilitator's exit is called in {where}, but no facilitator is there."
+        return (f"the external facilitator leaves {where}; the managerial work they did now falls to the "
+                f"middle managers.")
+    if kind == "reviews_include_qi":
+        s.review_on[mask] = strength
+        return (f"the board puts QI into middle managers' performance reviews in {where}.")
+    if kind == "protected_time":
+        s.protected[mask] = strength
+        return (f"protected time for QI is granted to clinicians in {where} "
+                f"({strength:.0%} of the intervention's time, where managers arrange it).")
+    if kind == "resources":
+        s.resources[mask] = strength
+        return f"the board sets the QI budget it releases in {where} to {strength:.0%}."
+    raise ValueError(f"unknown event kind {kind!r}")
+
+
+def expire_events(s: State) -> list[str]:
+    """End time-limited pressures whose time is up; return narration lines."""
+    lines = []
+    for name, label in (("merger", "the merger's pressure on attention eases"),
+                        ("ehr", "the EHR roll-out is complete"),
+                        ("inspection", "the inspection is over")):
+        until = getattr(s, f"{name}_until")
+        level = getattr(s, name)
+        done = (level > 0) & (until <= s.day)
+        if done.any():
+            level[done] = 0.0
+            lines.append(label + ".")
+    return lines

@@ -1,0 +1,460 @@
+"""The model's mechanisms, one small function each, run once a day in this order.
+
+Every function reads and writes the arrays of :class:`sim.state.State` for all
+hospitals, wards and posts at once (no per-agent loop), and its docstring names the
+claim of Pannick, Sevdalis & Athanasiou (BMJ Qual Saf 2016) that it encodes.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace as NS
+
+import numpy as np
+
+from .state import State
+
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def launch_interventions(s: State, p: NS) -> list[tuple[int, int]]:
+    """Launch each intervention on its day, unless strategic selection deferred it.
+
+    Claim: each launch adds load and feeds the belief that initiatives are fads
+    ('relentless organisational change ... a general ennui'). Returns the (hospital,
+    intervention) pairs launched today.
+    """
+    due = (p.iv.launch_day == s.day)[None, :] & ~s.launched & ~s.deferred
+    if not due.any():
+        return []
+    s.launched |= due
+    s.active = s.launched & ~s.deferred
+    per_hosp = due.sum(axis=1).astype(float)
+    s.c_fad = np.minimum(1.0, s.c_fad + p.clinicians.fad_per_launch * per_hosp[s.c_hosp])
+    hit = due[s.c_hosp]
+    s.c_eng[hit] = np.broadcast_to(s.c_eng_start[:, None], hit.shape)[hit]
+    return [tuple(x) for x in np.argwhere(due)]
+
+
+def strategic_selection(s: State, p: NS) -> list[tuple[int, int]]:
+    """Prospective workflow: jointly rank the threats and select few, strong interventions.
+
+    Claim: strategic selection of a limited number of interventions, appropriate to the
+    organisation's capacity, with the strongest evidence, co-designed with clinicians;
+    jointly chosen targets serve managers' plans. Returns the deferred pairs.
+    """
+    if not p.workflow.prospective or s.K == 0:
+        return []
+    iv = p.iv
+    score = iv.evidence * (iv.face_validity + iv.fit_manager_plans + iv.usefulness_clinicians) / 3.0
+    score = score + 0.1 * iv.co_designed
+    order = np.argsort(-score, kind="stable")
+    keep = np.zeros(s.K, dtype=bool)
+    keep[order[: p.workflow.capacity]] = True
+    s.deferred[:] = ~keep[None, :]
+    s.fit_plans[:, keep] = np.minimum(1.0, s.fit_plans[:, keep] + p.workflow.fit_boost)
+    return [(h, k) for h in range(s.H) for k in np.flatnonzero(~keep)]
+
+
+def external_facilitation(s: State, p: NS) -> None:
+    """The facilitator is present between arrival and departure.
+
+    Claim: in trials, investigators 'took on managerial roles themselves'; what remains
+    after they leave depends on real managerial alignment.
+    """
+    s.facil_present = (s.day >= s.facil_from) & (s.day < s.facil_until)
+
+
+def board_priorities(s: State, p: NS) -> None:
+    """At board meetings, the board's focus on each intervention moves toward its target.
+
+    Claim: board attention is finite and contested: quality metrics, protected quality
+    time, regulator endorsement, managers' lobbying and soft intelligence raise it;
+    externally imposed priorities (unless the board protects its own strategy) and
+    organisational events (a merger) pull it away.
+    """
+    b, inc = p.board, p.incentives.board
+    lobby = _mgr_to_hosp(s, s.m_priority * s.m_useful) * p.actions.manager.lobby_board
+    s.b_soft += (np.minimum(1.0, s.today.get("board_issues", 0.0)) - s.b_soft) / 30.0
+    if s.day % b.meeting_interval:
+        return
+    external = b.external_pressure * (1.0 - p.actions.board.protect_strategy)
+    z = (
+        b.bias
+        + b.w_metrics * inc.quality_metrics
+        + b.w_protected_time * inc.protected_quality_time
+        + b.w_regulator * (s.regulator[:, None] + p.actions.board.engage_regulator * p.iv.evidence[None, :])
+        + b.w_lobbying * lobby
+        + b.w_soft_intelligence * s.b_soft
+        - b.w_external * external
+        - b.w_events * s.merger[:, None]
+    )
+    target = sigmoid(z)
+    s.b_focus += np.where(s.launched, b.adjust_per_meeting * (target - s.b_focus), 0.0)
+
+
+def manager_priorities(s: State, p: NS) -> None:
+    """Middle managers' QI priority moves toward a target set by their incentives.
+
+    Claim: managers are moved by performance reviews that include QI (which the board
+    may add), recognition, senior emphasis, and the intervention's usefulness to their
+    own business plans (fed by the issues it resolves); enthusiasm is not automatic.
+    """
+    m, inc = p.managers, p.incentives.manager
+    hosp = s.mgr_hosp
+    review = np.maximum(inc.performance_review, (s.review_on[:, None] * s.b_focus))[hosp]
+    emphasis = (p.actions.board.emphasis * s.b_focus)[hosp]
+    z = (
+        m.bias
+        + m.w_review * review
+        + m.w_recognition * inc.recognition
+        + m.w_usefulness * s.m_useful
+        + m.w_emphasis * emphasis
+    )
+    target = sigmoid(z)
+    s.m_priority += np.where(s.active[hosp], m.adjust_rate * (target - s.m_priority), 0.0)
+
+
+def manager_attention(s: State, p: NS) -> None:
+    """Managers split a finite attention budget between QI and competing priorities.
+
+    Claim: middle managers' time and attention are strictly limited; competing
+    priorities (operational targets, an EHR roll-out, a merger) and concurrent
+    interventions preclude progress. Shares of attention sum to at most 1. A present
+    facilitator does the managerial work managers are not doing.
+    """
+    m = p.managers
+    salience = s.m_priority * s.active[s.mgr_hosp]
+    other = m.operational_demand + 2.0 * (s.merger + s.ehr)[s.mgr_hosp]
+    s.m_share = salience / (salience.sum(axis=1, keepdims=True) + other[:, None])
+    # intensity 1 = a manager at full priority with only ordinary operational demands
+    intensity = np.minimum(1.0, s.m_share * (1.0 + m.operational_demand))[s.ward_mgr]
+    facil = (p.facilitation.strength * s.facil_present)[s.ward_hosp][:, None]
+    s.w_intensity = intensity
+    effective = np.maximum(intensity, facil)
+    per_ward = (1.0 - m.clinical_share) / s.mgr_wards[s.ward_mgr][:, None]
+    s.w_capacity = p.issues.capacity_per_manager * np.maximum(intensity * per_ward, facil / p.organisation.wards_per_manager)
+    s.w_broker = np.maximum(intensity, facil) * p.actions.manager.broker_issues
+    s.w_train = p.actions.manager.training * effective
+
+
+def manager_actions(s: State, p: NS) -> None:
+    """What managers do on their wards: hold to account, protect time, back with resources.
+
+    Claim: managers who facilitate QI without micromanaging it are appreciated; too much
+    accountability costs intrinsic motivation. Expressed support without resources has a
+    smaller effect than backing with resources, which the board must release.
+    """
+    hosp = s.ward_hosp
+    prio = s.m_priority[s.ward_mgr]
+    cut = 1.0 - s.merger[hosp]
+    resources = (s.resources[:, None] * s.b_focus)[hosp] * cut[:, None]
+    s.w_accountability = p.actions.manager.accountability * s.w_intensity
+    s.w_support = prio
+    s.w_backing = prio * resources
+    s.w_protected = s.protected[hosp][:, None] * s.w_intensity * cut[:, None]
+
+
+def clinician_engagement(s: State, p: NS) -> None:
+    """Each clinician's engagement moves toward a target set by incentives, barriers and actions.
+
+    Claim: clinical engagement is reciprocal: it rises with recognition, career credit
+    and performance management, with the intervention's perceived value, managers'
+    backing and protected time, peers and champions, co-design, face validity and local
+    adaptation, and a facilitator's presence; it falls with the belief that initiatives
+    are fads, micromanagement, and competing initiatives. Groups differ in responsiveness.
+    """
+    c, iv = p.clinicians, p.iv
+    ward = s.c_ward
+    mgr_prio = s.m_priority[s.ward_mgr][ward]
+    micro = np.maximum(0.0, s.w_accountability - p.managers.micromanagement_threshold) / max(
+        1e-9, 1.0 - p.managers.micromanagement_threshold
+    )
+    active = s.active[s.c_hosp]
+    load = (s.active.sum(axis=1, keepdims=True) - s.active)[s.c_hosp]
+    if p.actions.clinician.influence_peers and s.c_ties.shape[1]:
+        peer = (s.c_eng[s.c_ties] * s.tie_weight[:, :, None]).sum(axis=1) / s.tie_weight_sum
+        peer_term = c.w_peer * (peer - 0.5)
+    else:
+        peer_term = 0.0
+    incentive = s.c_incentive_own[:, None] + p.incentives.clinician.performance_management * mgr_prio
+    z = (
+        c.bias
+        + c.w_incentive * incentive
+        + c.w_value * s.c_value
+        + (c.w_support * s.w_support + c.w_backing * s.w_backing + c.w_protected_time * s.w_protected
+           - c.w_micromanagement * micro)[ward]
+        + peer_term
+        + c.w_codesign * iv.co_designed
+        + c.w_face_validity * iv.face_validity
+        + c.w_adaptation * iv.adaptation
+        + c.w_facilitator * s.facil_present[s.c_hosp][:, None]
+        - c.w_fad * s.c_fad[:, None]
+        - c.w_load * load
+    )
+    target = sigmoid(z)
+    s.c_eng += np.where(active, s.resp[:, None] * (target - s.c_eng), 0.0)
+
+
+def clinician_use(s: State, p: NS) -> None:
+    """Who uses each intervention today, how faithfully, and what is reported.
+
+    Claims: use needs engagement and free time (workload against staffing; concurrent
+    interventions compete for the same minutes); a mandate raises use without raising
+    faithfulness; unmodified tools are not used as intended 'regardless of reported
+    compliance': monitoring that counts ticks inflates reported compliance, more under
+    strong mandates and less where the tool was locally adapted and owned.
+    """
+    c, iv = p.clinicians, p.iv
+    ward, hosp = s.c_ward, s.c_hosp
+    p_use = sigmoid((s.c_eng - c.use_threshold) / c.use_width)
+    p_use = p_use + (1.0 - p_use) * iv.mandate_strength
+    p_use = np.where(s.active[hosp], p_use, 0.0)
+    free = np.maximum(0.0, 1.0 - s.w_workload - 0.1 * s.ehr[s.ward_hosp])
+    s.w_free_time = free
+    need = iv.burden * (1.0 - s.w_protected)  # (W, K) minutes not covered by protected time
+    demand = (p_use * need[ward]).sum(axis=1)
+    scale = np.minimum(1.0, free[ward] / np.maximum(demand, 1e-12))
+    p_use *= scale[:, None]
+    use = s.rng["use"].random(p_use.shape) < p_use
+
+    q = s.c_skill * iv.core * (c.fidelity_floor + (1.0 - c.fidelity_floor) * s.c_eng)
+    faithful = use & (s.rng["faithful"].random(q.shape) < q)
+
+    tick = iv.mandate_strength * (iv.ticks + (1 - iv.ticks) * iv.tick_leak) * (1.0 - iv.adaptation)
+    tick = np.minimum(1.0, tick[None, :] * (1.0 + s.inspection[hosp])[:, None]) * s.active[hosp]
+    over = np.maximum(iv.overreport * (1.0 - iv.adaptation), tick)
+    u = s.rng["report"].random(q.shape)
+    reported = faithful | (use & (u < over)) | (~use & (u < tick))
+    # Briefings happen on working days only: at weekends practice stays as it was
+    # (the numbers are drawn all the same, so the streams stay in step).
+    today = ((s.day % 7) < 5) | ~iv.working_days_only.astype(bool)
+    s.c_use = np.where(today, use, s.c_use)
+    s.c_faithful = np.where(today, faithful, s.c_faithful)
+    s.c_reported = np.where(today, reported, s.c_reported)
+
+
+def learning_and_value(s: State, p: NS) -> None:
+    """Skill grows with use and training and fades without; perceived value tracks experience.
+
+    Claims: active involvement is more likely with protected time for training; staff
+    who found the intervention useful for their own practice saw it as a reward.
+    """
+    c, iv = p.clinicians, p.iv
+    use = s.c_use.astype(float)
+    train = s.w_train[s.c_ward]
+    s.c_skill += c.skill_learning * (use + train) * (1.0 - s.c_skill) - c.skill_decay * (1.0 - use) * s.c_skill
+    experience = use * iv.usefulness_clinicians * s.c_skill
+    s.c_value += c.value_rate * (experience - s.c_value)
+
+
+def raise_issues(s: State, p: NS) -> None:
+    """Using the intervention surfaces issues, which clinicians raise or, discouraged, do not.
+
+    Claim: structured briefings identify risks daily; an unresolved backlog of issues
+    that need managerial authority discourages raising more. Agreement that an issue
+    needs change is computed later, from its severity and how it serves each side.
+    """
+    iv, isp = p.iv, p.issues
+    use_share = s.ward_mean(s.c_use)
+    faithful_share = s.ward_mean(s.c_faithful)
+    quality = np.divide(faithful_share, use_share, out=np.zeros_like(use_share), where=use_share > 0)
+    working = (s.day % 7) < 5
+    briefing = iv.working_days_only.astype(bool)
+    s.w_briefing = briefing & working & (use_share >= isp.briefing_quorum) & s.active[s.ward_hosp]
+    sessions = np.where(briefing, s.w_briefing, use_share)
+    backlog = s.today.get("backlog_mgr", np.zeros(s.W))
+    discourage = np.exp(-isp.backlog_sensitivity * backlog / s.cpw)
+    lam = iv.issues_per_session * sessions * quality * discourage[:, None] * p.actions.clinician.raise_issues
+    r = s.rng["issues"]
+    counts = r.poisson(lam).ravel()
+    total = int(counts.sum())
+    s.today["use_share"], s.today["faithful_share"] = use_share, faithful_share
+    s.today["raised"] = counts.reshape(s.W, s.K)
+    if total == 0:
+        s.today["board_issues"] = np.zeros((s.H, s.K))
+        return
+    cell = np.repeat(np.arange(s.W * s.K), counts)
+    ward, k = cell // s.K, cell % s.K
+    u = r.random((total, 3))
+    authority = (u[:, 0] > 1 - isp.share_cross_department - isp.share_board).astype(np.int8)
+    authority += u[:, 0] > 1 - isp.share_board
+    fit = s.fit_plans[s.ward_hosp[ward], k]
+    s.issues.add(
+        ward=ward, k=k, raised=np.full(total, s.day), severity=r.beta(isp.severity_a, isp.severity_b, total),
+        authority=authority, c_fit=u[:, 1], m_fit=np.clip(fit + u[:, 2] - 0.5, 0.0, 1.0),
+    )
+    board = np.zeros((s.H, s.K))
+    np.add.at(board, (s.ward_hosp[ward], k), authority == 2)
+    s.today["board_issues"] = board / s.wph
+
+
+def resolve_issues(s: State, p: NS) -> None:
+    """Open issues are resolved only with agreement, the right authority and capacity.
+
+    Claim (Box 2): resolution depends less on an issue's inherent threat than on
+    clinicians and managers agreeing that it needs change; each side agrees by severity
+    and by how well the issue serves its priorities. Ward issues need the ward's
+    manager, cross-department issues a manager who brokers them, board issues the board
+    as well. Capacity is the managers' QI attention (or the facilitator's). Issues open
+    longer than the lapse period close unresolved.
+    """
+    isp, st = p.issues, s.issues
+    idx = st.open
+    if idx.size == 0:
+        s.today.update(resolved_sev=np.zeros((s.W, s.K)), resolved_fit=np.zeros(s.M * s.K), backlog_mgr=np.zeros(s.W),
+                       n_resolved=0, n_lapsed=0, open_wk=np.zeros((s.W, s.K)))
+        return
+    col = st.cols
+    ward, k = col["ward"][idx], col["k"][idx]
+    sev = col["severity"][idx].astype(float)
+    auth = col["authority"][idx]
+    c_side = sigmoid(isp.agreement_bias + isp.w_severity * sev + isp.w_priority * (col["c_fit"][idx] + s.ward_mean(s.c_eng)[ward, k] - 1.0))
+    m_side = sigmoid(isp.agreement_bias + isp.w_severity * sev
+                     + isp.w_priority * (col["m_fit"][idx] + s.m_priority[s.ward_mgr[ward], k] - 1.0))
+    agreement = c_side * m_side
+    col["agreement"][idx] = agreement
+    cell = ward * s.K + k
+    open_wk = np.bincount(cell, minlength=s.W * s.K).reshape(s.W, s.K)
+    hosp = s.ward_hosp[ward]
+    ward_ok = 1.0 if p.actions.manager.resolve_issues else s.facil_present[hosp].astype(float)
+    broker = s.w_broker[ward, k]
+    authority_ok = np.where(auth == 0, ward_ok, np.where(auth == 1, broker, broker * s.b_focus[hosp, k]))
+    # Each issue's pull on managers' time is its agreement x authority; a ward's
+    # resolutions per day are capped by its managerial capacity.
+    pull = isp.resolution_rate * agreement * authority_ok
+    demand = np.bincount(cell, weights=pull, minlength=s.W * s.K).reshape(s.W, s.K)
+    cap = np.minimum(1.0, s.w_capacity / np.maximum(demand, 1e-12))
+    hazard = pull * cap[ward, k]
+    done = s.rng["resolution"].random(idx.size) < hazard
+    lapse = ~done & (s.day - col["raised"][idx] >= isp.lapse_days)
+    col["resolved"][idx[done]] = s.day
+    col["lapsed"][idx[lapse]] = s.day
+    st.resolved_total += int(done.sum())
+    st.lapsed_total += int(lapse.sum())
+    keep = ~(done | lapse)
+    st.open = idx[keep]
+    s.today["resolved_sev"] = np.bincount(cell[done], weights=sev[done], minlength=s.W * s.K).reshape(s.W, s.K)
+    mcell = s.ward_mgr[ward[done]] * s.K + k[done]
+    s.today["resolved_fit"] = np.bincount(mcell, weights=sev[done] * col["m_fit"][idx[done]], minlength=s.M * s.K)
+    needs_mgr = keep & (auth >= 1)
+    s.today["backlog_mgr"] = np.bincount(ward[needs_mgr], minlength=s.W).astype(float)
+    s.today["open_wk"] = np.bincount(cell[keep], minlength=s.W * s.K).reshape(s.W, s.K)
+    s.today["n_resolved"], s.today["n_lapsed"] = int(done.sum()), int(lapse.sum())
+
+
+def feedback_from_issues(s: State, p: NS) -> None:
+    """Resolved issues improve care and feed back as value to clinicians and usefulness to managers.
+
+    Claim: where the intervention generated information that bolstered managers' business
+    plans, they coordinated and backed it; clinicians saw improved care as a reward.
+    """
+    isp, m = p.issues, p.managers
+    resolved = s.today["resolved_sev"]
+    s.w_improve = s.w_improve * 0.5 ** (1.0 / isp.improvement_half_life) + isp.improvement_per_resolution * resolved
+    gain = np.minimum(1.0, isp.value_per_resolution * resolved / s.cpw)
+    s.c_value = np.minimum(1.0, s.c_value + gain[s.c_ward])
+    # managers notice what the resolutions do for their plans in proportion to their attention
+    attention = np.minimum(1.0, s.m_share * (1.0 + m.operational_demand))
+    useful = s.today["resolved_fit"].reshape(s.M, s.K) * attention
+    s.m_useful = np.minimum(1.0, s.m_useful * (1.0 - m.usefulness_decay) + m.usefulness_gain * useful)
+
+
+def initiative_fatigue(s: State, p: NS) -> list[tuple[int, int]]:
+    """Fad belief rises with an unresolved backlog and with abandoned initiatives, and
+    recovers slowly while an intervention visibly works.
+
+    Claim: clinicians, believing each 'fad' will soon be replaced, see little point in
+    investing in any one initiative; a backlog of unresolved issues breeds cynicism.
+    Returns the (ward, intervention) pairs abandoned today.
+    """
+    c = p.clinicians
+    use = s.today["use_share"]
+    s.w_use_ema += (use - s.w_use_ema) / 14.0
+    s.w_use_peak = np.maximum(s.w_use_peak, s.w_use_ema)
+    dropped = (~s.w_abandoned) & (s.w_use_peak > 0.3) & (s.w_use_ema < 0.5 * s.w_use_peak)
+    s.w_abandoned |= dropped
+    fid = s.today["faithful_share"].mean(axis=1) if s.K else np.zeros(s.W)
+    ward_delta = (
+        c.fad_from_backlog * s.today["backlog_mgr"] / s.cpw
+        + c.fad_per_abandonment * dropped.sum(axis=1)
+        - c.fad_recovery * fid
+    )
+    s.c_fad = np.clip(s.c_fad + ward_delta[s.c_ward], 0.0, 1.0)
+    return [tuple(x) for x in np.argwhere(dropped)]
+
+
+def patient_outcome(s: State, p: NS) -> None:
+    """Harms per ward against a counterfactual drawn from the same random numbers.
+
+    Claims: QI struggles to outperform the secular trend toward system-wide improvement;
+    the intervention works through faithful use (a checklist) or through the issues it
+    resolves (a briefing). The counterfactual is the same ward without the intervention:
+    its harms are drawn first, and the harms with the intervention are a binomial
+    thinning of them, so both share every random number.
+    """
+    o, iv = p.outcome, p.iv
+    s.w_fid_ema += (s.today["faithful_share"] - s.w_fid_ema) / o.fidelity_lag
+    through_use = iv.effect_max * s.w_fid_ema
+    through_issues = iv.effect_max * (1.0 - np.exp(-s.w_improve))
+    effect_k = np.where(iv.issues_pathway, through_issues, through_use)
+    effect = 1.0 - np.prod(1.0 - effect_k, axis=1) if s.K else np.zeros(s.W)
+    r = s.rng["outcome"]
+    trend = np.exp(-o.secular_trend * s.day / 365.0)
+    noise = np.exp(r.normal(-0.5 * o.noise_sd**2, o.noise_sd, s.W))
+    lam_cf = o.harm_rate_baseline / 1000.0 * s.w_bed_days * s.w_acuity * trend * noise
+    harms_cf = r.poisson(lam_cf)
+    harms = r.binomial(harms_cf, 1.0 - effect)
+    s.today.update(effect=effect, lam_cf=lam_cf, harms_cf=harms_cf, harms=harms)
+
+
+def measure_alignment(s: State, p: NS) -> None:
+    """Alignment per ward: how far the three levels share the QI priority (observation only).
+
+    Claim: QI succeeds when it meets the aligned interests of clinicians, middle managers
+    and the board. Index = geometric mean of the ward's clinician engagement, its
+    manager's priority and its board's focus on the primary intervention: 1 only when
+    all three prioritise it, 0 when any level gives it none. No rule reads it.
+    """
+    if s.K == 0:
+        z = np.zeros(s.W)
+        s.today.update(level_c=z, level_m=z, level_b=z, alignment=z, spread=z)
+        return
+    lc = s.ward_mean(s.c_eng[:, 0])
+    lm = s.m_priority[s.ward_mgr, 0]
+    lb = s.b_focus[s.ward_hosp, 0]
+    levels = np.stack([lc, lm, lb])
+    s.today.update(
+        level_c=lc, level_m=lm, level_b=lb,
+        alignment=np.cbrt(lc * lm * lb), spread=levels.max(axis=0) - levels.min(axis=0),
+    )
+
+
+def turnover_and_rotation(s: State, p: NS) -> int:
+    """Posts change holders: junior doctors rotate, and staff leave at a yearly rate.
+
+    Claim: QI participation must survive staff change; new holders start unfamiliar with
+    the intervention. Returns how many posts changed holder today.
+    """
+    c = p.clinicians
+    leave = s.rng["turnover"].random(s.N) < c.turnover_per_year / 365.0
+    if c.rotation_days:
+        leave |= (s.c_group == 1) & ((s.day + s.c_rotation_offset) % c.rotation_days == 0)
+    replace_posts(s, p, leave)
+    return int(leave.sum())
+
+
+def replace_posts(s: State, p: NS, mask: np.ndarray) -> None:
+    """New holders of the posts in ``mask``: engagement at its starting level, no skill."""
+    if not mask.any():
+        return
+    s.c_eng[mask] = np.minimum(s.c_eng_start[mask], p.clinicians.engagement_initial)[:, None]
+    s.c_skill[mask] = 0.0
+    s.c_value[mask] = 0.0
+    s.c_fad[mask] = p.clinicians.fad_belief_initial
+
+
+def _mgr_to_hosp(s: State, x: np.ndarray) -> np.ndarray:
+    """Mean over each hospital's managers of an (M, K) array."""
+    return x.reshape(s.H, s.M // s.H, s.K).mean(axis=1)

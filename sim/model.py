@@ -1,0 +1,351 @@
+"""QIModel: the model of alignment as a Mesa model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import mesa
+import numpy as np
+
+from . import mechanisms as mech
+from .agents import BoardMember, Clinician, MiddleManager
+from .events import apply_event, expire_events
+from .scenario import Scenario, from_dict, load_scenario
+from .schema import EVENT_BY_KEY
+from .state import State, make_params, make_streams
+
+#: Columns of the daily time series (``timeseries.csv`` and the DataCollector).
+COLUMNS = (
+    "day", "adoption", "fidelity", "reported_compliance",
+    "engagement_clinician", "engagement_manager", "engagement_board",
+    "alignment", "priority_spread", "briefings_held", "facilitator_present",
+    "issues_raised", "issues_open", "issues_resolved", "issues_lapsed",
+    "harms", "harms_counterfactual", "bed_days",
+    "harm_rate", "harm_rate_counterfactual", "harm_rate_expected", "harm_rate_expected_counterfactual",
+)
+#: Columns of the per-ward daily detail.
+WARD_COLUMNS = (
+    "adoption", "fidelity", "reported_compliance", "engagement_clinician", "engagement_manager",
+    "engagement_board", "alignment", "briefing_held", "issues_raised", "issues_open",
+    "harms", "harms_counterfactual", "bed_days", "effect",
+)
+#: Columns of the per-intervention daily detail.
+INTERVENTION_COLUMNS = (
+    "active_share", "adoption", "fidelity", "reported_compliance", "engagement_clinician",
+    "engagement_manager", "engagement_board", "issues_raised", "issues_resolved_today",
+)
+
+
+class QIModel(mesa.Model):
+    """Hospitals whose clinicians, middle managers and boards adopt, sustain or abandon QI.
+
+    Args:
+        scenario: a :class:`~sim.scenario.Scenario`, a preset name, a path to a
+            ``.toml`` file, or a dict of nested tables.  Kept as ``model.config``
+            (``model.scenario`` stays Mesa's own).
+        rng: integer seed (default: the scenario's ``seed``).  Every mechanism draws
+            from its own child stream of it.
+        detail: keep per-ward and per-intervention daily records (for output files).
+
+    One step is one day.  ``step()`` runs the named mechanisms of
+    :mod:`sim.mechanisms` in order over arrays for all agents at once.
+    """
+
+    def __init__(self, scenario: Scenario | str | Path | Mapping | None = None,
+                 rng: int | None = None, *, detail: bool = True):
+        if scenario is None:
+            scenario = load_scenario("baseline")
+        elif isinstance(scenario, str | Path):
+            scenario = load_scenario(scenario)
+        elif not isinstance(scenario, Scenario):
+            scenario = from_dict(scenario)
+        seed = int(scenario["seed"] if rng is None else rng)
+        super().__init__(rng=seed)
+        self.seed = seed
+        self.config = scenario
+        self.params = make_params(scenario)
+        self.state = State(self.params, make_streams(seed))
+        self.primary = self.params.iv.names[0] if self.params.iv.K else "no intervention"
+        self.detail = detail
+        self.narration: list[tuple[int, str]] = []
+        self._timeline = sorted(scenario.events, key=lambda e: e["day"])
+        self._pending: list[dict] = []
+        self._rows: list[tuple] = []
+        self._ward_rows: list[np.ndarray] = []
+        self._iv_rows: list[np.ndarray] = []
+        self._row: dict[str, float] = {}
+        self._memo: dict[str, Any] = {"wards_running": None, "mgr_high": None, "month_raised": 0,
+                                      "month_resolved": 0}
+
+        s = self.state
+        for i in range(s.N):
+            Clinician(self, i)
+        for i in range(s.M):
+            MiddleManager(self, i)
+        for i in range(s.H):
+            BoardMember(self, i)
+        for h, k in mech.strategic_selection(s, self.params):
+            if h == 0:
+                self._say(f"strategic selection defers {self.params.iv.names[k]}: it does not fit the "
+                          f"organisation's capacity of {self.params.workflow.capacity} initiatives.")
+        self.datacollector = mesa.DataCollector(
+            model_reporters={c: partial(_column, c) for c in COLUMNS}
+        )
+
+    # -- the day ----------------------------------------------------------------------
+    def step(self) -> None:
+        """One day: the mechanisms in order, then observation."""
+        s, p = self.state, self.params
+        self._apply_events()
+        self._narrate_launches(mech.launch_interventions(s, p))
+        mech.external_facilitation(s, p)
+        mech.board_priorities(s, p)
+        mech.manager_priorities(s, p)
+        mech.manager_attention(s, p)
+        mech.manager_actions(s, p)
+        mech.clinician_engagement(s, p)
+        mech.clinician_use(s, p)
+        mech.learning_and_value(s, p)
+        mech.raise_issues(s, p)
+        mech.resolve_issues(s, p)
+        mech.feedback_from_issues(s, p)
+        abandoned = mech.initiative_fatigue(s, p)
+        mech.patient_outcome(s, p)
+        mech.measure_alignment(s, p)
+        mech.turnover_and_rotation(s, p)
+        self._observe(abandoned)
+        self.datacollector.collect(self)
+        s.day += 1
+
+    def run(self, days: int | None = None, progress: bool = False) -> QIModel:
+        """Run ``days`` more days (default: the scenario's horizon), optionally with a bar."""
+        days = self.config["days"] - self.state.day if days is None else days
+        if progress:
+            from tqdm import tqdm
+
+            for _ in tqdm(range(days), desc=self.config.name, unit="day", leave=False):
+                self.step()
+        else:
+            for _ in range(days):
+                self.step()
+        return self
+
+    @property
+    def day(self) -> int:
+        """The next day to simulate (= days simulated so far)."""
+        return self.state.day
+
+    # -- levers -----------------------------------------------------------------------
+    def pull_lever(self, kind: str, strength: float = 1.0, duration: int = 0, hospital: int = -1) -> None:
+        """Pull a lever mid-run: an event of ``kind`` applied at the start of the next day.
+
+        Kinds are those of timeline events (:data:`sim.schema.EVENT_KINDS`), e.g.
+        ``reviews_include_qi``, ``protected_time``, ``merger``, ``facilitator_leaves``,
+        ``regulator_endorsement``.  The pull is narrated; the scenario is not changed.
+        """
+        from .scenario import _check
+
+        ev = {"day": self.state.day, "kind": kind, "strength": strength, "duration": duration,
+              "hospital": hospital}
+        for key, value in ev.items():
+            ev[key] = _check(EVENT_BY_KEY[key], value, "lever", key)
+        if hospital >= self.state.H:
+            raise ValueError(f"hospital must be -1 or below {self.state.H}")
+        ev["lever"] = True
+        self._pending.append(ev)
+
+    def _apply_events(self) -> None:
+        s = self.state
+        for line in expire_events(s):
+            self._say(line)
+        while self._timeline and self._timeline[0]["day"] <= s.day:
+            ev = self._timeline.pop(0)
+            if ev["day"] == s.day:
+                self._pending.append(ev)
+        for ev in self._pending:
+            text = apply_event(s, self.params, ev, self.primary)
+            self._say(("lever pulled: " if ev.get("lever") else "") + text)
+        self._pending.clear()
+        fac = self.params.facilitation
+        if fac.enabled and s.day == fac.start_day and s.day < fac.end_day:
+            self._say("an external facilitator arrives to support implementation.")
+        if fac.enabled and s.day == fac.end_day and (s.facil_until == fac.end_day).any():
+            self._say("the external facilitator leaves as planned; their managerial work now falls "
+                      "to the middle managers.")
+
+    # -- observation ------------------------------------------------------------------
+    def _observe(self, abandoned: list[tuple[int, int]]) -> None:
+        s, t = self.state, self.state.today
+        K = s.K
+        use_w = t["use_share"][:, 0] if K else np.zeros(s.W)
+        fid_w = t["faithful_share"][:, 0] if K else np.zeros(s.W)
+        rep_w = s.ward_mean(s.c_reported[:, 0]) if K else np.zeros(s.W)
+        harms, harms_cf = t["harms"], t["harms_cf"]
+        bed_days = s.w_bed_days
+        bd = float(bed_days.sum())
+        st = s.issues
+        open_wk = t.get("open_wk", np.zeros((s.W, max(K, 1))))
+        raised_wk = t.get("raised", np.zeros((s.W, max(K, 1))))
+        effect = t["effect"]
+        lam_cf = t["lam_cf"]
+        row = (
+            s.day, use_w.mean(), fid_w.mean(), rep_w.mean(),
+            t["level_c"].mean(), s.m_priority[:, 0].mean() if K else 0.0, s.b_focus[:, 0].mean() if K else 0.0,
+            t["alignment"].mean(), t["spread"].mean(),
+            s.w_briefing[:, 0].mean() if K else 0.0, float(s.facil_present.mean()),
+            st.raised_total, int(st.open.size), st.resolved_total, st.lapsed_total,
+            int(harms.sum()), int(harms_cf.sum()), bd,
+            1000.0 * harms.sum() / bd, 1000.0 * harms_cf.sum() / bd,
+            1000.0 * (lam_cf * (1 - effect)).sum() / bd, 1000.0 * lam_cf.sum() / bd,
+        )
+        self._rows.append(row)
+        self._row = dict(zip(COLUMNS, row, strict=True))
+        if self.detail:
+            self._ward_rows.append(np.stack([
+                use_w, fid_w, rep_w, t["level_c"], t["level_m"], t["level_b"], t["alignment"],
+                s.w_briefing[:, 0] if K else np.zeros(s.W),
+                raised_wk[:, 0] if K else np.zeros(s.W), open_wk[:, 0] if K else np.zeros(s.W),
+                harms, harms_cf, bed_days, effect,
+            ], axis=1).astype(np.float32))
+            if K:
+                self._iv_rows.append(np.stack([
+                    s.active.mean(axis=0), t["use_share"].mean(axis=0), t["faithful_share"].mean(axis=0),
+                    s.ward_mean(s.c_reported).mean(axis=0), s.c_eng.mean(axis=0), s.m_priority.mean(axis=0),
+                    s.b_focus.mean(axis=0), raised_wk.sum(axis=0), self._resolved_per_k(),
+                ], axis=1))
+        self._narrate(abandoned)
+
+    def _resolved_per_k(self) -> np.ndarray:
+        st, K = self.state.issues, self.state.K
+        if st.n == 0:
+            return np.zeros(K)
+        res = st.cols["resolved"][: st.n] == self.state.day
+        return np.bincount(st.cols["k"][: st.n][res], minlength=K).astype(float)
+
+    # -- narration --------------------------------------------------------------------
+    def _say(self, text: str) -> None:
+        self.narration.append((self.state.day, text[0].upper() + text[1:]))
+
+    def _narrate_launches(self, launched: list[tuple[int, int]]) -> None:
+        for k in sorted({k for _, k in launched}):
+            n = sum(1 for _, kk in launched if kk == k)
+            where = "" if self.state.H == 1 else f" in {n} hospital{'s' if n > 1 else ''}"
+            active = int(self.state.active.sum(axis=1).max())
+            extra = f"; {active} initiatives now compete for attention" if active > 1 else ""
+            self._say(f"{self.params.iv.names[k]} is launched{where}{extra}.")
+
+    def _narrate(self, abandoned: list[tuple[int, int]]) -> None:
+        s, p, memo = self.state, self.params, self._memo
+        if not s.K:
+            return
+        name = self.primary
+        if abandoned:
+            for k in sorted({k for _, k in abandoned}):
+                n = sum(1 for _, kk in abandoned if kk == k)
+                self._say(f"{n} ward{'s' if n > 1 else ''} abandon{'s' if n == 1 else ''} "
+                          f"{p.iv.names[k]}; staff take it as one more passing fad.")
+        running = s.w_use_ema[:, 0] >= max(p.issues.briefing_quorum, 0.2)
+        prev = memo["wards_running"]
+        if prev is None:
+            memo["wards_running"] = running
+        else:
+            n_now, n_prev = int(running.sum()), int(prev.sum())
+            step = max(1, s.W // 10)
+            if abs(n_now - n_prev) >= step:
+                verb = "runs" if p.iv.working_days_only[0] else "is in use"
+                if n_now < n_prev:
+                    why = self._why_down()
+                    self._say(f"{name} now {verb} on {n_now} of {s.W} wards (down from {n_prev}){why}.")
+                else:
+                    self._say(f"{name} now {verb} on {n_now} of {s.W} wards (up from {n_prev}).")
+                memo["wards_running"] = running
+        high = s.m_priority[:, 0].mean() >= 0.5
+        if memo["mgr_high"] is None:
+            memo["mgr_high"] = high
+        elif high != memo["mgr_high"]:
+            memo["mgr_high"] = high
+            if high:
+                self._say(f"most middle managers now treat {name} as a priority: it serves their plans "
+                          "or their reviews ask for it.")
+            else:
+                self._say(f"middle managers' priority for {name} falls below half: other demands win.")
+        if s.day % p.board.meeting_interval == 0 and s.day > 0:
+            focus = s.b_focus[:, 0].mean()
+            last = memo.get("board_focus", p.board.focus_initial)
+            if abs(focus - last) >= 0.08:
+                trend = "more" if focus > last else "less"
+                self._say(f"the board gives {name} {trend} attention (focus {last:.2f} to {focus:.2f}).")
+                memo["board_focus"] = focus
+        if s.day % 30 == 29:
+            st = s.issues
+            raised = st.raised_total - memo["month_raised"]
+            resolved = st.resolved_total - memo["month_resolved"]
+            memo["month_raised"], memo["month_resolved"] = st.raised_total, st.resolved_total
+            if raised or resolved:
+                waiting = int(s.today["backlog_mgr"].sum())
+                self._say(f"this month {raised} issues were raised and {resolved} resolved; "
+                          f"{waiting} wait for managerial authority.")
+
+    def _why_down(self) -> str:
+        s, p = self.state, self.params
+        if (s.merger > 0).any():
+            return ": the merger takes the ward managers' attention"
+        if (s.ehr > 0).any():
+            return ": the EHR roll-out takes clinicians' time and managers' attention"
+        fac = p.facilitation
+        if fac.enabled and 0 <= s.day - fac.end_day <= 180:
+            return ": the facilitator has left and the managers have not taken over their work"
+        if s.today["backlog_mgr"].sum() > s.W:
+            return ": issues raised wait unresolved for managers"
+        if s.c_fad.mean() > 0.5:
+            return ": staff see it as one more passing fad"
+        return ""
+
+    # -- results ----------------------------------------------------------------------
+    def timeseries(self) -> dict[str, np.ndarray]:
+        """The daily series as columns (also available from ``datacollector``)."""
+        arr = np.array(self._rows, dtype=float).reshape(-1, len(COLUMNS))
+        return {c: arr[:, i] for i, c in enumerate(COLUMNS)}
+
+    def summary(self) -> dict[str, Any]:
+        """Scalar outcomes of the run (see ``summary.json`` in the README)."""
+        from . import __version__
+
+        ts = self.timeseries()
+        days = len(ts["day"])
+        window = min(90, days)
+        adoption = ts["adoption"]
+        peak = float(adoption.max()) if days else 0.0
+        late = slice(days - window, days)
+        sustainment = float(adoption[late].mean() / peak) if peak > 0 else 0.0
+        cf = ts["harms_counterfactual"][late].sum()
+        effect = float(1.0 - ts["harms"][late].sum() / cf) if cf > 0 else 0.0
+        return {
+            "seed": self.seed,
+            "days": days,
+            "adoption_peak": peak,
+            "adoption_final": float(adoption[-1]) if days else 0.0,
+            "sustainment": sustainment,
+            "effect": effect,
+            "effect_expected": float(1.0 - ts["harm_rate_expected"][late].sum()
+                                     / max(ts["harm_rate_expected_counterfactual"][late].sum(), 1e-12)),
+            "fidelity_final": float(ts["fidelity"][late].mean()) if days else 0.0,
+            "reported_compliance_final": float(ts["reported_compliance"][late].mean()) if days else 0.0,
+            "alignment_mean": float(ts["alignment"].mean()) if days else 0.0,
+            "engagement_clinician_final": float(ts["engagement_clinician"][late].mean()) if days else 0.0,
+            "engagement_manager_final": float(ts["engagement_manager"][late].mean()) if days else 0.0,
+            "engagement_board_final": float(ts["engagement_board"][late].mean()) if days else 0.0,
+            "issues_raised": int(self.state.issues.raised_total),
+            "issues_resolved": int(self.state.issues.resolved_total),
+            "issues_lapsed": int(self.state.issues.lapsed_total),
+            "version": __version__,
+            "scenario": self.config.to_nested(),
+        }
+
+
+def _column(name: str, model: QIModel) -> float:
+    """DataCollector reporter: one column of the day's observation."""
+    return model._row[name]

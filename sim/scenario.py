@@ -1,0 +1,285 @@
+"""Scenarios: load presets or files, apply ``--set`` overrides, validate against the schema.
+
+Every problem raises :class:`ScenarioError`, whose message is one line naming the file,
+the key and what is allowed; the command line prints it and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import tomllib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from . import schema
+from .schema import Param
+
+
+class ScenarioError(ValueError):
+    """Bad scenario input: one line naming the file, the key and what is allowed."""
+
+    def __init__(self, source: str, key: str | None, message: str):
+        self.source, self.key, self.message = source, key, message
+        where = f"{source}: " if source else ""
+        what = f"key '{key}': " if key else ""
+        super().__init__(f"{where}{what}{message}")
+
+
+def data_dir(name: str) -> Path:
+    """Folder of shipped data (``scenarios`` or ``experiments``).
+
+    An installed wheel carries them as package data in ``sim/_data``; a source checkout
+    (or an editable install) uses the top-level folders.
+    """
+    packaged = Path(__file__).parent / "_data" / name
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / name
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in data_dir("scenarios").glob("*.toml"))
+
+
+class Scenario(Mapping[str, Any]):
+    """A fully resolved, validated scenario.
+
+    Scalars are read by dotted key (``scenario["managers.bias"]``); ``interventions`` and
+    ``events`` are lists of dicts with every key of their schema filled in.  Immutable:
+    levers pulled mid-run change the model's state, never the scenario.
+    """
+
+    def __init__(self, values: dict[str, Any], source: str = ""):
+        self._values = values
+        self.source = source
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    @property
+    def name(self) -> str:
+        return self._values["name"]
+
+    @property
+    def interventions(self) -> list[dict[str, Any]]:
+        return self._values["interventions"]
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return self._values["events"]
+
+    def with_overrides(self, overrides: Iterable[str] | Mapping[str, Any], source: str = "--set"):
+        """A new scenario with ``KEY=VALUE`` strings (or a mapping) applied and validated."""
+        values = copy.deepcopy(self._values)
+        items = overrides.items() if isinstance(overrides, Mapping) else map(_split_set, overrides)
+        for key, value in items:
+            _assign(values, key, value, source)
+        return Scenario(_validate(values, source), self.source)
+
+    def to_nested(self) -> dict[str, Any]:
+        """The scenario as nested tables, as a TOML file or ``summary.json`` holds it."""
+        out: dict[str, Any] = {}
+        for key, value in self._values.items():
+            node = out
+            *parents, leaf = key.split(".")
+            for p in parents:
+                node = node.setdefault(p, {})
+            node[leaf] = copy.deepcopy(value)
+        return out
+
+
+def load_scenario(
+    name_or_path: str | Path = "baseline", overrides: Iterable[str] | Mapping[str, Any] = ()
+) -> Scenario:
+    """Load a preset by name, or a ``.toml`` file by path, then apply overrides.
+
+    >>> load_scenario("aligned", ["days=365"])["days"]
+    365
+    """
+    text = str(name_or_path)
+    path = Path(text)
+    if path.suffix == ".toml" or path.exists() or "/" in text:
+        if not path.is_file():
+            raise ScenarioError(text, None, "file not found")
+        source = text
+    else:
+        path = data_dir("scenarios") / f"{text}.toml"
+        if not path.is_file():
+            names = preset_names()
+            hint = difflib.get_close_matches(text, names, n=1)
+            did = f" (did you mean '{hint[0]}'?)" if hint else ""
+            raise ScenarioError(
+                "", None, f"unknown preset '{text}'{did}; presets are: {', '.join(names)}"
+            )
+        source = f"scenarios/{path.name}"
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError(source, None, f"not valid TOML ({err})") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ScenarioError(source, None, f"cannot be read ({err})") from None
+    raw.setdefault("name", path.stem)
+    scenario = from_dict(raw, source)
+    return scenario.with_overrides(overrides) if overrides else scenario
+
+
+def from_dict(raw: Mapping[str, Any], source: str = "<dict>") -> Scenario:
+    """Validate nested tables (as read from TOML) into a :class:`Scenario`."""
+    values: dict[str, Any] = schema.defaults()
+    values["interventions"] = []
+    values["events"] = []
+    for key, value in _flatten(raw, source):
+        _assign(values, key, value, source)
+    return Scenario(_validate(values, source), source)
+
+
+# -- parsing -------------------------------------------------------------------------
+
+
+def _all_keys() -> list[str]:
+    return list(schema.BY_KEY) + list(schema.LIST_KEYS)
+
+
+def _unknown(source: str, key: str, candidates: Iterable[str]) -> ScenarioError:
+    candidates = list(candidates)
+    hint = difflib.get_close_matches(key, candidates, n=1, cutoff=0.6)
+    if not hint:  # try the last part alone: 'manager.bias' -> 'managers.bias'
+        tail = key.rsplit(".", 1)[-1]
+        hint = [c for c in candidates if c.rsplit(".", 1)[-1] == tail][:1]
+    did = f"did you mean '{hint[0]}'?" if hint else "see `qisim scenarios --keys` for valid keys"
+    return ScenarioError(source, key, f"unknown key; {did}")
+
+
+def _flatten(raw: Mapping[str, Any], source: str, prefix: str = ""):
+    sections = {k for k in schema.SECTIONS if k}
+    for k, v in raw.items():
+        key = f"{prefix}{k}"
+        if key in schema.LIST_KEYS:
+            yield key, v
+        elif isinstance(v, Mapping) and (key in sections or any(s.startswith(key + ".") for s in sections)):
+            yield from _flatten(v, source, key + ".")
+        elif key in schema.BY_KEY:
+            yield key, v
+        else:
+            raise _unknown(source, key, _all_keys())
+
+
+def _split_set(item: str) -> tuple[str, Any]:
+    if "=" not in item:
+        raise ScenarioError("--set", item, "expected KEY=VALUE")
+    key, text = item.split("=", 1)
+    key, text = key.strip(), text.strip()
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text  # a bare word is a string
+    return key, value
+
+
+def _assign(values: dict[str, Any], key: str, value: Any, source: str) -> None:
+    head, _, rest = key.partition(".")
+    if head in schema.LIST_KEYS:
+        item_schema = schema.LIST_KEYS[head]
+        if not rest:  # the whole list
+            if not isinstance(value, list) or not all(isinstance(x, Mapping) for x in value):
+                raise ScenarioError(source, head, "must be a list of tables ([[%s]])" % head)
+            values[head] = [_item(head, i, x, item_schema, source) for i, x in enumerate(value)]
+            return
+        index_text, _, field = rest.partition(".")
+        items = values[head]
+        if not index_text.isdigit() or int(index_text) >= len(items):
+            raise ScenarioError(
+                source, key, f"'{head}' has {len(items)} entries; use {head}.N.FIELD with N < {len(items)}"
+            )
+        if field not in item_schema:
+            raise _unknown(source, key, [f"{head}.{index_text}.{k}" for k in item_schema])
+        items[int(index_text)][field] = _check(item_schema[field], value, source, key)
+        return
+    param = schema.BY_KEY.get(key)
+    if param is None:
+        raise _unknown(source, key, _all_keys())
+    values[key] = _check(param, value, source, key)
+
+
+def _item(head: str, index: int, raw: Mapping[str, Any], item_schema, source: str) -> dict:
+    out = {k: p.default for k, p in item_schema.items()}
+    for k, v in raw.items():
+        full = f"{head}.{index}.{k}"
+        if k not in item_schema:
+            raise _unknown(source, full, [f"{head}.{index}.{c}" for c in item_schema])
+        out[k] = _check(item_schema[k], v, source, full)
+    return out
+
+
+def _check(p: Param, value: Any, source: str, key: str) -> Any:
+    """Type and range check of one value."""
+    ok_type = {
+        bool: isinstance(value, bool),
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, int | float) and not isinstance(value, bool),
+        str: isinstance(value, str),
+    }[p.kind]
+    if not ok_type:
+        raise ScenarioError(source, key, f"must be {p.allowed()} (got {value!r})")
+    if p.kind is float:
+        value = float(value)
+        if value != value:  # NaN
+            raise ScenarioError(source, key, f"must be {p.allowed()} (got nan)")
+    if p.choices and value not in p.choices:
+        raise ScenarioError(source, key, f"must be {p.allowed()} (got {value!r})")
+    if p.kind in (int, float):
+        if (p.lo is not None and value < p.lo) or (p.hi is not None and value > p.hi):
+            raise ScenarioError(source, key, f"must be {p.allowed()} (got {value!r})")
+    return value
+
+
+def _validate(v: dict[str, Any], source: str) -> dict[str, Any]:
+    """Checks that involve several keys."""
+    shares = ("organisation.share_consultant", "organisation.share_junior", "organisation.share_nurse")
+    total = sum(v[k] for k in shares)
+    if abs(total - 1.0) > 1e-6:
+        raise ScenarioError(
+            source, "organisation.share_nurse",
+            f"the shares of consultants, juniors and nurses must sum to 1 (they sum to {total:g})",
+        )
+    if v["organisation.wards_per_manager"] > v["organisation.wards_per_hospital"]:
+        raise ScenarioError(
+            source, "organisation.wards_per_manager",
+            f"must be at most organisation.wards_per_hospital ({v['organisation.wards_per_hospital']}); "
+            "a manager cannot span more wards than the hospital has",
+        )
+    if v["facilitation.end_day"] < v["facilitation.start_day"]:
+        raise ScenarioError(
+            source, "facilitation.end_day",
+            f"must be >= facilitation.start_day ({v['facilitation.start_day']}); "
+            f"the facilitator cannot leave (day {v['facilitation.end_day']}) before arriving",
+        )
+    if v["issues.share_cross_department"] + v["issues.share_board"] > 1:
+        raise ScenarioError(
+            source, "issues.share_board",
+            "issues.share_cross_department + issues.share_board must be at most 1",
+        )
+    names = [iv["name"] for iv in v["interventions"]]
+    for i, iv in enumerate(v["interventions"]):
+        if names.count(iv["name"]) > 1:
+            raise ScenarioError(source, f"interventions.{i}.name", f"'{iv['name']}' is used twice; names must be unique")
+        if iv["mandate_strength"] > 0 and not iv["mandatory"]:
+            raise ScenarioError(
+                source, f"interventions.{i}.mandate_strength",
+                "must be 0 unless interventions.%d.mandatory = true" % i,
+            )
+    hospitals = v["organisation.hospitals"]
+    for i, ev in enumerate(v["events"]):
+        if ev["hospital"] >= hospitals:
+            raise ScenarioError(
+                source, f"events.{i}.hospital", f"must be -1 (all) or from 0 to {hospitals - 1} (got {ev['hospital']})"
+            )
+    return v

@@ -1,0 +1,251 @@
+"""The model's state as numpy arrays, its parameters as namespaces, and its random streams.
+
+Shapes: ``N`` clinical posts, ``W`` wards, ``M`` middle managers, ``H`` hospitals,
+``K`` interventions.  Posts are stored ward by ward, every ward the same size, so a
+ward's values are a reshape away: ``x.reshape(W, per_ward, K)``.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from types import SimpleNamespace
+
+import numpy as np
+
+from .scenario import Scenario
+from .schema import INTERVENTION
+
+GROUPS = ("consultant", "junior", "nurse")
+STREAMS = ("init", "use", "faithful", "report", "issues", "resolution", "outcome", "turnover", "events")
+
+
+def make_streams(seed: int, names=STREAMS) -> dict[str, np.random.Generator]:
+    """One independent generator per mechanism, keyed by name, from one seed.
+
+    Each child stream is derived from the seed and a stable hash of its name
+    (``SeedSequence(seed, spawn_key=(crc32(name),))``), so adding or switching off a
+    mechanism never reshuffles the numbers another mechanism draws.
+    """
+    return {
+        n: np.random.Generator(
+            np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(zlib.crc32(n.encode()),)))
+        )
+        for n in names
+    }
+
+
+def make_params(scenario: Scenario) -> SimpleNamespace:
+    """Scenario values as attribute namespaces: ``p.clinicians.w_value``, ``p.iv.burden[k]``.
+
+    Sections with dots become nested (``p.incentives.manager.performance_review``).
+    Intervention fields become arrays over interventions.
+    """
+    root = SimpleNamespace()
+    for key, value in scenario.items():
+        if key in ("interventions", "events"):
+            continue
+        node = root
+        *parents, leaf = key.split(".")
+        for part in parents:
+            if not hasattr(node, part):
+                setattr(node, part, SimpleNamespace())
+            node = getattr(node, part)
+        setattr(node, leaf, value)
+    ivs = scenario.interventions
+    iv = SimpleNamespace(K=len(ivs), names=[x["name"] for x in ivs])
+    for p in INTERVENTION:
+        if p.key == "name":
+            continue
+        values = [x[p.key] for x in ivs]
+        if p.kind is str:
+            setattr(iv, p.key, np.array(values, dtype=object))
+        else:
+            setattr(iv, p.key, np.array(values, dtype=float if p.kind is float else int))
+    iv.issues_pathway = iv.pathway == "issues"
+    iv.ticks = (iv.monitoring == "ticks").astype(float)
+    iv.core = core_integrity(iv.adaptation, iv.soft_periphery)
+    root.iv = iv
+    return root
+
+
+def core_integrity(adaptation, soft_periphery):
+    """Share of the intervention's core left intact by local adaptation.
+
+    Claim (the 'soft periphery'): adapting the periphery helps acceptance without
+    invalidating the intervention; adaptation beyond it erodes the core.
+    """
+    excess = np.maximum(0.0, adaptation - soft_periphery)
+    return 1.0 - excess / np.maximum(1e-9, 1.0 - soft_periphery)
+
+
+def beta_with_mean(rng: np.random.Generator, mean: float, size, concentration: float = 10.0):
+    """Draws in [0, 1] around ``mean`` (a Beta with the given concentration)."""
+    m = min(max(mean, 1e-3), 1 - 1e-3)
+    return rng.beta(m * concentration, (1 - m) * concentration, size=size)
+
+
+class State:
+    """All mutable state of a run, as arrays.  Built from parameters and the 'init' stream."""
+
+    def __init__(self, p: SimpleNamespace, rng: dict[str, np.random.Generator]):
+        org, K = p.organisation, p.iv.K
+        r = rng["init"]
+        self.rng = rng
+        self.day = 0
+        H, wph, cpw = org.hospitals, org.wards_per_hospital, org.clinicians_per_ward
+        W, N = H * wph, H * wph * cpw
+        mph = math.ceil(wph / org.wards_per_manager)
+        M = H * mph
+        self.H, self.W, self.N, self.M, self.K, self.cpw, self.wph = H, W, N, M, K, cpw, wph
+
+        # -- structure --------------------------------------------------------------
+        self.ward_hosp = np.repeat(np.arange(H), wph)
+        local_mgr = np.arange(wph) // org.wards_per_manager
+        self.ward_mgr = (np.arange(H)[:, None] * mph + local_mgr[None, :]).ravel()
+        self.mgr_hosp = np.repeat(np.arange(H), mph)
+        self.mgr_wards = np.bincount(self.ward_mgr, minlength=M).astype(float)
+        self.c_ward = np.repeat(np.arange(W), cpw)
+        self.c_hosp = self.ward_hosp[self.c_ward]
+        shares = np.array([org.share_consultant, org.share_junior, org.share_nurse])
+        self.c_group = r.choice(3, size=N, p=shares / shares.sum())
+        self.c_champion = r.random(N) < org.champion_share
+        self.c_rotation_offset = r.integers(0, 1 << 30, size=N)
+        T = min(org.peer_ties, cpw - 1)
+        local = np.tile(np.arange(cpw), W)
+        start = self.c_ward * cpw
+        offs = r.integers(1, cpw, size=(N, T)) if T > 0 else np.zeros((N, 0), dtype=int)
+        self.c_ties = start[:, None] + (local[:, None] + offs) % cpw
+        self.tie_weight = np.where(self.c_champion, org.champion_weight, 1.0)[self.c_ties]
+        self.tie_weight_sum = np.maximum(self.tie_weight.sum(axis=1, keepdims=True), 1e-9)
+
+        # -- wards ------------------------------------------------------------------
+        self.w_workload = np.clip(r.normal(org.workload_mean, org.workload_sd, W), 0.3, 0.99)
+        self.w_acuity = np.exp(r.normal(-0.5 * org.acuity_sd**2, org.acuity_sd, W))
+        self.w_bed_days = np.full(W, org.beds_per_ward * org.occupancy)
+        self.w_fid_ema = np.zeros((W, K))
+        self.w_use_ema = np.zeros((W, K))
+        self.w_use_peak = np.zeros((W, K))
+        self.w_abandoned = np.zeros((W, K), dtype=bool)
+        self.w_improve = np.zeros((W, K))
+        self.w_briefing = np.zeros((W, K), dtype=bool)
+
+        # -- clinicians -------------------------------------------------------------
+        self.c_eng = np.zeros((N, K))
+        self.c_skill = np.zeros((N, K))
+        self.c_value = np.zeros((N, K))
+        self.c_use = np.zeros((N, K), dtype=bool)
+        self.c_faithful = np.zeros((N, K), dtype=bool)
+        self.c_reported = np.zeros((N, K), dtype=bool)
+        self.c_fad = beta_with_mean(r, p.clinicians.fad_belief_initial, N)
+        self.c_eng_start = np.where(
+            self.c_champion, max(org.champion_engagement, p.clinicians.engagement_initial),
+            beta_with_mean(r, p.clinicians.engagement_initial, N),
+        )
+        self.c_eng[:] = self.c_eng_start[:, None]
+        self.resp = np.array(
+            [p.clinicians.responsiveness_consultant, p.clinicians.responsiveness_junior,
+             p.clinicians.responsiveness_nurse]
+        )[self.c_group] * p.clinicians.adjust_rate
+        career = np.where(self.c_group == 1, p.clinicians.career_weight_junior, p.clinicians.career_weight_other)
+        self.c_incentive_own = p.incentives.clinician.recognition + p.incentives.clinician.career_credit * career
+
+        # -- managers and board -----------------------------------------------------
+        self.m_priority = np.full((M, K), p.managers.priority_initial)
+        self.m_useful = np.zeros((M, K))
+        self.m_share = np.zeros((M, K))
+        self.b_focus = np.full((H, K), p.board.focus_initial)
+        self.b_soft = np.zeros((H, K))
+
+        # -- per-hospital policy and pressures, changed by events and levers --------
+        self.review_on = np.full(H, float(p.actions.board.review_incentives))
+        self.protected = np.full(H, p.actions.manager.protected_time)
+        self.resources = np.full(H, p.actions.board.resources)
+        self.regulator = np.full(H, p.incentives.board.regulator_endorsement)
+        self.merger = np.zeros(H)
+        self.merger_until = np.zeros(H, dtype=int)
+        self.ehr = np.zeros(H)
+        self.ehr_until = np.zeros(H, dtype=int)
+        self.inspection = np.zeros(H)
+        self.inspection_until = np.zeros(H, dtype=int)
+        fac = p.facilitation
+        self.facil_from = np.full(H, fac.start_day if fac.enabled else 1 << 40)
+        self.facil_until = np.full(H, fac.end_day if fac.enabled else 0)
+
+        # -- interventions in each hospital ------------------------------------------
+        self.launched = np.zeros((H, K), dtype=bool)
+        self.deferred = np.zeros((H, K), dtype=bool)
+        self.active = np.zeros((H, K), dtype=bool)
+        self.fit_plans = np.tile(p.iv.fit_manager_plans, (H, 1)).astype(float)
+
+        # -- derived each day (kept for observation) ----------------------------------
+        self.w_intensity = np.zeros((W, K))
+        self.w_capacity = np.zeros((W, K))
+        self.w_broker = np.zeros((W, K))
+        self.w_accountability = np.zeros((W, K))
+        self.w_protected = np.zeros((W, K))
+        self.w_backing = np.zeros((W, K))
+        self.w_support = np.zeros((W, K))
+        self.w_train = np.zeros((W, K))
+        self.w_free_time = np.zeros(W)
+        self.facil_present = np.zeros(H, dtype=bool)
+        self.issues = IssueStore(K)
+        self.today: dict[str, np.ndarray] = {}
+
+    # convenient per-ward reductions --------------------------------------------------
+    def ward_mean(self, x: np.ndarray) -> np.ndarray:
+        """Mean over each ward's posts of an (N, K) or (N,) array."""
+        if x.ndim == 1:
+            return x.reshape(self.W, self.cpw).mean(axis=1)
+        return x.reshape(self.W, self.cpw, x.shape[1]).mean(axis=1)
+
+    def hosp_mean(self, x: np.ndarray) -> np.ndarray:
+        """Mean over each hospital's wards of a (W, ...) array."""
+        return x.reshape(self.H, self.wph, *x.shape[1:]).mean(axis=1)
+
+
+class IssueStore:
+    """Every issue raised, kept as columns that grow by doubling, plus the open set.
+
+    Columns: ward, intervention, raised day, severity, authority needed (0 ward,
+    1 cross-department, 2 board), how well it serves clinicians' and managers'
+    priorities, the agreement last computed, resolved day and lapsed day (-1 if not).
+    """
+
+    FIELDS = {
+        "ward": np.int32, "k": np.int16, "raised": np.int32, "severity": np.float32,
+        "authority": np.int8, "c_fit": np.float32, "m_fit": np.float32,
+        "agreement": np.float32, "resolved": np.int32, "lapsed": np.int32,
+    }
+
+    def __init__(self, K: int, capacity: int = 1024):
+        self.n = 0
+        self.cols = {f: np.zeros(capacity, dtype=t) for f, t in self.FIELDS.items()}
+        self.open = np.zeros(0, dtype=np.int64)
+        self.raised_total = 0
+        self.resolved_total = 0
+        self.lapsed_total = 0
+
+    def add(self, **cols: np.ndarray) -> None:
+        m = len(cols["ward"])
+        if m == 0:
+            return
+        need = self.n + m
+        cap = len(self.cols["ward"])
+        if need > cap:
+            new = max(need, 2 * cap)
+            for f, a in self.cols.items():
+                b = np.zeros(new, dtype=a.dtype)
+                b[: self.n] = a[: self.n]
+                self.cols[f] = b
+        sl = slice(self.n, need)
+        for f, v in cols.items():
+            self.cols[f][sl] = v
+        self.cols["resolved"][sl] = -1
+        self.cols["lapsed"][sl] = -1
+        self.open = np.concatenate([self.open, np.arange(self.n, need)])
+        self.n = need
+        self.raised_total += m
+
+    def column(self, name: str) -> np.ndarray:
+        return self.cols[name][: self.n]
