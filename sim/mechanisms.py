@@ -19,22 +19,64 @@ def sigmoid(z):
 
 
 def launch_interventions(s: State, p: NS) -> list[tuple[int, int]]:
-    """Launch each intervention on its day, unless strategic selection deferred it.
+    """Launch each intervention on its day (in the first hospitals) and at scale-up (in the rest).
 
     Claim: each launch adds load and feeds the belief that initiatives are fads
-    ('relentless organisational change ... a general ennui'). Returns the (hospital,
-    intervention) pairs launched today.
+    ('relentless organisational change ... a general ennui'); a trial in a few sites may
+    be followed by a scale-up, often mandated. Returns the (hospital, intervention)
+    pairs launched today.
     """
-    due = (p.iv.launch_day == s.day)[None, :] & ~s.launched & ~s.deferred
+    iv = p.iv
+    n_first = np.where(iv.hospitals_at_launch > 0, iv.hospitals_at_launch, s.H)
+    first = np.arange(s.H)[:, None] < n_first[None, :]
+    due = ((iv.launch_day == s.day)[None, :] & first) | ((iv.scale_up_day == s.day)[None, :] & ~first)
+    due &= ~s.launched & ~s.deferred
     if not due.any():
         return []
     s.launched |= due
     s.active = s.launched & ~s.deferred
-    per_hosp = due.sum(axis=1).astype(float)
-    s.c_fad = np.minimum(1.0, s.c_fad + p.clinicians.fad_per_launch * per_hosp[s.c_hosp])
-    hit = due[s.c_hosp]
-    s.c_eng[hit] = np.broadcast_to(s.c_eng_start[:, None], hit.shape)[hit]
+    s.mandate = np.where(due, np.where(first, iv.mandate_strength, iv.scale_up_mandate), s.mandate)
+    s.c_fad = np.minimum(1.0, s.c_fad + p.clinicians.fad_per_launch * due.sum(axis=1)[s.c_hosp])
+    pilot = np.where(iv.pilot_wards > 0, iv.pilot_wards, s.wph)
+    local = np.arange(s.W) % s.wph
+    start_wards(s, due[s.ward_hosp] & (local[:, None] < pilot[None, :]))
     return [tuple(x) for x in np.argwhere(due)]
+
+
+def start_wards(s: State, start: np.ndarray) -> None:
+    """Wards in ``start`` (W, K) take up an intervention: their staff meet it afresh."""
+    s.w_started |= start
+    s.w_active = s.w_started & s.active[s.ward_hosp]
+    s.m_active = np.maximum.reduceat(s.w_active, s.mgr_first_ward, axis=0)
+    hit = start[s.c_ward]
+    s.c_eng[hit] = np.broadcast_to(s.c_eng_start[:, None], hit.shape)[hit]
+
+
+def spread_between_wards(s: State, p: NS) -> list[tuple[int, int]]:
+    """Wards that do not yet run an intervention take it up as it spreads in their hospital.
+
+    Claim (Table 1, interprofessional coordination scale-up): implementation and spread
+    were best with co-leadership of top-level administrators and front-line champions;
+    spread needs sponsorship from the board (focus with resources), the ward's manager
+    and champions. Returns the (ward, intervention) pairs that started today.
+    """
+    sp = p.spread
+    u = s.rng["spread"].random((s.W, s.K))
+    candidates = s.active[s.ward_hosp] & ~s.w_started
+    if not candidates.any():
+        return []
+    running = s.hosp_mean(s.w_started & (s.w_use_ema >= sp.running_threshold))
+    top = (s.b_focus * s.resources[:, None])[s.ward_hosp]
+    champ_eng = (s.c_eng * s.c_champion[:, None]).reshape(s.W, s.cpw, s.K).sum(axis=1)
+    champions = champ_eng / np.maximum(s.w_champions, 1)[:, None]
+    weights = sp.w_board + sp.w_manager + sp.w_champions
+    sponsor = (sp.w_board * top + sp.w_manager * s.m_priority[s.ward_mgr] + sp.w_champions * champions) / max(
+        weights, 1e-9
+    )
+    new = candidates & (u < sp.rate * running[s.ward_hosp] * sponsor)
+    if new.any():
+        start_wards(s, new)
+    return [tuple(x) for x in np.argwhere(new)]
 
 
 def strategic_selection(s: State, p: NS) -> list[tuple[int, int]]:
@@ -53,7 +95,7 @@ def strategic_selection(s: State, p: NS) -> list[tuple[int, int]]:
     keep = np.zeros(s.K, dtype=bool)
     keep[order[: p.workflow.capacity]] = True
     s.deferred[:] = ~keep[None, :]
-    s.fit_plans[:, keep] = np.minimum(1.0, s.fit_plans[:, keep] + p.workflow.fit_boost)
+    s.m_fit_plans[:, keep] = np.minimum(1.0, s.m_fit_plans[:, keep] + p.workflow.fit_boost)
     return [(h, k) for h in range(s.H) for k in np.flatnonzero(~keep)]
 
 
@@ -113,7 +155,7 @@ def manager_priorities(s: State, p: NS) -> None:
         + m.w_emphasis * emphasis
     )
     target = sigmoid(z)
-    s.m_priority += np.where(s.active[hosp], m.adjust_rate * (target - s.m_priority), 0.0)
+    s.m_priority += np.where(s.m_active, m.adjust_rate * (target - s.m_priority), 0.0)
 
 
 def manager_attention(s: State, p: NS) -> None:
@@ -125,7 +167,7 @@ def manager_attention(s: State, p: NS) -> None:
     facilitator does the managerial work managers are not doing.
     """
     m = p.managers
-    salience = s.m_priority * s.active[s.mgr_hosp]
+    salience = s.m_priority * s.m_active
     other = m.operational_demand + 2.0 * (s.merger + s.ehr)[s.mgr_hosp]
     s.m_share = salience / (salience.sum(axis=1, keepdims=True) + other[:, None])
     # intensity 1 = a manager at full priority with only ordinary operational demands
@@ -168,11 +210,11 @@ def clinician_engagement(s: State, p: NS) -> None:
     c, iv = p.clinicians, p.iv
     ward = s.c_ward
     mgr_prio = s.m_priority[s.ward_mgr][ward]
-    micro = np.maximum(0.0, s.w_accountability - p.managers.micromanagement_threshold) / max(
-        1e-9, 1.0 - p.managers.micromanagement_threshold
-    )
-    active = s.active[s.c_hosp]
-    load = (s.active.sum(axis=1, keepdims=True) - s.active)[s.c_hosp]
+    threshold = p.managers.micromanagement_threshold
+    held = np.minimum(s.w_accountability, threshold)
+    micro = np.maximum(0.0, s.w_accountability - threshold) / max(1e-9, 1.0 - threshold)
+    active = s.w_active[ward]
+    load = (s.w_active.sum(axis=1, keepdims=True) - s.w_active)[ward]
     if p.actions.clinician.influence_peers and s.c_ties.shape[1]:
         peer = (s.c_eng[s.c_ties] * s.tie_weight[:, :, None]).sum(axis=1) / s.tie_weight_sum
         peer_term = c.w_peer * (peer - 0.5)
@@ -184,12 +226,13 @@ def clinician_engagement(s: State, p: NS) -> None:
         + c.w_incentive * incentive
         + c.w_value * s.c_value
         + (c.w_support * s.w_support + c.w_backing * s.w_backing + c.w_protected_time * s.w_protected
-           - c.w_micromanagement * micro)[ward]
+           + c.w_accountability * held - c.w_micromanagement * micro)[ward]
         + peer_term
         + c.w_codesign * iv.co_designed
         + c.w_face_validity * iv.face_validity
         + c.w_adaptation * iv.adaptation
         + c.w_facilitator * s.facil_present[s.c_hosp][:, None]
+        + c.w_champion * s.c_champion[:, None]
         - c.w_fad * s.c_fad[:, None]
         - c.w_load * load
     )
@@ -209,8 +252,9 @@ def clinician_use(s: State, p: NS) -> None:
     c, iv = p.clinicians, p.iv
     ward, hosp = s.c_ward, s.c_hosp
     p_use = sigmoid((s.c_eng - c.use_threshold) / c.use_width)
-    p_use = p_use + (1.0 - p_use) * iv.mandate_strength
-    p_use = np.where(s.active[hosp], p_use, 0.0)
+    mandate = s.mandate[hosp]
+    p_use = p_use + (1.0 - p_use) * mandate
+    p_use = np.where(s.w_active[ward], p_use, 0.0)
     free = np.maximum(0.0, 1.0 - s.w_workload - 0.1 * s.ehr[s.ward_hosp])
     s.w_free_time = free
     need = iv.burden * (1.0 - s.w_protected)  # (W, K) minutes not covered by protected time
@@ -222,8 +266,8 @@ def clinician_use(s: State, p: NS) -> None:
     q = s.c_skill * iv.core * (c.fidelity_floor + (1.0 - c.fidelity_floor) * s.c_eng)
     faithful = use & (s.rng["faithful"].random(q.shape) < q)
 
-    tick = iv.mandate_strength * (iv.ticks + (1 - iv.ticks) * iv.tick_leak) * (1.0 - iv.adaptation)
-    tick = np.minimum(1.0, tick[None, :] * (1.0 + s.inspection[hosp])[:, None]) * s.active[hosp]
+    tick = mandate * ((iv.ticks + (1 - iv.ticks) * iv.tick_leak) * (1.0 - iv.adaptation))
+    tick = np.minimum(1.0, tick * (1.0 + s.inspection[hosp])[:, None]) * s.w_active[ward]
     over = np.maximum(iv.overreport * (1.0 - iv.adaptation), tick)
     u = s.rng["report"].random(q.shape)
     reported = faithful | (use & (u < over)) | (~use & (u < tick))
@@ -262,7 +306,7 @@ def raise_issues(s: State, p: NS) -> None:
     quality = np.divide(faithful_share, use_share, out=np.zeros_like(use_share), where=use_share > 0)
     working = (s.day % 7) < 5
     briefing = iv.working_days_only.astype(bool)
-    s.w_briefing = briefing & working & (use_share >= isp.briefing_quorum) & s.active[s.ward_hosp]
+    s.w_briefing = briefing & working & (use_share >= isp.briefing_quorum) & s.w_active
     sessions = np.where(briefing, s.w_briefing, use_share)
     backlog = s.today.get("backlog_mgr", np.zeros(s.W))
     discourage = np.exp(-isp.backlog_sensitivity * backlog / s.cpw)
@@ -280,7 +324,7 @@ def raise_issues(s: State, p: NS) -> None:
     u = r.random((total, 3))
     authority = (u[:, 0] > 1 - isp.share_cross_department - isp.share_board).astype(np.int8)
     authority += u[:, 0] > 1 - isp.share_board
-    fit = s.fit_plans[s.ward_hosp[ward], k]
+    fit = s.m_fit_plans[s.ward_mgr[ward], k]
     s.issues.add(
         ward=ward, k=k, raised=np.full(total, s.day), severity=r.beta(isp.severity_a, isp.severity_b, total),
         authority=authority, c_fit=u[:, 1], m_fit=np.clip(fit + u[:, 2] - 0.5, 0.0, 1.0),
@@ -373,7 +417,7 @@ def initiative_fatigue(s: State, p: NS) -> list[tuple[int, int]]:
     use = s.today["use_share"]
     s.w_use_ema += (use - s.w_use_ema) / 14.0
     s.w_use_peak = np.maximum(s.w_use_peak, s.w_use_ema)
-    dropped = (~s.w_abandoned) & (s.w_use_peak > 0.3) & (s.w_use_ema < 0.5 * s.w_use_peak)
+    dropped = (~s.w_abandoned) & (s.w_use_peak > p.spread.running_threshold) & (s.w_use_ema < 0.5 * s.w_use_peak)
     s.w_abandoned |= dropped
     fid = s.today["faithful_share"].mean(axis=1) if s.K else np.zeros(s.W)
     ward_delta = (

@@ -101,6 +101,7 @@ class QIModel(mesa.Model):
         s, p = self.state, self.params
         self._apply_events()
         self._narrate_launches(mech.launch_interventions(s, p))
+        self._narrate_spread(mech.spread_between_wards(s, p))
         mech.external_facilitation(s, p)
         mech.board_priorities(s, p)
         mech.manager_priorities(s, p)
@@ -212,7 +213,7 @@ class QIModel(mesa.Model):
             ], axis=1).astype(np.float32))
             if K:
                 self._iv_rows.append(np.stack([
-                    s.active.mean(axis=0), t["use_share"].mean(axis=0), t["faithful_share"].mean(axis=0),
+                    s.w_active.mean(axis=0), t["use_share"].mean(axis=0), t["faithful_share"].mean(axis=0),
                     s.ward_mean(s.c_reported).mean(axis=0), s.c_eng.mean(axis=0), s.m_priority.mean(axis=0),
                     s.b_focus.mean(axis=0), raised_wk.sum(axis=0), self._resolved_per_k(),
                 ], axis=1))
@@ -237,6 +238,13 @@ class QIModel(mesa.Model):
             extra = f"; {active} initiatives now compete for attention" if active > 1 else ""
             self._say(f"{self.params.iv.names[k]} is launched{where}{extra}.")
 
+    def _narrate_spread(self, started: list[tuple[int, int]]) -> None:
+        for k in sorted({k for _, k in started}):
+            n = sum(1 for _, kk in started if kk == k)
+            total = int(self.state.w_started[:, k].sum())
+            self._say(f"{self.params.iv.names[k]} spreads to {n} more ward{'s' if n > 1 else ''} "
+                      f"({total} of {self.state.W} have taken it up).")
+
     def _narrate(self, abandoned: list[tuple[int, int]]) -> None:
         s, p, memo = self.state, self.params, self._memo
         if not s.K:
@@ -247,7 +255,7 @@ class QIModel(mesa.Model):
                 n = sum(1 for _, kk in abandoned if kk == k)
                 self._say(f"{n} ward{'s' if n > 1 else ''} abandon{'s' if n == 1 else ''} "
                           f"{p.iv.names[k]}; staff take it as one more passing fad.")
-        running = s.w_use_ema[:, 0] >= max(p.issues.briefing_quorum, 0.2)
+        running = s.w_use_ema[:, 0] >= p.spread.running_threshold
         prev = memo["wards_running"]
         if prev is None:
             memo["wards_running"] = running
@@ -309,6 +317,45 @@ class QIModel(mesa.Model):
         """The daily series as columns (also available from ``datacollector``)."""
         arr = np.array(self._rows, dtype=float).reshape(-1, len(COLUMNS))
         return {c: arr[:, i] for i, c in enumerate(COLUMNS)}
+
+    def ward_detail(self) -> dict[str, np.ndarray]:
+        """Long-format daily detail per ward: columns day, hospital, ward and WARD_COLUMNS."""
+        s = self.state
+        days = len(self._ward_rows)
+        arr = np.concatenate(self._ward_rows) if days else np.zeros((0, len(WARD_COLUMNS)))
+        out = {"day": np.repeat(np.arange(days), s.W), "hospital": np.tile(s.ward_hosp, days),
+               "ward": np.tile(np.arange(s.W), days)}
+        out.update({c: arr[:, i] for i, c in enumerate(WARD_COLUMNS)})
+        return out
+
+    def intervention_detail(self) -> dict[str, np.ndarray]:
+        """Long-format daily detail per intervention: day, intervention and INTERVENTION_COLUMNS."""
+        K, days = self.state.K, len(self._iv_rows)
+        arr = np.concatenate(self._iv_rows) if days else np.zeros((0, len(INTERVENTION_COLUMNS)))
+        out = {"day": np.repeat(np.arange(days), K),
+               "intervention": np.tile(np.array(self.params.iv.names, dtype=object), days)}
+        out.update({c: arr[:, i] for i, c in enumerate(INTERVENTION_COLUMNS)})
+        return out
+
+    def issue_log(self) -> dict[str, np.ndarray]:
+        """Every issue raised: raised day, hospital, ward, intervention, severity, authority
+        needed (ward / cross_department / board), agreement (last computed), resolved day and
+        lapsed day (-1 when not)."""
+        st, s = self.state.issues, self.state
+        ward = st.column("ward")
+        names = np.array(self.params.iv.names or ["-"], dtype=object)
+        return {
+            "raised_day": st.column("raised"), "hospital": s.ward_hosp[ward], "ward": ward,
+            "intervention": names[st.column("k")],
+            "severity": st.column("severity"),
+            "authority": np.array(["ward", "cross_department", "board"], dtype=object)[st.column("authority")],
+            "agreement": st.column("agreement"),
+            "resolved_day": st.column("resolved"), "lapsed_day": st.column("lapsed"),
+        }
+
+    def events_log(self) -> list[str]:
+        """The narration, one line per event: 'Day N: ...'."""
+        return [f"Day {d}: {text}" for d, text in self.narration]
 
     def summary(self) -> dict[str, Any]:
         """Scalar outcomes of the run (see ``summary.json`` in the README)."""

@@ -277,6 +277,23 @@ def _validate(v: dict[str, Any], source: str) -> dict[str, Any]:
                 "must be 0 unless interventions.%d.mandatory = true" % i,
             )
     hospitals = v["organisation.hospitals"]
+    if v["facilitation.hospitals"] > hospitals:
+        raise ScenarioError(source, "facilitation.hospitals",
+                            f"must be from 0 (all) to organisation.hospitals ({hospitals})")
+    for i, iv in enumerate(v["interventions"]):
+        if iv["pilot_wards"] > v["organisation.wards_per_hospital"]:
+            raise ScenarioError(source, f"interventions.{i}.pilot_wards",
+                                f"must be from 0 (all) to organisation.wards_per_hospital "
+                                f"({v['organisation.wards_per_hospital']})")
+        if iv["hospitals_at_launch"] > hospitals:
+            raise ScenarioError(source, f"interventions.{i}.hospitals_at_launch",
+                                f"must be from 0 (all) to organisation.hospitals ({hospitals})")
+        if iv["scale_up_day"] >= 0 and iv["scale_up_day"] <= iv["launch_day"]:
+            raise ScenarioError(source, f"interventions.{i}.scale_up_day",
+                                f"must be -1 (never) or after launch_day ({iv['launch_day']})")
+        if iv["scale_up_mandate"] > 0 and iv["scale_up_day"] < 0:
+            raise ScenarioError(source, f"interventions.{i}.scale_up_mandate",
+                                f"must be 0 unless interventions.{i}.scale_up_day is set")
     for i, ev in enumerate(v["events"]):
         if ev["hospital"] >= hospitals:
             raise ScenarioError(

@@ -17,7 +17,9 @@ from .scenario import Scenario
 from .schema import INTERVENTION
 
 GROUPS = ("consultant", "junior", "nurse")
-STREAMS = ("init", "use", "faithful", "report", "issues", "resolution", "outcome", "turnover", "events")
+STREAMS = (
+    "init", "use", "faithful", "report", "issues", "resolution", "outcome", "turnover", "events", "spread",
+)
 
 
 def make_streams(seed: int, names=STREAMS) -> dict[str, np.random.Generator]:
@@ -169,14 +171,22 @@ class State:
         self.inspection = np.zeros(H)
         self.inspection_until = np.zeros(H, dtype=int)
         fac = p.facilitation
-        self.facil_from = np.full(H, fac.start_day if fac.enabled else 1 << 40)
-        self.facil_until = np.full(H, fac.end_day if fac.enabled else 0)
+        facilitated = np.arange(H) < (fac.hospitals or H)
+        self.facil_from = np.where(facilitated & fac.enabled, fac.start_day, 1 << 40)
+        self.facil_until = np.where(facilitated & fac.enabled, fac.end_day, 0)
 
         # -- interventions in each hospital ------------------------------------------
         self.launched = np.zeros((H, K), dtype=bool)
         self.deferred = np.zeros((H, K), dtype=bool)
         self.active = np.zeros((H, K), dtype=bool)
-        self.fit_plans = np.tile(p.iv.fit_manager_plans, (H, 1)).astype(float)
+        self.mandate = np.zeros((H, K))
+        self.w_started = np.zeros((W, K), dtype=bool)
+        self.w_active = np.zeros((W, K), dtype=bool)
+        self.m_active = np.zeros((M, K), dtype=bool)
+        self.mgr_first_ward = np.flatnonzero(np.r_[True, self.ward_mgr[1:] != self.ward_mgr[:-1]])
+        self.w_champions = self.c_champion.reshape(W, cpw).sum(axis=1)
+        fit = p.iv.fit_manager_plans[None, :] + p.iv.fit_spread[None, :] * r.standard_normal((M, K))
+        self.m_fit_plans = np.clip(fit, 0.0, 1.0)
 
         # -- derived each day (kept for observation) ----------------------------------
         self.w_intensity = np.zeros((W, K))
