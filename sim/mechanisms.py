@@ -345,22 +345,17 @@ def resolve_issues(s: State, p: NS) -> None:
     longer than the lapse period close unresolved.
     """
     isp, st = p.issues, s.issues
-    idx = st.open
-    if idx.size == 0:
-        s.today.update(resolved_sev=np.zeros((s.W, s.K)), resolved_fit=np.zeros(s.M * s.K), backlog_mgr=np.zeros(s.W),
-                       n_resolved=0, n_lapsed=0, open_wk=np.zeros((s.W, s.K)))
-        return
-    col = st.cols
-    ward, k = col["ward"][idx], col["k"][idx]
-    sev = col["severity"][idx].astype(float)
-    auth = col["authority"][idx]
-    c_side = sigmoid(isp.agreement_bias + isp.w_severity * sev + isp.w_priority * (col["c_fit"][idx] + s.ward_mean(s.c_eng)[ward, k] - 1.0))
+    o = st.open
+    ward, k = o["ward"], o["k"].astype(np.intp)
+    sev = o["severity"].astype(float)
+    auth = o["authority"]
+    c_side = sigmoid(isp.agreement_bias + isp.w_severity * sev
+                     + isp.w_priority * (o["c_fit"] + s.ward_mean(s.c_eng)[ward, k] - 1.0))
     m_side = sigmoid(isp.agreement_bias + isp.w_severity * sev
-                     + isp.w_priority * (col["m_fit"][idx] + s.m_priority[s.ward_mgr[ward], k] - 1.0))
+                     + isp.w_priority * (o["m_fit"] + s.m_priority[s.ward_mgr[ward], k] - 1.0))
     agreement = c_side * m_side
-    col["agreement"][idx] = agreement
+    o["agreement"] = agreement.astype(np.float32)
     cell = ward * s.K + k
-    open_wk = np.bincount(cell, minlength=s.W * s.K).reshape(s.W, s.K)
     hosp = s.ward_hosp[ward]
     ward_ok = 1.0 if p.actions.manager.resolve_issues else s.facil_present[hosp].astype(float)
     broker = s.w_broker[ward, k]
@@ -371,21 +366,17 @@ def resolve_issues(s: State, p: NS) -> None:
     demand = np.bincount(cell, weights=pull, minlength=s.W * s.K).reshape(s.W, s.K)
     cap = np.minimum(1.0, s.w_capacity / np.maximum(demand, 1e-12))
     hazard = pull * cap[ward, k]
-    done = s.rng["resolution"].random(idx.size) < hazard
-    lapse = ~done & (s.day - col["raised"][idx] >= isp.lapse_days)
-    col["resolved"][idx[done]] = s.day
-    col["lapsed"][idx[lapse]] = s.day
-    st.resolved_total += int(done.sum())
-    st.lapsed_total += int(lapse.sum())
-    keep = ~(done | lapse)
-    st.open = idx[keep]
-    s.today["resolved_sev"] = np.bincount(cell[done], weights=sev[done], minlength=s.W * s.K).reshape(s.W, s.K)
+    done = s.rng["resolution"].random(st.n_open) < hazard
+    lapse = ~done & (s.day - o["raised"] >= isp.lapse_days)
+    WK = s.W * s.K
+    s.today["resolved_sev"] = np.bincount(cell[done], weights=sev[done], minlength=WK).reshape(s.W, s.K)
+    s.today["resolved_k"] = np.bincount(k[done], minlength=s.K)
     mcell = s.ward_mgr[ward[done]] * s.K + k[done]
-    s.today["resolved_fit"] = np.bincount(mcell, weights=sev[done] * col["m_fit"][idx[done]], minlength=s.M * s.K)
-    needs_mgr = keep & (auth >= 1)
-    s.today["backlog_mgr"] = np.bincount(ward[needs_mgr], minlength=s.W).astype(float)
-    s.today["open_wk"] = np.bincount(cell[keep], minlength=s.W * s.K).reshape(s.W, s.K)
-    s.today["n_resolved"], s.today["n_lapsed"] = int(done.sum()), int(lapse.sum())
+    s.today["resolved_fit"] = np.bincount(mcell, weights=sev[done] * o["m_fit"][done], minlength=s.M * s.K)
+    keep = ~(done | lapse)
+    s.today["backlog_mgr"] = np.bincount(ward[keep & (auth >= 1)], minlength=s.W).astype(float)
+    s.today["open_wk"] = np.bincount(cell[keep], minlength=WK).reshape(s.W, s.K)
+    st.close(done, lapse, s.day)
 
 
 def feedback_from_issues(s: State, p: NS) -> None:

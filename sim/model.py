@@ -197,7 +197,7 @@ class QIModel(mesa.Model):
             t["level_c"].mean(), s.m_priority[:, 0].mean() if K else 0.0, s.b_focus[:, 0].mean() if K else 0.0,
             t["alignment"].mean(), t["spread"].mean(),
             s.w_briefing[:, 0].mean() if K else 0.0, float(s.facil_present.mean()),
-            st.raised_total, int(st.open.size), st.resolved_total, st.lapsed_total,
+            st.raised_total, st.n_open, st.resolved_total, st.lapsed_total,
             int(harms.sum()), int(harms_cf.sum()), bd,
             1000.0 * harms.sum() / bd, 1000.0 * harms_cf.sum() / bd,
             1000.0 * (lam_cf * (1 - effect)).sum() / bd, 1000.0 * lam_cf.sum() / bd,
@@ -215,16 +215,9 @@ class QIModel(mesa.Model):
                 self._iv_rows.append(np.stack([
                     s.w_active.mean(axis=0), t["use_share"].mean(axis=0), t["faithful_share"].mean(axis=0),
                     s.ward_mean(s.c_reported).mean(axis=0), s.c_eng.mean(axis=0), s.m_priority.mean(axis=0),
-                    s.b_focus.mean(axis=0), raised_wk.sum(axis=0), self._resolved_per_k(),
+                    s.b_focus.mean(axis=0), raised_wk.sum(axis=0), t["resolved_k"],
                 ], axis=1))
         self._narrate(abandoned)
-
-    def _resolved_per_k(self) -> np.ndarray:
-        st, K = self.state.issues, self.state.K
-        if st.n == 0:
-            return np.zeros(K)
-        res = st.cols["resolved"][: st.n] == self.state.day
-        return np.bincount(st.cols["k"][: st.n][res], minlength=K).astype(float)
 
     # -- narration --------------------------------------------------------------------
     def _say(self, text: str) -> None:

@@ -215,11 +215,13 @@ class State:
 
 
 class IssueStore:
-    """Every issue raised, kept as columns that grow by doubling, plus the open set.
+    """Every issue raised (the log), plus a compact table of the open ones.
 
-    Columns: ward, intervention, raised day, severity, authority needed (0 ward,
+    Log columns: ward, intervention, raised day, severity, authority needed (0 ward,
     1 cross-department, 2 board), how well it serves clinicians' and managers'
-    priorities, the agreement last computed, resolved day and lapsed day (-1 if not).
+    priorities, agreement (at closing, or as last computed while open), resolved day
+    and lapsed day (-1 if not).  The open table holds the same fields for open issues
+    only, stored contiguously, so a day's work never scans the whole log.
     """
 
     FIELDS = {
@@ -227,14 +229,20 @@ class IssueStore:
         "authority": np.int8, "c_fit": np.float32, "m_fit": np.float32,
         "agreement": np.float32, "resolved": np.int32, "lapsed": np.int32,
     }
+    OPEN_FIELDS = ("ward", "k", "raised", "severity", "authority", "c_fit", "m_fit", "agreement")
 
     def __init__(self, K: int, capacity: int = 1024):
         self.n = 0
         self.cols = {f: np.zeros(capacity, dtype=t) for f, t in self.FIELDS.items()}
-        self.open = np.zeros(0, dtype=np.int64)
+        self.open = {f: np.zeros(0, dtype=self.FIELDS[f]) for f in self.OPEN_FIELDS}
+        self.open["id"] = np.zeros(0, dtype=np.int64)
         self.raised_total = 0
         self.resolved_total = 0
         self.lapsed_total = 0
+
+    @property
+    def n_open(self) -> int:
+        return len(self.open["id"])
 
     def add(self, **cols: np.ndarray) -> None:
         m = len(cols["ward"])
@@ -253,9 +261,28 @@ class IssueStore:
             self.cols[f][sl] = v
         self.cols["resolved"][sl] = -1
         self.cols["lapsed"][sl] = -1
-        self.open = np.concatenate([self.open, np.arange(self.n, need)])
+        for f in self.OPEN_FIELDS:
+            self.open[f] = np.concatenate([self.open[f], self.cols[f][sl]])
+        self.open["id"] = np.concatenate([self.open["id"], np.arange(self.n, need)])
         self.n = need
         self.raised_total += m
 
+    def close(self, resolved: np.ndarray, lapsed: np.ndarray, day: int) -> None:
+        """Close the open issues flagged in ``resolved`` or ``lapsed`` (masks over the open table)."""
+        ids = self.open["id"]
+        closing = resolved | lapsed
+        self.cols["resolved"][ids[resolved]] = day
+        self.cols["lapsed"][ids[lapsed]] = day
+        self.cols["agreement"][ids[closing]] = self.open["agreement"][closing]
+        self.resolved_total += int(resolved.sum())
+        self.lapsed_total += int(lapsed.sum())
+        keep = ~closing
+        self.open = {f: a[keep] for f, a in self.open.items()}
+
     def column(self, name: str) -> np.ndarray:
-        return self.cols[name][: self.n]
+        """A log column; agreement of still-open issues is the one last computed."""
+        col = self.cols[name][: self.n]
+        if name == "agreement" and self.n_open:
+            col = col.copy()
+            col[self.open["id"]] = self.open["agreement"]
+        return col
