@@ -113,11 +113,11 @@ class QIModel(mesa.Model):
         mech.raise_issues(s, p)
         mech.resolve_issues(s, p)
         mech.feedback_from_issues(s, p)
-        abandoned = mech.initiative_fatigue(s, p)
+        mech.initiative_fatigue(s, p)
         mech.patient_outcome(s, p)
         mech.measure_alignment(s, p)
         mech.turnover_and_rotation(s, p)
-        self._observe(abandoned)
+        self._observe()
         self.datacollector.collect(self)
         s.day += 1
 
@@ -178,7 +178,7 @@ class QIModel(mesa.Model):
                       "to the middle managers.")
 
     # -- observation ------------------------------------------------------------------
-    def _observe(self, abandoned: list[tuple[int, int]]) -> None:
+    def _observe(self) -> None:
         s, t = self.state, self.state.today
         K = s.K
         use_w = t["use_share"][:, 0] if K else np.zeros(s.W)
@@ -217,7 +217,7 @@ class QIModel(mesa.Model):
                     s.ward_mean(s.c_reported).mean(axis=0), s.c_eng.mean(axis=0), s.m_priority.mean(axis=0),
                     s.b_focus.mean(axis=0), raised_wk.sum(axis=0), t["resolved_k"],
                 ], axis=1))
-        self._narrate(abandoned)
+        self._narrate()
 
     # -- narration --------------------------------------------------------------------
     def _say(self, text: str) -> None:
@@ -238,31 +238,25 @@ class QIModel(mesa.Model):
             self._say(f"{self.params.iv.names[k]} spreads to {n} more ward{'s' if n > 1 else ''} "
                       f"({total} of {self.state.W} have taken it up).")
 
-    def _narrate(self, abandoned: list[tuple[int, int]]) -> None:
+    def _narrate(self) -> None:
         s, p, memo = self.state, self.params, self._memo
         if not s.K:
             return
         name = self.primary
-        if abandoned:
-            for k in sorted({k for _, k in abandoned}):
-                n = sum(1 for _, kk in abandoned if kk == k)
-                self._say(f"{n} ward{'s' if n > 1 else ''} abandon{'s' if n == 1 else ''} "
-                          f"{p.iv.names[k]}; staff take it as one more passing fad.")
         running = s.w_use_ema[:, 0] >= p.spread.running_threshold
-        prev = memo["wards_running"]
-        if prev is None:
+        if memo["wards_running"] is None:
             memo["wards_running"] = running
-        else:
-            n_now, n_prev = int(running.sum()), int(prev.sum())
-            step = max(1, s.W // 10)
-            if abs(n_now - n_prev) >= step:
-                verb = "runs" if p.iv.working_days_only[0] else "is in use"
-                if n_now < n_prev:
-                    why = self._why_down()
-                    self._say(f"{name} now {verb} on {n_now} of {s.W} wards (down from {n_prev}){why}.")
-                else:
-                    self._say(f"{name} now {verb} on {n_now} of {s.W} wards (up from {n_prev}).")
-                memo["wards_running"] = running
+        elif s.day % 7 == 6:  # a weekly look at the wards, so the story is not told day by day
+            n_now, n_prev = int(running.sum()), int(memo["wards_running"].sum())
+            briefing = bool(p.iv.working_days_only[0])
+            if n_now < n_prev:
+                what = "briefings stop" if briefing else f"use of {name} lapses"
+                self._say(f"{what} on {n_prev - n_now} of {s.W} wards{self._why_down()}; "
+                          f"{n_now} still run{'s' if n_now == 1 else ''} it.")
+            elif n_now > n_prev:
+                self._say(f"{name} takes hold on {n_now - n_prev} more ward{'s' if n_now - n_prev > 1 else ''} "
+                          f"({n_now} of {s.W} now run it).")
+            memo["wards_running"] = running
         high = s.m_priority[:, 0].mean() >= 0.5
         if memo["mgr_high"] is None:
             memo["mgr_high"] = high
