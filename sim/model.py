@@ -91,9 +91,7 @@ class QIModel(mesa.Model):
             if h == 0:
                 self._say(f"strategic selection defers {self.params.iv.names[k]}: it does not fit the "
                           f"organisation's capacity of {self.params.workflow.capacity} initiatives.")
-        self.datacollector = mesa.DataCollector(
-            model_reporters={c: partial(_column, c) for c in COLUMNS}
-        )
+        self.datacollector = DailyCollector(model_reporters={c: partial(_column, c) for c in COLUMNS})
 
     # -- the day ----------------------------------------------------------------------
     def step(self) -> None:
@@ -383,3 +381,19 @@ class QIModel(mesa.Model):
 def _column(name: str, model: QIModel) -> float:
     """DataCollector reporter: one column of the day's observation."""
     return model._row[name]
+
+
+class DailyCollector(mesa.DataCollector):
+    """Mesa's DataCollector, fed the day's observation directly.
+
+    Mesa calls each reporter and deep-copies its value every step; the day's row is
+    already plain numbers, so while the reporters are the standard columns it is
+    appended as it is. Add reporters of your own and Mesa's own collection takes over.
+    """
+
+    def collect(self, model):
+        if self.agent_reporters or self.agenttype_reporters or set(self.model_reporters) != set(COLUMNS):
+            return super().collect(model)
+        self._collection_steps.append(model.time)
+        for name, value in model._row.items():
+            self.model_vars[name].append(value)
