@@ -1,0 +1,330 @@
+"""The ``qisim`` command line: what it writes, and how it refuses bad input."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sim import load_scenario, preset_names
+from sim.cli import main
+from sim.model import COLUMNS
+from sim.outputs import KEY_OUTCOMES
+from sim.stats import mean_ci, t975
+
+DAYS = "60"
+REQUIRED_COLUMNS = (
+    "day", "adoption", "fidelity", "reported_compliance", "engagement_clinician",
+    "engagement_manager", "engagement_board", "alignment", "issues_open", "issues_resolved",
+    "harm_rate", "harm_rate_counterfactual",
+)
+SHARES = (
+    "adoption", "fidelity", "reported_compliance", "engagement_clinician", "engagement_manager",
+    "engagement_board", "alignment",
+)
+REQUIRED_SUMMARY = (
+    "seed", "days", "adoption_peak", "adoption_final", "sustainment", "effect", "fidelity_final",
+    "reported_compliance_final", "alignment_mean", "issues_raised", "issues_resolved",
+    "scenario", "version",
+)
+RUN_FILES = (
+    "timeseries.csv", "wards.csv", "interventions.csv", "issues.csv", "summary.json",
+    "events.log", "adoption.png", "engagement.png", "harm.png", "issues.png",
+)
+COMPARE_FIGURES = ("compare_adoption.png", "compare_engagement.png", "compare_harm.png",
+                   "compare_issues.png")
+
+
+def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        return list(reader.fieldnames or []), list(reader)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    """One short run of 'aligned', shared by the tests that only read its files."""
+    out = tmp_path_factory.mktemp("run") / "aligned"
+    argv = ["run", "aligned", "--days", DAYS, "--seed", "3", "--quiet", "--out", str(out)]
+    assert main(argv) == 0
+    return out
+
+
+# -- scenarios -----------------------------------------------------------------------------
+
+
+def test_scenarios_lists_every_preset_with_its_title(capsys):
+    assert main(["scenarios"]) == 0
+    out = capsys.readouterr().out
+    for name in preset_names():
+        assert name in out
+        assert load_scenario(name)["title"] in out
+
+
+def test_scenarios_keys_lists_scalar_intervention_and_event_keys(capsys):
+    assert main(["scenarios", "--keys"]) == 0
+    out = capsys.readouterr().out
+    assert "organisation.wards_per_manager = 2  [wards]" in out
+    assert "an integer from 1 to 20" in out
+    assert "interventions.N.pathway" in out and "'fidelity', 'issues'" in out
+    assert "events.N.kind" in out
+
+
+def test_scenarios_name_prints_the_description(capsys):
+    assert main(["scenarios", "clinician_only"]) == 0
+    out = capsys.readouterr().out
+    assert load_scenario("clinician_only")["title"] in out
+    assert "notice" in out.lower()
+
+
+def test_every_command_has_help(capsys):
+    for argv in (["--help"], ["scenarios", "--help"], ["run", "--help"], ["compare", "--help"]):
+        assert main(argv) == 0
+        assert "usage:" in capsys.readouterr().out
+
+
+# -- run -----------------------------------------------------------------------------------
+
+
+def test_run_writes_every_file(run_dir):
+    for name in RUN_FILES:
+        assert (run_dir / name).stat().st_size > 0, name
+    for name in RUN_FILES:
+        if name.endswith(".png"):
+            assert (run_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(run_dir.parent.glob(".*tmp-*")), "temporary directory left behind"
+
+
+def test_timeseries_has_one_row_per_day_and_the_required_columns(run_dir):
+    header, rows = read_csv(run_dir / "timeseries.csv")
+    assert header == list(COLUMNS)
+    assert set(REQUIRED_COLUMNS) <= set(header)
+    assert [int(r["day"]) for r in rows] == list(range(int(DAYS)))
+    for col in SHARES:
+        values = np.array([float(r[col]) for r in rows])
+        assert ((values >= 0) & (values <= 1)).all(), col
+    assert all(float(r["harm_rate"]) >= 0 for r in rows)
+
+
+def test_summary_has_the_required_keys(run_dir):
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert set(REQUIRED_SUMMARY) <= set(summary)
+    assert summary["seed"] == 3 and summary["days"] == int(DAYS)
+    assert summary["scenario"]["name"] == "aligned"
+    assert summary["scenario"]["seed"] == 3
+    for key in ("adoption_peak", "adoption_final", "sustainment", "fidelity_final",
+                "reported_compliance_final", "alignment_mean"):
+        assert 0 <= summary[key] <= 1, key
+
+
+def test_long_format_detail_and_events_log(run_dir):
+    header, rows = read_csv(run_dir / "wards.csv")
+    assert header[:3] == ["day", "hospital", "ward"]
+    assert len(rows) == int(DAYS) * 12
+    header, rows = read_csv(run_dir / "interventions.csv")
+    assert header[:2] == ["day", "intervention"] and rows[0]["intervention"] == "safety briefing"
+    header, _ = read_csv(run_dir / "issues.csv")
+    for col in ("raised_day", "ward", "severity", "authority", "agreement", "resolved_day"):
+        assert col in header
+    lines = (run_dir / "events.log").read_text().splitlines()
+    assert lines and all(line.startswith("Day ") for line in lines)
+
+
+def test_run_prints_a_summary_and_the_figure_paths(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["run", "clinician_only", "--days", DAYS, "--quiet", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    for word in ("adoption", "sustainment", "effect", "reported compliance", "issues"):
+        assert word in printed
+    for name in ("adoption.png", "engagement.png", "harm.png", "issues.png"):
+        assert str(out / name) in printed
+
+
+def test_same_seed_gives_byte_identical_files(tmp_path):
+    for name in ("one", "two"):
+        argv = ["run", "aligned", "--days", DAYS, "--seed", "7", "--quiet",
+                "--set", "organisation.hospitals=2", "--out", str(tmp_path / name)]
+        assert main(argv) == 0
+    for name in ("timeseries.csv", "summary.json", "wards.csv", "issues.csv"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+
+
+def test_rerun_replaces_its_files_and_keeps_the_users(tmp_path):
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / "summary.json").write_text("stale")
+    assert main(["run", "aligned", "--days", "30", "--quiet", "--out", str(out)]) == 0
+    assert (out / "notes.txt").read_text() == "mine"
+    assert json.loads((out / "summary.json").read_text())["days"] == 30
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
+def test_a_failure_while_writing_leaves_nothing_half_written(tmp_path, monkeypatch):
+    from sim import QIModel, outputs
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    model = QIModel(load_scenario("aligned", ["days=20"]), rng=1)
+    model.run()
+    monkeypatch.setattr(outputs.figures, "run_figures", broken)
+    with pytest.raises(RuntimeError):
+        outputs.write_run(model, tmp_path / "new")
+    existing = tmp_path / "old"
+    existing.mkdir()
+    (existing / "summary.json").write_text("before")
+    with pytest.raises(RuntimeError):
+        outputs.write_run(model, existing)
+    assert (existing / "summary.json").read_text() == "before"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old"]
+
+
+def test_default_out_dir_is_named_after_scenario_and_seed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "baseline", "--days", "30", "--seed", "5", "--quiet"]) == 0
+    assert (tmp_path / "results" / "baseline-seed5" / "summary.json").is_file()
+
+
+# -- compare -------------------------------------------------------------------------------
+
+
+def test_compare_writes_summaries_differences_figures_and_both_runs(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    argv = ["compare", "clinician_only", "aligned", "--replicates", "3", "--seed", "4",
+            "--days", DAYS, "--quiet", "--out", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    header, rows = read_csv(out / "summaries.csv")
+    assert header[:3] == ["side", "scenario", "seed"]
+    assert [(r["scenario"], int(r["seed"])) for r in rows] == [
+        ("clinician_only", 4), ("clinician_only", 5), ("clinician_only", 6),
+        ("aligned", 4), ("aligned", 5), ("aligned", 6),
+    ]
+    header, diffs = read_csv(out / "differences.csv")
+    assert [d["outcome"] for d in diffs] == list(KEY_OUTCOMES)
+    for d in diffs:
+        lo, diff, hi = float(d["ci_low"]), float(d["difference"]), float(d["ci_high"])
+        assert lo <= diff <= hi
+        assert diff == pytest.approx(float(d["mean_b"]) - float(d["mean_a"]))
+        assert d["outcome"] in printed
+    for name in COMPARE_FIGURES:
+        assert (out / name).read_bytes()[:4] == b"\x89PNG"
+        assert str(out / name) in printed
+    for side, name in (("A", "clinician_only"), ("B", "aligned")):
+        summary = json.loads((out / side / "summary.json").read_text())
+        assert summary["scenario"]["name"] == name and summary["seed"] == 4
+        assert (out / side / "timeseries.csv").is_file()
+
+
+def test_t_quantiles_and_intervals():
+    assert t975(1) == pytest.approx(12.706, abs=1e-3)
+    assert t975(9) == pytest.approx(2.262, abs=1e-3)
+    assert t975(60) == pytest.approx(2.000, abs=1e-3)
+    assert t975(1000) == pytest.approx(1.962, abs=1e-3)
+    mean, lo, hi = mean_ci(np.array([1.0, 2.0, 3.0]))
+    assert mean == 2.0 and hi - mean == pytest.approx(4.303 / np.sqrt(3), abs=1e-3)
+
+
+# -- bad input: one line on stderr, exit 2, nothing written --------------------------------
+
+
+def bad_file(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "mine.toml"
+    path.write_text(text)
+    return str(path)
+
+
+BAD_INPUT = [
+    # (id, argv after "run", scenario file text or None, fragments the message must contain)
+    ("unknown key in file", ["{file}"], "[managers]\nbais = -1\n",
+     ["mine.toml", "managers.bais", "did you mean 'managers.bias'"]),
+    ("unknown key via --set", ["aligned", "--set", "managers.bais=1"], None,
+     ["--set", "managers.bais", "managers.bias"]),
+    ("wrong type", ["aligned", "--set", "organisation.hospitals=two"], None,
+     ["--set", "organisation.hospitals", "an integer"]),
+    ("wrong type in file", ["{file}"], "[facilitation]\nenabled = 3\n",
+     ["mine.toml", "facilitation.enabled", "true or false"]),
+    ("out of range", ["aligned", "--set", "clinicians.adjust_rate=2"], None,
+     ["clinicians.adjust_rate", "from 0.001 to 0.5"]),
+    ("end before start", ["aligned", "--set", "facilitation.start_day=100",
+                          "--set", "facilitation.end_day=50"], None,
+     ["facilitation.end_day", "facilitation.start_day"]),
+    ("manager spans too many wards", ["{file}"], "[organisation]\nwards_per_manager = 20\n",
+     ["mine.toml", "organisation.wards_per_manager", "organisation.wards_per_hospital"]),
+    ("bad --set syntax", ["aligned", "--set", "managers.bias"], None,
+     ["--set", "managers.bias", "KEY=VALUE"]),
+    ("bad --days", ["aligned", "--days", "0"], None, ["--days", "days", "from 1 to 7300"]),
+    ("non-integer --days", ["aligned", "--days", "ten"], None, ["--days", "ten"]),
+    ("negative --seed", ["aligned", "--seed", "-1"], None, ["--seed", "seed"]),
+    ("missing file", ["no/such/file.toml"], None, ["no/such/file.toml", "not found"]),
+    ("unknown preset", ["alignd"], None, ["unknown preset 'alignd'", "did you mean 'aligned'"]),
+    ("unknown option", ["aligned", "--sed", "1"], None, ["--sed"]),
+]
+
+
+@pytest.mark.parametrize("argv, text, fragments", [case[1:] for case in BAD_INPUT],
+                         ids=[case[0] for case in BAD_INPUT])
+def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, argv, text, fragments):
+    file = bad_file(tmp_path, text) if text is not None else ""
+    out = tmp_path / "out"
+    argv = ["run", *(a.replace("{file}", file) for a in argv), "--quiet", "--out", str(out)]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("qisim: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+    assert captured.out == ""
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["mine.toml"] if text else [])
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["compare", "aligned", "alignd"], "did you mean 'aligned'"),
+    (["compare", "aligned", "baseline", "--replicates", "1"], "--replicates"),
+    (["compare", "aligned", "baseline", "--set", "interventions.0.burden=0.1"],
+     "scenario baseline"),
+    (["scenarios", "nope"], "unknown preset 'nope'"),
+    (["scenarios", "aligned", "--keys"], "--keys"),
+    (["frobnicate"], "frobnicate"),
+])
+def test_bad_input_to_other_commands(tmp_path, capsys, argv, fragment):
+    out = tmp_path / "out"
+    extra = ["--quiet", "--out", str(out)] if argv[0] == "compare" else []
+    assert main([*argv, *extra]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("qisim: error: ") and fragment in lines[0]
+    assert not out.exists()
+
+
+def test_out_that_is_a_file_is_refused(tmp_path, capsys):
+    out = tmp_path / "taken"
+    out.write_text("x")
+    assert main(["run", "aligned", "--days", "10", "--quiet", "--out", str(out)]) == 2
+    assert "--out" in capsys.readouterr().err
+    assert out.read_text() == "x"
+
+
+# -- the installed console script ----------------------------------------------------------
+
+
+def test_installed_console_script(tmp_path):
+    script = Path(sys.executable).parent / "qisim"
+    if not script.exists():
+        pytest.skip(f"no qisim console script next to {sys.executable}")
+    out = tmp_path / "out"
+    ok = subprocess.run([str(script), "run", "aligned", "--days", "30", "--quiet", "--out",
+                         str(out)], capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert (out / "summary.json").is_file()
+    bad = subprocess.run([str(script), "run", "aligned", "--set", "managers.bais=1", "--out",
+                          str(tmp_path / "bad")], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2
+    assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+    assert "managers.bias" in bad.stderr
+    assert not (tmp_path / "bad").exists()
