@@ -87,6 +87,8 @@ class QIModel(mesa.Model):
             MiddleManager(self, i)
         for i in range(s.H):
             BoardMember(self, i)
+        if not s.K:
+            self._say("no QI intervention runs in this scenario: harm follows the secular trend alone.")
         for h, k in mech.strategic_selection(s, self.params):
             if h == 0:
                 self._say(f"strategic selection defers {self.params.iv.names[k]}: it does not fit the "
@@ -343,7 +345,11 @@ class QIModel(mesa.Model):
         return [f"Day {d}: {text}" for d, text in self.narration]
 
     def summary(self) -> dict[str, Any]:
-        """Scalar outcomes of the run (see ``summary.json`` in the README)."""
+        """Scalar outcomes of the run (see ``summary.json`` in the README).
+
+        ``*_final`` values are means over the final window of min(90, days) days, the
+        window over which ``sustainment`` and ``effect`` are measured too.
+        """
         from . import __version__
 
         ts = self.timeseries()
@@ -359,7 +365,7 @@ class QIModel(mesa.Model):
             "seed": self.seed,
             "days": days,
             "adoption_peak": peak,
-            "adoption_final": float(adoption[-1]) if days else 0.0,
+            "adoption_final": float(adoption[late].mean()) if days else 0.0,
             "sustainment": sustainment,
             "effect": effect,
             "effect_expected": float(1.0 - ts["harm_rate_expected"][late].sum()
