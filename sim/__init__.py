@@ -9,6 +9,13 @@ from .model import QIModel  # noqa: E402
 from .scenario import Scenario, ScenarioError, load_scenario, preset_names  # noqa: E402
 
 __all__ = [
-    "BoardMember", "Clinician", "MiddleManager", "QIModel", "Scenario", "ScenarioError",
-    "load_scenario", "preset_names", "__version__",
+    "BoardMember",
+    "Clinician",
+    "MiddleManager",
+    "QIModel",
+    "Scenario",
+    "ScenarioError",
+    "load_scenario",
+    "preset_names",
+    "__version__",
 ]

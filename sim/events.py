@@ -40,38 +40,50 @@ def apply_event(s: State, p: NS, ev: dict, primary: str) -> str:
     day = s.day
     if kind == "merger":
         s.merger[mask], s.merger_until[mask] = strength, _until(day, dur)
-        return (f"a merger is under way in {where}{_for(dur)}: it takes the managers' and the board's "
-                f"attention and cuts the resources left for continuous QI.")
+        return (
+            f"a merger is under way in {where}{_for(dur)}: it takes the managers' and the board's "
+            f"attention and cuts the resources left for continuous QI."
+        )
     if kind == "ehr_rollout":
         s.ehr[mask], s.ehr_until[mask] = strength, _until(day, dur)
-        return (f"an electronic health record roll-out starts in {where}{_for(dur)}: clinicians lose "
-                f"time to it and managers' attention goes to it.")
+        return (
+            f"an electronic health record roll-out starts in {where}{_for(dur)}: clinicians lose "
+            f"time to it and managers' attention goes to it."
+        )
     if kind == "regulator_endorsement":
         s.regulator[mask] = np.maximum(s.regulator[mask], strength)
-        return (f"the regulator endorses {primary} in {where}; the board will weigh it at its next meeting.")
+        return f"the regulator endorses {primary} in {where}; the board will weigh it at its next meeting."
     if kind == "inspection":
         s.inspection[mask], s.inspection_until[mask] = strength, _until(day, dur)
-        return (f"an inspection is announced in {where}{_for(dur)}: the pressure to show compliance rises, "
-                f"whether or not practice changes.")
+        return (
+            f"an inspection is announced in {where}{_for(dur)}: the pressure to show compliance rises, "
+            f"whether or not practice changes."
+        )
     if kind == "staff_turnover":
         posts = mask[s.c_hosp] & (s.rng["events"].random(s.N) < strength)
         replace_posts(s, p, posts)
-        return (f"{int(posts.sum())} clinical posts in {where} change hands; the newcomers do not know "
-                f"{primary} yet.")
+        return (
+            f"{int(posts.sum())} clinical posts in {where} change hands; the newcomers do not know "
+            f"{primary} yet."
+        )
     if kind == "facilitator_leaves":
         present = mask & (s.facil_from <= day) & (s.facil_until > day)
         s.facil_until[mask] = np.minimum(s.facil_until[mask], day)
         if not present.any():
             return f"the facilitator's exit is called in {where}, but no facilitator is there."
-        return (f"the external facilitator leaves {where}; the managerial work they did now falls to the "
-                f"middle managers.")
+        return (
+            f"the external facilitator leaves {where}; the managerial work they did now falls to the "
+            f"middle managers."
+        )
     if kind == "reviews_include_qi":
         s.review_on[mask] = strength
-        return (f"the board puts QI into middle managers' performance reviews in {where}.")
+        return f"the board puts QI into middle managers' performance reviews in {where}."
     if kind == "protected_time":
         s.protected[mask] = strength
-        return (f"protected time for QI is granted to clinicians in {where} "
-                f"({strength:.0%} of the intervention's time, where managers arrange it).")
+        return (
+            f"protected time for QI is granted to clinicians in {where} "
+            f"({strength:.0%} of the intervention's time, where managers arrange it)."
+        )
     if kind == "resources":
         s.resources[mask] = strength
         return f"the board sets the QI budget it releases in {where} to {strength:.0%}."
@@ -81,9 +93,11 @@ def apply_event(s: State, p: NS, ev: dict, primary: str) -> str:
 def expire_events(s: State) -> list[str]:
     """End time-limited pressures whose time is up; return narration lines."""
     lines = []
-    for name, label in (("merger", "the merger's pressure on attention eases"),
-                        ("ehr", "the EHR roll-out is complete"),
-                        ("inspection", "the inspection is over")):
+    for name, label in (
+        ("merger", "the merger's pressure on attention eases"),
+        ("ehr", "the EHR roll-out is complete"),
+        ("inspection", "the inspection is over"),
+    ):
         until = getattr(s, f"{name}_until")
         level = getattr(s, name)
         done = (level > 0) & (until <= s.day)

@@ -176,7 +176,9 @@ def manager_attention(s: State, p: NS) -> None:
     s.w_intensity = intensity
     effective = np.maximum(intensity, facil)
     per_ward = (1.0 - m.clinical_share) / s.mgr_wards[s.ward_mgr][:, None]
-    s.w_capacity = p.issues.capacity_per_manager * np.maximum(intensity * per_ward, facil / p.organisation.wards_per_manager)
+    s.w_capacity = p.issues.capacity_per_manager * np.maximum(
+        intensity * per_ward, facil / p.organisation.wards_per_manager
+    )
     s.w_broker = np.maximum(intensity, facil) * p.actions.manager.broker_issues
     s.w_train = p.actions.manager.training * effective
 
@@ -225,8 +227,13 @@ def clinician_engagement(s: State, p: NS) -> None:
         c.bias
         + c.w_incentive * incentive
         + c.w_value * s.c_value
-        + (c.w_support * s.w_support + c.w_backing * s.w_backing + c.w_protected_time * s.w_protected
-           + c.w_accountability * held - c.w_micromanagement * micro)[ward]
+        + (
+            c.w_support * s.w_support
+            + c.w_backing * s.w_backing
+            + c.w_protected_time * s.w_protected
+            + c.w_accountability * held
+            - c.w_micromanagement * micro
+        )[ward]
         + peer_term
         + c.w_codesign * iv.co_designed
         + c.w_face_validity * iv.face_validity
@@ -288,7 +295,9 @@ def learning_and_value(s: State, p: NS) -> None:
     c, iv = p.clinicians, p.iv
     use = s.c_use.astype(float)
     train = s.w_train[s.c_ward]
-    s.c_skill += c.skill_learning * (use + train) * (1.0 - s.c_skill) - c.skill_decay * (1.0 - use) * s.c_skill
+    s.c_skill += (
+        c.skill_learning * (use + train) * (1.0 - s.c_skill) - c.skill_decay * (1.0 - use) * s.c_skill
+    )
     experience = use * iv.usefulness_clinicians * s.c_skill
     s.c_value += c.value_rate * (experience - s.c_value)
 
@@ -326,8 +335,13 @@ def raise_issues(s: State, p: NS) -> None:
     authority += u[:, 0] > 1 - isp.share_board
     fit = s.m_fit_plans[s.ward_mgr[ward], k]
     s.issues.add(
-        ward=ward, k=k, raised=np.full(total, s.day), severity=r.beta(isp.severity_a, isp.severity_b, total),
-        authority=authority, c_fit=u[:, 1], m_fit=np.clip(fit + u[:, 2] - 0.5, 0.0, 1.0),
+        ward=ward,
+        k=k,
+        raised=np.full(total, s.day),
+        severity=r.beta(isp.severity_a, isp.severity_b, total),
+        authority=authority,
+        c_fit=u[:, 1],
+        m_fit=np.clip(fit + u[:, 2] - 0.5, 0.0, 1.0),
     )
     board = np.zeros((s.H, s.K))
     np.add.at(board, (s.ward_hosp[ward], k), authority == 2)
@@ -349,10 +363,16 @@ def resolve_issues(s: State, p: NS) -> None:
     ward, k = o["ward"], o["k"].astype(np.intp)
     sev = o["severity"].astype(float)
     auth = o["authority"]
-    c_side = sigmoid(isp.agreement_bias + isp.w_severity * sev
-                     + isp.w_priority * (o["c_fit"] + s.ward_mean(s.c_eng)[ward, k] - 1.0))
-    m_side = sigmoid(isp.agreement_bias + isp.w_severity * sev
-                     + isp.w_priority * (o["m_fit"] + s.m_priority[s.ward_mgr[ward], k] - 1.0))
+    c_side = sigmoid(
+        isp.agreement_bias
+        + isp.w_severity * sev
+        + isp.w_priority * (o["c_fit"] + s.ward_mean(s.c_eng)[ward, k] - 1.0)
+    )
+    m_side = sigmoid(
+        isp.agreement_bias
+        + isp.w_severity * sev
+        + isp.w_priority * (o["m_fit"] + s.m_priority[s.ward_mgr[ward], k] - 1.0)
+    )
     agreement = c_side * m_side
     o["agreement"] = agreement.astype(np.float32)
     cell = ward * s.K + k
@@ -387,7 +407,9 @@ def feedback_from_issues(s: State, p: NS) -> None:
     """
     isp, m = p.issues, p.managers
     resolved = s.today["resolved_sev"]
-    s.w_improve = s.w_improve * 0.5 ** (1.0 / isp.improvement_half_life) + isp.improvement_per_resolution * resolved
+    s.w_improve = (
+        s.w_improve * 0.5 ** (1.0 / isp.improvement_half_life) + isp.improvement_per_resolution * resolved
+    )
     gain = np.minimum(1.0, isp.value_per_resolution * resolved / s.cpw)
     s.c_value = np.minimum(1.0, s.c_value + gain[s.c_ward])
     # managers notice what the resolutions do for their plans in proportion to their attention
@@ -408,7 +430,9 @@ def initiative_fatigue(s: State, p: NS) -> list[tuple[int, int]]:
     use = s.today["use_share"]
     s.w_use_ema += (use - s.w_use_ema) / 14.0
     s.w_use_peak = np.maximum(s.w_use_peak, s.w_use_ema)
-    dropped = (~s.w_abandoned) & (s.w_use_peak > p.spread.running_threshold) & (s.w_use_ema < 0.5 * s.w_use_peak)
+    dropped = (
+        (~s.w_abandoned) & (s.w_use_peak > p.spread.running_threshold) & (s.w_use_ema < 0.5 * s.w_use_peak)
+    )
     s.w_abandoned |= dropped
     fid = s.today["faithful_share"].mean(axis=1) if s.K else np.zeros(s.W)
     ward_delta = (
@@ -461,8 +485,11 @@ def measure_alignment(s: State, p: NS) -> None:
     lb = s.b_focus[s.ward_hosp, 0]
     levels = np.stack([lc, lm, lb])
     s.today.update(
-        level_c=lc, level_m=lm, level_b=lb,
-        alignment=np.cbrt(lc * lm * lb), spread=levels.max(axis=0) - levels.min(axis=0),
+        level_c=lc,
+        level_m=lm,
+        level_b=lb,
+        alignment=np.cbrt(lc * lm * lb),
+        spread=levels.max(axis=0) - levels.min(axis=0),
     )
 
 

@@ -19,23 +19,57 @@ from .state import State, make_params, make_streams
 
 #: Columns of the daily time series (``timeseries.csv`` and the DataCollector).
 COLUMNS = (
-    "day", "adoption", "fidelity", "reported_compliance",
-    "engagement_clinician", "engagement_manager", "engagement_board",
-    "alignment", "priority_spread", "briefings_held", "facilitator_present",
-    "issues_raised", "issues_open", "issues_resolved", "issues_lapsed",
-    "harms", "harms_counterfactual", "bed_days",
-    "harm_rate", "harm_rate_counterfactual", "harm_rate_expected", "harm_rate_expected_counterfactual",
+    "day",
+    "adoption",
+    "fidelity",
+    "reported_compliance",
+    "engagement_clinician",
+    "engagement_manager",
+    "engagement_board",
+    "alignment",
+    "priority_spread",
+    "briefings_held",
+    "facilitator_present",
+    "issues_raised",
+    "issues_open",
+    "issues_resolved",
+    "issues_lapsed",
+    "harms",
+    "harms_counterfactual",
+    "bed_days",
+    "harm_rate",
+    "harm_rate_counterfactual",
+    "harm_rate_expected",
+    "harm_rate_expected_counterfactual",
 )
 #: Columns of the per-ward daily detail.
 WARD_COLUMNS = (
-    "adoption", "fidelity", "reported_compliance", "engagement_clinician", "engagement_manager",
-    "engagement_board", "alignment", "briefing_held", "issues_raised", "issues_open",
-    "harms", "harms_counterfactual", "bed_days", "effect",
+    "adoption",
+    "fidelity",
+    "reported_compliance",
+    "engagement_clinician",
+    "engagement_manager",
+    "engagement_board",
+    "alignment",
+    "briefing_held",
+    "issues_raised",
+    "issues_open",
+    "harms",
+    "harms_counterfactual",
+    "bed_days",
+    "effect",
 )
 #: Columns of the per-intervention daily detail.
 INTERVENTION_COLUMNS = (
-    "active_share", "adoption", "fidelity", "reported_compliance", "engagement_clinician",
-    "engagement_manager", "engagement_board", "issues_raised", "issues_resolved_today",
+    "active_share",
+    "adoption",
+    "fidelity",
+    "reported_compliance",
+    "engagement_clinician",
+    "engagement_manager",
+    "engagement_board",
+    "issues_raised",
+    "issues_resolved_today",
 )
 
 
@@ -54,8 +88,13 @@ class QIModel(mesa.Model):
     :mod:`sim.mechanisms` in order over arrays for all agents at once.
     """
 
-    def __init__(self, scenario: Scenario | str | Path | Mapping | None = None,
-                 rng: int | None = None, *, detail: bool = True):
+    def __init__(
+        self,
+        scenario: Scenario | str | Path | Mapping | None = None,
+        rng: int | None = None,
+        *,
+        detail: bool = True,
+    ):
         if scenario is None:
             scenario = load_scenario("baseline")
         elif isinstance(scenario, str | Path):
@@ -77,8 +116,12 @@ class QIModel(mesa.Model):
         self._ward_rows: list[np.ndarray] = []
         self._iv_rows: list[np.ndarray] = []
         self._row: dict[str, float] = {}
-        self._memo: dict[str, Any] = {"wards_running": None, "mgr_high": None, "month_raised": 0,
-                                      "month_resolved": 0}
+        self._memo: dict[str, Any] = {
+            "wards_running": None,
+            "mgr_high": None,
+            "month_raised": 0,
+            "month_resolved": 0,
+        }
 
         s = self.state
         for i in range(s.N):
@@ -91,8 +134,10 @@ class QIModel(mesa.Model):
             self._say("no QI intervention runs in this scenario: harm follows the secular trend alone.")
         for h, k in mech.strategic_selection(s, self.params):
             if h == 0:
-                self._say(f"strategic selection defers {self.params.iv.names[k]}: it does not fit the "
-                          f"organisation's capacity of {self.params.workflow.capacity} initiatives.")
+                self._say(
+                    f"strategic selection defers {self.params.iv.names[k]}: it does not fit the "
+                    f"organisation's capacity of {self.params.workflow.capacity} initiatives."
+                )
         self.datacollector = DailyCollector(model_reporters={c: partial(_column, c) for c in COLUMNS})
 
     # -- the day ----------------------------------------------------------------------
@@ -149,8 +194,13 @@ class QIModel(mesa.Model):
         """
         from .scenario import _check
 
-        ev = {"day": self.state.day, "kind": kind, "strength": strength, "duration": duration,
-              "hospital": hospital}
+        ev = {
+            "day": self.state.day,
+            "kind": kind,
+            "strength": strength,
+            "duration": duration,
+            "hospital": hospital,
+        }
         for key, value in ev.items():
             ev[key] = _check(EVENT_BY_KEY[key], value, "lever", key)
         if hospital >= self.state.H:
@@ -174,8 +224,10 @@ class QIModel(mesa.Model):
         if fac.enabled and s.day == fac.start_day and s.day < fac.end_day:
             self._say("an external facilitator arrives to support implementation.")
         if fac.enabled and s.day == fac.end_day and (s.facil_until == fac.end_day).any():
-            self._say("the external facilitator leaves as planned; their managerial work now falls "
-                      "to the middle managers.")
+            self._say(
+                "the external facilitator leaves as planned; their managerial work now falls "
+                "to the middle managers."
+            )
 
     # -- observation ------------------------------------------------------------------
     def _observe(self) -> None:
@@ -193,30 +245,70 @@ class QIModel(mesa.Model):
         effect = t["effect"]
         lam_cf = t["lam_cf"]
         row = (
-            s.day, use_w.mean(), fid_w.mean(), rep_w.mean(),
-            t["level_c"].mean(), s.m_priority[:, 0].mean() if K else 0.0, s.b_focus[:, 0].mean() if K else 0.0,
-            t["alignment"].mean(), t["spread"].mean(),
-            s.w_briefing[:, 0].mean() if K else 0.0, float(s.facil_present.mean()),
-            st.raised_total, st.n_open, st.resolved_total, st.lapsed_total,
-            int(harms.sum()), int(harms_cf.sum()), bd,
-            1000.0 * harms.sum() / bd, 1000.0 * harms_cf.sum() / bd,
-            1000.0 * (lam_cf * (1 - effect)).sum() / bd, 1000.0 * lam_cf.sum() / bd,
+            s.day,
+            use_w.mean(),
+            fid_w.mean(),
+            rep_w.mean(),
+            t["level_c"].mean(),
+            s.m_priority[:, 0].mean() if K else 0.0,
+            s.b_focus[:, 0].mean() if K else 0.0,
+            t["alignment"].mean(),
+            t["spread"].mean(),
+            s.w_briefing[:, 0].mean() if K else 0.0,
+            float(s.facil_present.mean()),
+            st.raised_total,
+            st.n_open,
+            st.resolved_total,
+            st.lapsed_total,
+            int(harms.sum()),
+            int(harms_cf.sum()),
+            bd,
+            1000.0 * harms.sum() / bd,
+            1000.0 * harms_cf.sum() / bd,
+            1000.0 * (lam_cf * (1 - effect)).sum() / bd,
+            1000.0 * lam_cf.sum() / bd,
         )
         self._rows.append(row)
         self._row = dict(zip(COLUMNS, row, strict=True))
         if self.detail:
-            self._ward_rows.append(np.stack([
-                use_w, fid_w, rep_w, t["level_c"], t["level_m"], t["level_b"], t["alignment"],
-                s.w_briefing[:, 0] if K else np.zeros(s.W),
-                raised_wk[:, 0] if K else np.zeros(s.W), open_wk[:, 0] if K else np.zeros(s.W),
-                harms, harms_cf, bed_days, effect,
-            ], axis=1).astype(np.float32))
+            self._ward_rows.append(
+                np.stack(
+                    [
+                        use_w,
+                        fid_w,
+                        rep_w,
+                        t["level_c"],
+                        t["level_m"],
+                        t["level_b"],
+                        t["alignment"],
+                        s.w_briefing[:, 0] if K else np.zeros(s.W),
+                        raised_wk[:, 0] if K else np.zeros(s.W),
+                        open_wk[:, 0] if K else np.zeros(s.W),
+                        harms,
+                        harms_cf,
+                        bed_days,
+                        effect,
+                    ],
+                    axis=1,
+                ).astype(np.float32)
+            )
             if K:
-                self._iv_rows.append(np.stack([
-                    s.w_active.mean(axis=0), t["use_share"].mean(axis=0), t["faithful_share"].mean(axis=0),
-                    s.ward_mean(s.c_reported).mean(axis=0), s.c_eng.mean(axis=0), s.m_priority.mean(axis=0),
-                    s.b_focus.mean(axis=0), raised_wk.sum(axis=0), t["resolved_k"],
-                ], axis=1))
+                self._iv_rows.append(
+                    np.stack(
+                        [
+                            s.w_active.mean(axis=0),
+                            t["use_share"].mean(axis=0),
+                            t["faithful_share"].mean(axis=0),
+                            s.ward_mean(s.c_reported).mean(axis=0),
+                            s.c_eng.mean(axis=0),
+                            s.m_priority.mean(axis=0),
+                            s.b_focus.mean(axis=0),
+                            raised_wk.sum(axis=0),
+                            t["resolved_k"],
+                        ],
+                        axis=1,
+                    )
+                )
         self._narrate()
 
     # -- narration --------------------------------------------------------------------
@@ -235,8 +327,10 @@ class QIModel(mesa.Model):
         for k in sorted({k for _, k in started}):
             n = sum(1 for _, kk in started if kk == k)
             total = int(self.state.w_started[:, k].sum())
-            self._say(f"{self.params.iv.names[k]} spreads to {n} more ward{'s' if n > 1 else ''} "
-                      f"({total} of {self.state.W} have taken it up).")
+            self._say(
+                f"{self.params.iv.names[k]} spreads to {n} more ward{'s' if n > 1 else ''} "
+                f"({total} of {self.state.W} have taken it up)."
+            )
 
     def _narrate(self) -> None:
         s, p, memo = self.state, self.params, self._memo
@@ -251,11 +345,15 @@ class QIModel(mesa.Model):
             briefing = bool(p.iv.working_days_only[0])
             if n_now < n_prev:
                 what = "briefings stop" if briefing else f"use of {name} lapses"
-                self._say(f"{what} on {n_prev - n_now} of {s.W} wards{self._why_down()}; "
-                          f"{n_now} still run{'s' if n_now == 1 else ''} it.")
+                self._say(
+                    f"{what} on {n_prev - n_now} of {s.W} wards{self._why_down()}; "
+                    f"{n_now} still run{'s' if n_now == 1 else ''} it."
+                )
             elif n_now > n_prev:
-                self._say(f"{name} takes hold on {n_now - n_prev} more ward{'s' if n_now - n_prev > 1 else ''} "
-                          f"({n_now} of {s.W} now run it).")
+                self._say(
+                    f"{name} takes hold on {n_now - n_prev} more ward{'s' if n_now - n_prev > 1 else ''} "
+                    f"({n_now} of {s.W} now run it)."
+                )
             memo["wards_running"] = running
         high = s.m_priority[:, 0].mean() >= 0.5
         if memo["mgr_high"] is None:
@@ -263,8 +361,10 @@ class QIModel(mesa.Model):
         elif high != memo["mgr_high"]:
             memo["mgr_high"] = high
             if high:
-                self._say(f"most middle managers now treat {name} as a priority: it serves their plans "
-                          "or their reviews ask for it.")
+                self._say(
+                    f"most middle managers now treat {name} as a priority: it serves their plans "
+                    "or their reviews ask for it."
+                )
             else:
                 self._say(f"middle managers' priority for {name} falls below half: other demands win.")
         if s.day % p.board.meeting_interval == 0 and s.day > 0:
@@ -281,8 +381,10 @@ class QIModel(mesa.Model):
             memo["month_raised"], memo["month_resolved"] = st.raised_total, st.resolved_total
             if raised or resolved:
                 waiting = int(s.today["backlog_mgr"].sum())
-                self._say(f"this month {raised} issues were raised and {resolved} resolved; "
-                          f"{waiting} wait for managerial authority.")
+                self._say(
+                    f"this month {raised} issues were raised and {resolved} resolved; "
+                    f"{waiting} wait for managerial authority."
+                )
 
     def _why_down(self) -> str:
         s, p = self.state, self.params
@@ -310,8 +412,11 @@ class QIModel(mesa.Model):
         s = self.state
         days = len(self._ward_rows)
         arr = np.concatenate(self._ward_rows) if days else np.zeros((0, len(WARD_COLUMNS)))
-        out = {"day": np.repeat(np.arange(days), s.W), "hospital": np.tile(s.ward_hosp, days),
-               "ward": np.tile(np.arange(s.W), days)}
+        out = {
+            "day": np.repeat(np.arange(days), s.W),
+            "hospital": np.tile(s.ward_hosp, days),
+            "ward": np.tile(np.arange(s.W), days),
+        }
         out.update({c: arr[:, i] for i, c in enumerate(WARD_COLUMNS)})
         return out
 
@@ -319,8 +424,10 @@ class QIModel(mesa.Model):
         """Long-format daily detail per intervention: day, intervention and INTERVENTION_COLUMNS."""
         K, days = self.state.K, len(self._iv_rows)
         arr = np.concatenate(self._iv_rows) if days else np.zeros((0, len(INTERVENTION_COLUMNS)))
-        out = {"day": np.repeat(np.arange(days), K),
-               "intervention": np.tile(np.array(self.params.iv.names, dtype=object), days)}
+        out = {
+            "day": np.repeat(np.arange(days), K),
+            "intervention": np.tile(np.array(self.params.iv.names, dtype=object), days),
+        }
         out.update({c: arr[:, i] for i, c in enumerate(INTERVENTION_COLUMNS)})
         return out
 
@@ -332,12 +439,17 @@ class QIModel(mesa.Model):
         ward = st.column("ward")
         names = np.array(self.params.iv.names or ["-"], dtype=object)
         return {
-            "raised_day": st.column("raised"), "hospital": s.ward_hosp[ward], "ward": ward,
+            "raised_day": st.column("raised"),
+            "hospital": s.ward_hosp[ward],
+            "ward": ward,
             "intervention": names[st.column("k")],
             "severity": st.column("severity"),
-            "authority": np.array(["ward", "cross_department", "board"], dtype=object)[st.column("authority")],
+            "authority": np.array(["ward", "cross_department", "board"], dtype=object)[
+                st.column("authority")
+            ],
             "agreement": st.column("agreement"),
-            "resolved_day": st.column("resolved"), "lapsed_day": st.column("lapsed"),
+            "resolved_day": st.column("resolved"),
+            "lapsed_day": st.column("lapsed"),
         }
 
     def events_log(self) -> list[str]:
@@ -368,8 +480,11 @@ class QIModel(mesa.Model):
             "adoption_final": float(adoption[late].mean()) if days else 0.0,
             "sustainment": sustainment,
             "effect": effect,
-            "effect_expected": float(1.0 - ts["harm_rate_expected"][late].sum()
-                                     / max(ts["harm_rate_expected_counterfactual"][late].sum(), 1e-12)),
+            "effect_expected": float(
+                1.0
+                - ts["harm_rate_expected"][late].sum()
+                / max(ts["harm_rate_expected_counterfactual"][late].sum(), 1e-12)
+            ),
             "fidelity_final": float(ts["fidelity"][late].mean()) if days else 0.0,
             "reported_compliance_final": float(ts["reported_compliance"][late].mean()) if days else 0.0,
             "alignment_mean": float(ts["alignment"].mean()) if days else 0.0,

@@ -116,9 +116,7 @@ def load_scenario(
             names = preset_names()
             hint = difflib.get_close_matches(text, names, n=1)
             did = f" (did you mean '{hint[0]}'?)" if hint else ""
-            raise ScenarioError(
-                "", None, f"unknown preset '{text}'{did}; presets are: {', '.join(names)}"
-            )
+            raise ScenarioError("", None, f"unknown preset '{text}'{did}; presets are: {', '.join(names)}")
         source = f"scenarios/{path.name}"
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -190,7 +188,7 @@ def _assign(values: dict[str, Any], key: str, value: Any, source: str) -> None:
         item_schema = schema.LIST_KEYS[head]
         if not rest:  # the whole list
             if not isinstance(value, list) or not all(isinstance(x, Mapping) for x in value):
-                raise ScenarioError(source, head, "must be a list of tables ([[%s]])" % head)
+                raise ScenarioError(source, head, f"must be a list of tables ([[{head}]])")
             values[head] = [_item(head, i, x, item_schema, source) for i, x in enumerate(value)]
             return
         index_text, _, field = rest.partition(".")
@@ -235,9 +233,9 @@ def _check(p: Param, value: Any, source: str, key: str) -> Any:
             raise ScenarioError(source, key, f"must be {p.allowed()} (got nan)")
     if p.choices and value not in p.choices:
         raise ScenarioError(source, key, f"must be {p.allowed()} (got {value!r})")
-    if p.kind in (int, float):
-        if (p.lo is not None and value < p.lo) or (p.hi is not None and value > p.hi):
-            raise ScenarioError(source, key, f"must be {p.allowed()} (got {value!r})")
+    out_of_range = (p.lo is not None and value < p.lo) or (p.hi is not None and value > p.hi)
+    if p.kind in (int, float) and out_of_range:
+        raise ScenarioError(source, key, f"must be {p.allowed()} (got {value!r})")
     return value
 
 
@@ -247,56 +245,78 @@ def _validate(v: dict[str, Any], source: str) -> dict[str, Any]:
     total = sum(v[k] for k in shares)
     if abs(total - 1.0) > 1e-6:
         raise ScenarioError(
-            source, "organisation.share_nurse",
+            source,
+            "organisation.share_nurse",
             f"the shares of consultants, juniors and nurses must sum to 1 (they sum to {total:g})",
         )
     if v["organisation.wards_per_manager"] > v["organisation.wards_per_hospital"]:
         raise ScenarioError(
-            source, "organisation.wards_per_manager",
+            source,
+            "organisation.wards_per_manager",
             f"must be at most organisation.wards_per_hospital ({v['organisation.wards_per_hospital']}); "
             "a manager cannot span more wards than the hospital has",
         )
     if v["facilitation.end_day"] < v["facilitation.start_day"]:
         raise ScenarioError(
-            source, "facilitation.end_day",
+            source,
+            "facilitation.end_day",
             f"must be >= facilitation.start_day ({v['facilitation.start_day']}); "
             f"the facilitator cannot leave (day {v['facilitation.end_day']}) before arriving",
         )
     if v["issues.share_cross_department"] + v["issues.share_board"] > 1:
         raise ScenarioError(
-            source, "issues.share_board",
+            source,
+            "issues.share_board",
             "issues.share_cross_department + issues.share_board must be at most 1",
         )
     names = [iv["name"] for iv in v["interventions"]]
     for i, iv in enumerate(v["interventions"]):
         if names.count(iv["name"]) > 1:
-            raise ScenarioError(source, f"interventions.{i}.name", f"'{iv['name']}' is used twice; names must be unique")
+            raise ScenarioError(
+                source, f"interventions.{i}.name", f"'{iv['name']}' is used twice; names must be unique"
+            )
         if iv["mandate_strength"] > 0 and not iv["mandatory"]:
             raise ScenarioError(
-                source, f"interventions.{i}.mandate_strength",
-                "must be 0 unless interventions.%d.mandatory = true" % i,
+                source,
+                f"interventions.{i}.mandate_strength",
+                f"must be 0 unless interventions.{i}.mandatory = true",
             )
     hospitals = v["organisation.hospitals"]
     if v["facilitation.hospitals"] > hospitals:
-        raise ScenarioError(source, "facilitation.hospitals",
-                            f"must be from 0 (all) to organisation.hospitals ({hospitals})")
+        raise ScenarioError(
+            source, "facilitation.hospitals", f"must be from 0 (all) to organisation.hospitals ({hospitals})"
+        )
     for i, iv in enumerate(v["interventions"]):
         if iv["pilot_wards"] > v["organisation.wards_per_hospital"]:
-            raise ScenarioError(source, f"interventions.{i}.pilot_wards",
-                                f"must be from 0 (all) to organisation.wards_per_hospital "
-                                f"({v['organisation.wards_per_hospital']})")
+            raise ScenarioError(
+                source,
+                f"interventions.{i}.pilot_wards",
+                f"must be from 0 (all) to organisation.wards_per_hospital "
+                f"({v['organisation.wards_per_hospital']})",
+            )
         if iv["hospitals_at_launch"] > hospitals:
-            raise ScenarioError(source, f"interventions.{i}.hospitals_at_launch",
-                                f"must be from 0 (all) to organisation.hospitals ({hospitals})")
+            raise ScenarioError(
+                source,
+                f"interventions.{i}.hospitals_at_launch",
+                f"must be from 0 (all) to organisation.hospitals ({hospitals})",
+            )
         if iv["scale_up_day"] >= 0 and iv["scale_up_day"] <= iv["launch_day"]:
-            raise ScenarioError(source, f"interventions.{i}.scale_up_day",
-                                f"must be -1 (never) or after launch_day ({iv['launch_day']})")
+            raise ScenarioError(
+                source,
+                f"interventions.{i}.scale_up_day",
+                f"must be -1 (never) or after launch_day ({iv['launch_day']})",
+            )
         if iv["scale_up_mandate"] > 0 and iv["scale_up_day"] < 0:
-            raise ScenarioError(source, f"interventions.{i}.scale_up_mandate",
-                                f"must be 0 unless interventions.{i}.scale_up_day is set")
+            raise ScenarioError(
+                source,
+                f"interventions.{i}.scale_up_mandate",
+                f"must be 0 unless interventions.{i}.scale_up_day is set",
+            )
     for i, ev in enumerate(v["events"]):
         if ev["hospital"] >= hospitals:
             raise ScenarioError(
-                source, f"events.{i}.hospital", f"must be -1 (all) or from 0 to {hospitals - 1} (got {ev['hospital']})"
+                source,
+                f"events.{i}.hospital",
+                f"must be -1 (all) or from 0 to {hospitals - 1} (got {ev['hospital']})",
             )
     return v

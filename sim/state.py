@@ -18,7 +18,16 @@ from .schema import INTERVENTION
 
 GROUPS = ("consultant", "junior", "nurse")
 STREAMS = (
-    "init", "use", "faithful", "report", "issues", "resolution", "outcome", "turnover", "events", "spread",
+    "init",
+    "use",
+    "faithful",
+    "report",
+    "issues",
+    "resolution",
+    "outcome",
+    "turnover",
+    "events",
+    "spread",
 )
 
 
@@ -141,16 +150,27 @@ class State:
         self.c_reported = np.zeros((N, K), dtype=bool)
         self.c_fad = beta_with_mean(r, p.clinicians.fad_belief_initial, N)
         self.c_eng_start = np.where(
-            self.c_champion, max(org.champion_engagement, p.clinicians.engagement_initial),
+            self.c_champion,
+            max(org.champion_engagement, p.clinicians.engagement_initial),
             beta_with_mean(r, p.clinicians.engagement_initial, N),
         )
         self.c_eng[:] = self.c_eng_start[:, None]
-        self.resp = np.array(
-            [p.clinicians.responsiveness_consultant, p.clinicians.responsiveness_junior,
-             p.clinicians.responsiveness_nurse]
-        )[self.c_group] * p.clinicians.adjust_rate
-        career = np.where(self.c_group == 1, p.clinicians.career_weight_junior, p.clinicians.career_weight_other)
-        self.c_incentive_own = p.incentives.clinician.recognition + p.incentives.clinician.career_credit * career
+        self.resp = (
+            np.array(
+                [
+                    p.clinicians.responsiveness_consultant,
+                    p.clinicians.responsiveness_junior,
+                    p.clinicians.responsiveness_nurse,
+                ]
+            )[self.c_group]
+            * p.clinicians.adjust_rate
+        )
+        career = np.where(
+            self.c_group == 1, p.clinicians.career_weight_junior, p.clinicians.career_weight_other
+        )
+        self.c_incentive_own = (
+            p.incentives.clinician.recognition + p.incentives.clinician.career_credit * career
+        )
 
         # -- managers and board -----------------------------------------------------
         self.m_priority = np.full((M, K), p.managers.priority_initial)
@@ -225,9 +245,16 @@ class IssueStore:
     """
 
     FIELDS = {
-        "ward": np.int32, "k": np.int16, "raised": np.int32, "severity": np.float32,
-        "authority": np.int8, "c_fit": np.float32, "m_fit": np.float32,
-        "agreement": np.float32, "resolved": np.int32, "lapsed": np.int32,
+        "ward": np.int32,
+        "k": np.int16,
+        "raised": np.int32,
+        "severity": np.float32,
+        "authority": np.int8,
+        "c_fit": np.float32,
+        "m_fit": np.float32,
+        "agreement": np.float32,
+        "resolved": np.int32,
+        "lapsed": np.int32,
     }
     OPEN_FIELDS = ("ward", "k", "raised", "severity", "authority", "c_fit", "m_fit", "agreement")
 

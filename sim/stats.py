@@ -38,7 +38,6 @@ def mean_ci(samples: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray,
     n = x.shape[axis]
     mean = x.mean(axis=axis)
     if n < 2:
-        half = np.full_like(mean, math.nan)
-    else:
-        half = t975(n - 1) * x.std(axis=axis, ddof=1) / math.sqrt(n)
+        return mean, np.full_like(mean, math.nan), np.full_like(mean, math.nan)
+    half = t975(n - 1) * x.std(axis=axis, ddof=1) / math.sqrt(n)
     return mean, mean - half, mean + half

@@ -18,9 +18,20 @@ def test_wheel_carries_presets_and_experiments(tmp_path):
     except ImportError:
         pytest.skip("hatchling is not installed in this environment")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-         "-w", str(tmp_path), str(ROOT)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
     )
     wheel = next(tmp_path.glob("qisim-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())

@@ -44,7 +44,14 @@ def test_every_preset_runs_and_keeps_its_shares_in_range(name):
     m = QIModel(name, rng=7)
     m.run(min(120, m.config["days"]))
     ts = m.timeseries()
-    for col in ("adoption", "fidelity", "reported_compliance", "engagement_clinician",
-                "engagement_manager", "engagement_board", "alignment"):
+    for col in (
+        "adoption",
+        "fidelity",
+        "reported_compliance",
+        "engagement_clinician",
+        "engagement_manager",
+        "engagement_board",
+        "alignment",
+    ):
         assert ((ts[col] >= 0) & (ts[col] <= 1)).all(), col
     assert m.events_log() and all(line.startswith("Day ") for line in m.events_log())
