@@ -70,32 +70,43 @@ def _build_parser() -> _Parser:
     parser.add_argument("--version", action="version", version=f"qisim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("scenarios", help="list the preset scenarios, or describe one",
-                       description="List the preset scenarios with their titles; describe one "
-                       "preset; or list every scenario key with --keys.")
-    p.add_argument("name", nargs="?", metavar="NAME",
-                   help="a preset name or .toml file to describe")
-    p.add_argument("--keys", action="store_true",
-                   help="list every scenario key with its unit, default and allowed values")
+    p = sub.add_parser(
+        "scenarios",
+        help="list the preset scenarios, or describe one",
+        description="List the preset scenarios with their titles; describe one "
+        "preset; or list every scenario key with --keys.",
+    )
+    p.add_argument("name", nargs="?", metavar="NAME", help="a preset name or .toml file to describe")
+    p.add_argument(
+        "--keys",
+        action="store_true",
+        help="list every scenario key with its unit, default and allowed values",
+    )
     p.set_defaults(func=cmd_scenarios)
 
-    p = sub.add_parser("run", help="run one scenario and write its outputs and figures",
-                       description="Run one scenario; write time series, detail, summary, "
-                       "narration and figures to --out.")
+    p = sub.add_parser(
+        "run",
+        help="run one scenario and write its outputs and figures",
+        description="Run one scenario; write time series, detail, summary, narration and figures to --out.",
+    )
     p.add_argument("scenario", metavar="SCENARIO", help="a preset name or a path to a .toml file")
     p.add_argument("--seed", type=int, help="random seed (default: the scenario's seed)")
     _common_options(p, "results/<scenario>-seed<N>")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("compare", help="run two scenarios on the same seeds and compare them",
-                       description="Run scenarios A and B on the same seeds (common random "
-                       "numbers); write per-replicate summaries, paired differences B - A with "
-                       "95%% confidence intervals, comparison figures, and the first replicate's "
-                       "full outputs in A/ and B/.")
+    p = sub.add_parser(
+        "compare",
+        help="run two scenarios on the same seeds and compare them",
+        description="Run scenarios A and B on the same seeds (common random "
+        "numbers); write per-replicate summaries, paired differences B - A with "
+        "95%% confidence intervals, comparison figures, and the first replicate's "
+        "full outputs in A/ and B/.",
+    )
     p.add_argument("scenario_a", metavar="SCENARIO_A", help="preset name or .toml file (A)")
     p.add_argument("scenario_b", metavar="SCENARIO_B", help="preset name or .toml file (B)")
-    p.add_argument("--replicates", type=int, default=10, metavar="N",
-                   help="seeds per scenario (default: 10, at least 2)")
+    p.add_argument(
+        "--replicates", type=int, default=10, metavar="N", help="seeds per scenario (default: 10, at least 2)"
+    )
     p.add_argument("--seed", type=int, default=1, help="first seed; then seed+1, ... (default: 1)")
     _common_options(p, "results/<A>-vs-<B>")
     p.set_defaults(func=cmd_compare)
@@ -103,13 +114,17 @@ def _build_parser() -> _Parser:
 
 
 def _common_options(p: argparse.ArgumentParser, default_out: str) -> None:
-    p.add_argument("--days", type=int, metavar="N",
-                   help="days to simulate (default: the scenario's)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-                   help="override a scenario key by its dotted path, e.g. managers.bias=-1 "
-                   "(repeatable; see `qisim scenarios --keys`)")
-    p.add_argument("--out", type=Path, metavar="DIR",
-                   help=f"output directory (default: {default_out})")
+    p.add_argument("--days", type=int, metavar="N", help="days to simulate (default: the scenario's)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="overrides",
+        help="override a scenario key by its dotted path, e.g. managers.bias=-1 "
+        "(repeatable; see `qisim scenarios --keys`)",
+    )
+    p.add_argument("--out", type=Path, metavar="DIR", help=f"output directory (default: {default_out})")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -147,10 +162,14 @@ def keys_text() -> str:
             section = prefix
             lines += ["", schema.SECTIONS.get(prefix, prefix)]
         lines += _key_lines(p.key, p)
-    for head, params, what in (("interventions", schema.INTERVENTION, "intervention"),
-                               ("events", schema.EVENT, "timeline event")):
-        lines += ["", f"{head.capitalize()}: one [[{head}]] table per {what} in a file, "
-                  f"{head}.N.FIELD with --set"]
+    for head, params, what in (
+        ("interventions", schema.INTERVENTION, "intervention"),
+        ("events", schema.EVENT, "timeline event"),
+    ):
+        lines += [
+            "",
+            f"{head.capitalize()}: one [[{head}]] table per {what} in a file, {head}.N.FIELD with --set",
+        ]
         for p in params:
             lines += _key_lines(f"{head}.N.{p.key}", p)
     return "\n".join(lines)
@@ -182,8 +201,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     model.run(progress=not args.quiet)
     paths = write_run(model, out)
     print(run_report(model.summary(), scenario, model.primary))
-    print(f"\nWrote {out}/ (timeseries.csv, wards.csv, interventions.csv, issues.csv, "
-          "summary.json, events.log). Figures:")
+    print(
+        f"\nWrote {out}/ (timeseries.csv, wards.csv, interventions.csv, issues.csv, "
+        "summary.json, events.log). Figures:"
+    )
     for path in paths:
         print(f"  {path}")
     return 0
@@ -194,19 +215,21 @@ def run_report(s: dict[str, Any], scenario: Scenario, primary: str) -> str:
     effect = s["effect"]
     change = f"{abs(effect):.1%} {'fewer' if effect >= 0 else 'more'} harms"
     window = min(90, s["days"])
-    return "\n".join([
-        f"{scenario.name}: {primary}, seed {s['seed']}, {s['days']} days "
-        f"({_count(scenario['organisation.hospitals'], 'hospital')} of "
-        f"{_count(scenario['organisation.wards_per_hospital'], 'ward')})",
-        f"  adoption             peak {s['adoption_peak']:.2f}, final {s['adoption_final']:.2f} "
-        "(share of clinicians using it)",
-        f"  sustainment          {s['sustainment']:.2f} (mean adoption over the last {window} "
-        "days / peak)",
-        f"  effect               {change} than the counterfactual (last {window} days)",
-        f"  reported compliance  {s['reported_compliance_final']:.2f} against true fidelity "
-        f"{s['fidelity_final']:.2f}",
-        f"  issues               {s['issues_raised']} raised, {s['issues_resolved']} resolved",
-    ])
+    return "\n".join(
+        [
+            f"{scenario.name}: {primary}, seed {s['seed']}, {s['days']} days "
+            f"({_count(scenario['organisation.hospitals'], 'hospital')} of "
+            f"{_count(scenario['organisation.wards_per_hospital'], 'ward')})",
+            f"  adoption             peak {s['adoption_peak']:.2f}, final {s['adoption_final']:.2f} "
+            "(share of clinicians using it)",
+            f"  sustainment          {s['sustainment']:.2f} (mean adoption over the last {window} "
+            "days / peak)",
+            f"  effect               {change} than the counterfactual (last {window} days)",
+            f"  reported compliance  {s['reported_compliance_final']:.2f} against true fidelity "
+            f"{s['fidelity_final']:.2f}",
+            f"  issues               {s['issues_raised']} raised, {s['issues_resolved']} resolved",
+        ]
+    )
 
 
 # -- compare -------------------------------------------------------------------------------
@@ -215,8 +238,10 @@ def run_report(s: dict[str, Any], scenario: Scenario, primary: str) -> str:
 def cmd_compare(args: argparse.Namespace) -> int:
     """Run A and B on the same seeds and compare them."""
     if args.replicates < 2:
-        raise UsageError(f"--replicates: must be an integer >= 2 (got {args.replicates}); "
-                         "a confidence interval needs two replicates at least")
+        raise UsageError(
+            f"--replicates: must be an integer >= 2 (got {args.replicates}); "
+            "a confidence interval needs two replicates at least"
+        )
     sides = [_load(name, args) for name in (args.scenario_a, args.scenario_b)]
     seeds = range(args.seed, args.seed + args.replicates)
     for seed in (seeds[0], seeds[-1]):
@@ -228,8 +253,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     first, summaries, series = _replicates(sides, seeds, " vs ".join(labels), args.quiet)
     paths = write_compare(out, labels, sides, first, summaries, series)
     print(compare_report(labels, summaries, seeds))
-    print(f"\nWrote {out}/ (summaries.csv, differences.csv; first replicate in A/ and B/). "
-          "Figures:")
+    print(f"\nWrote {out}/ (summaries.csv, differences.csv; first replicate in A/ and B/). Figures:")
     for path in paths:
         print(f"  {path}")
     return 0
@@ -241,8 +265,7 @@ def _replicates(sides: Sequence[Scenario], seeds: range, desc: str, quiet: bool)
     first: list[QIModel] = []
     summaries: list[list[dict]] = [[] for _ in sides]
     series: list[list[dict]] = [[] for _ in sides]
-    with tqdm(total=len(sides) * len(seeds), desc=desc, unit="run", disable=quiet,
-              leave=False) as bar:
+    with tqdm(total=len(sides) * len(seeds), desc=desc, unit="run", disable=quiet, leave=False) as bar:
         for i, seed in enumerate(seeds):
             for side, scenario in enumerate(sides):
                 model = QIModel(_with_seed(scenario, seed), rng=seed, detail=i == 0)
@@ -258,15 +281,18 @@ def _replicates(sides: Sequence[Scenario], seeds: range, desc: str, quiet: bool)
 def compare_report(labels: Sequence[str], summaries, seeds: range) -> str:
     """The table of paired differences B - A."""
     rows = paired_differences(*summaries)
-    head = (f"A = {labels[0]}, B = {labels[1]}: {len(seeds)} replicates on seeds "
-            f"{seeds[0]}-{seeds[-1]}, {summaries[0][0]['days']} days")
+    head = (
+        f"A = {labels[0]}, B = {labels[1]}: {len(seeds)} replicates on seeds "
+        f"{seeds[0]}-{seeds[-1]}, {summaries[0][0]['days']} days"
+    )
     width = max(len(r["outcome"]) for r in rows)
-    lines = [head, "", f"  {'outcome':<{width}}  {'mean A':>9}  {'mean B':>9}  {'B - A':>9}  "
-             "95% CI of B - A"]
+    lines = [head, "", f"  {'outcome':<{width}}  {'mean A':>9}  {'mean B':>9}  {'B - A':>9}  95% CI of B - A"]
     for r in rows:
-        lines.append(f"  {r['outcome']:<{width}}  {_num(r['mean_a']):>9}  {_num(r['mean_b']):>9}  "
-                     f"{_num(r['difference'], sign=True):>9}  "
-                     f"[{_num(r['ci_low'], sign=True)}, {_num(r['ci_high'], sign=True)}]")
+        lines.append(
+            f"  {r['outcome']:<{width}}  {_num(r['mean_a']):>9}  {_num(r['mean_b']):>9}  "
+            f"{_num(r['difference'], sign=True):>9}  "
+            f"[{_num(r['ci_low'], sign=True)}, {_num(r['ci_high'], sign=True)}]"
+        )
     return "\n".join(lines)
 
 

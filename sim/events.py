@@ -60,8 +60,9 @@ def apply_event(s: State, p: NS, ev: dict, primary: str) -> str:
             f"whether or not practice changes."
         )
     if kind == "staff_turnover":
-        posts = mask[s.c_hosp] & (s.rng["events"].random(s.N) < strength)
-        replace_posts(s, p, posts)
+        u = s.rng["events"].random((2, s.N))
+        posts = mask[s.c_hosp] & (u[0] < strength)
+        replace_posts(s, p, posts, u[1])
         return (
             f"{int(posts.sum())} clinical posts in {where} change hands; the newcomers do not know "
             f"{primary} yet."

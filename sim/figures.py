@@ -80,8 +80,11 @@ def monthly(ts: Series, cumulative: str) -> np.ndarray:
 
 def markers(scenario: Scenario, days: int) -> list[tuple[int, str]]:
     """(day, label) of what happens during a run: late launches, facilitator, events."""
-    out = [(iv["launch_day"], f"{iv['name']} launched")
-           for iv in scenario.interventions if 0 < iv["launch_day"] < days]
+    out = [
+        (iv["launch_day"], f"{iv['name']} launched")
+        for iv in scenario.interventions
+        if 0 < iv["launch_day"] < days
+    ]
     if scenario["facilitation.enabled"]:
         start, end = scenario["facilitation.start_day"], scenario["facilitation.end_day"]
         if 0 < start < min(end, days):
@@ -98,12 +101,12 @@ def markers(scenario: Scenario, days: int) -> list[tuple[int, str]]:
 # -- styling -------------------------------------------------------------------------------
 
 
-def _figure(title: str, nrows: int = 1, ncols: int = 1, size=(10, 5.5),
-            note: str = "") -> tuple[Figure, list[Axes]]:
+def _figure(
+    title: str, nrows: int = 1, ncols: int = 1, size=(10, 5.5), note: str = ""
+) -> tuple[Figure, list[Axes]]:
     fig = Figure(figsize=size, layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True).ravel().tolist()
-    fig.suptitle(f"{title}\n{note}" if note else title, fontsize=12 if note else 13,
-                 fontweight="bold")
+    fig.suptitle(f"{title}\n{note}" if note else title, fontsize=12 if note else 13, fontweight="bold")
     for ax in axes:
         ax.grid(True, alpha=0.3)
         ax.spines[["top", "right"]].set_visible(False)
@@ -120,9 +123,16 @@ def _mark(axes: Sequence[Axes], marks: Sequence[tuple[int, str]]) -> None:
             ax.axvline(day, color="0.35", linestyle="--", linewidth=1)
     for day, labels in by_day.items():
         axes[0].annotate(
-            "; ".join(labels), xy=(day, 1), xycoords=("data", "axes fraction"),
-            xytext=(3, -3), textcoords="offset points", rotation=90, va="top", ha="left",
-            fontsize=8, color="0.25",
+            "; ".join(labels),
+            xy=(day, 1),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -3),
+            textcoords="offset points",
+            rotation=90,
+            va="top",
+            ha="left",
+            fontsize=8,
+            color="0.25",
             bbox={"facecolor": "white", "alpha": 0.6, "edgecolor": "none", "pad": 1},
         )
 
@@ -133,8 +143,14 @@ def _legend(fig: Figure, axes: Sequence[Axes], ncols: int = 2) -> None:
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             entries.setdefault(label, handle)
-    fig.legend(list(entries.values()), list(entries), loc="outside lower center",
-               ncols=min(ncols, len(entries)), frameon=False, fontsize=9)
+    fig.legend(
+        list(entries.values()),
+        list(entries),
+        loc="outside lower center",
+        ncols=min(ncols, len(entries)),
+        frameon=False,
+        fontsize=9,
+    )
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -188,8 +204,13 @@ def engagement_figure(ts: Series, subject: str, marks, path: Path) -> Path:
     fig, (ax,) = _figure(f"Engagement with {subject} at each level, and their alignment")
     for col, label in _LEVELS:
         ax.plot(ts["day"], ts[col], label=label)
-    ax.plot(ts["day"], ts["alignment"], color="black", linewidth=2.2,
-            label="Alignment index (all three levels together)")
+    ax.plot(
+        ts["day"],
+        ts["alignment"],
+        color="black",
+        linewidth=2.2,
+        label="Alignment index (all three levels together)",
+    )
     _finish(ax, _LEVEL, share=True)
     _mark([ax], marks)
     _legend(fig, [ax])
@@ -200,8 +221,12 @@ def harm_figure(ts: Series, subject: str, marks, path: Path) -> Path:
     """Harm rate against the counterfactual (30-day means)."""
     fig, (ax,) = _figure(f"Patient harm with {subject} and without it")
     ax.plot(ts["day"], rolling_harm_rate(ts), label=f"With {subject} ({ROLLING_DAYS}-day mean)")
-    ax.plot(ts["day"], rolling_harm_rate(ts, counterfactual=True), color="0.55",
-            label=f"Counterfactual: the same wards without it ({ROLLING_DAYS}-day mean)")
+    ax.plot(
+        ts["day"],
+        rolling_harm_rate(ts, counterfactual=True),
+        color="0.55",
+        label=f"Counterfactual: the same wards without it ({ROLLING_DAYS}-day mean)",
+    )
     _finish(ax, _HARM)
     _mark([ax], marks)
     _legend(fig, [ax])
@@ -210,10 +235,14 @@ def harm_figure(ts: Series, subject: str, marks, path: Path) -> Path:
 
 def issues_figure(ts: Series, subject: str, marks, path: Path) -> Path:
     """Issues raised, resolved and lapsed per month, and the open backlog."""
-    fig, (top, bottom) = _figure(f"Issues {subject} surfaces: raised, resolved, left open",
-                                 nrows=2, size=(10, 7))
-    bars = [("issues_raised", "Raised"), ("issues_resolved", "Resolved"),
-            ("issues_lapsed", "Lapsed (closed unresolved)")]
+    fig, (top, bottom) = _figure(
+        f"Issues {subject} surfaces: raised, resolved, left open", nrows=2, size=(10, 7)
+    )
+    bars = [
+        ("issues_raised", "Raised"),
+        ("issues_resolved", "Resolved"),
+        ("issues_lapsed", "Lapsed (closed unresolved)"),
+    ]
     width = MONTH_DAYS * 0.8 / len(bars)
     for i, (col, label) in enumerate(bars):
         counts = monthly(ts, col)
@@ -232,8 +261,9 @@ def issues_figure(ts: Series, subject: str, marks, path: Path) -> Path:
 # -- two scenarios compared ------------------------------------------------------------
 
 
-def compare_figures(runs: Sequence[Sequence[Series]], scenarios: Sequence[Scenario],
-                    labels: Sequence[str], out_dir: Path) -> list[Path]:
+def compare_figures(
+    runs: Sequence[Sequence[Series]], scenarios: Sequence[Scenario], labels: Sequence[str], out_dir: Path
+) -> list[Path]:
     """Scenario A against B: each panel the mean over replicates with a 95% CI band.
 
     ``runs[i]`` are the daily series of side i's replicates (all of the same length).
@@ -243,20 +273,42 @@ def compare_figures(runs: Sequence[Sequence[Series]], scenarios: Sequence[Scenar
     n = len(runs[0])
     note = f"mean of {n} runs on the same seeds; shaded band: 95% confidence interval"
     return [
-        _compare_panels(runs, labels, marks, out_dir / "compare_adoption.png",
-                        "Adoption, true fidelity and reported compliance", note,
-                        [(_daily(c), label.split(":")[0], _SHARE) for c, label in _USE],
-                        share=True),
-        _compare_panels(runs, labels, marks, out_dir / "compare_engagement.png",
-                        "Engagement at each level and their alignment", note,
-                        [(_daily(c), label, _LEVEL) for c, label in _LEVELS]
-                        + [(_daily("alignment"), "Alignment index", _LEVEL)], share=True, ncols=2),
+        _compare_panels(
+            runs,
+            labels,
+            marks,
+            out_dir / "compare_adoption.png",
+            "Adoption, true fidelity and reported compliance",
+            note,
+            [(_daily(c), label.split(":")[0], _SHARE) for c, label in _USE],
+            share=True,
+        ),
+        _compare_panels(
+            runs,
+            labels,
+            marks,
+            out_dir / "compare_engagement.png",
+            "Engagement at each level and their alignment",
+            note,
+            [(_daily(c), label, _LEVEL) for c, label in _LEVELS]
+            + [(_daily("alignment"), "Alignment index", _LEVEL)],
+            share=True,
+            ncols=2,
+        ),
         compare_harm_figure(runs, labels, marks, out_dir / "compare_harm.png", note),
-        _compare_panels(runs, labels, marks, out_dir / "compare_issues.png",
-                        "Issues raised, resolved and left open", note,
-                        [(_monthly_of("issues_raised"), "Issues raised per month", "Issues"),
-                         (_monthly_of("issues_resolved"), "Issues resolved per month", "Issues"),
-                         (_daily("issues_open"), "Open issues (backlog)", "Open issues")]),
+        _compare_panels(
+            runs,
+            labels,
+            marks,
+            out_dir / "compare_issues.png",
+            "Issues raised, resolved and left open",
+            note,
+            [
+                (_monthly_of("issues_raised"), "Issues raised per month", "Issues"),
+                (_monthly_of("issues_resolved"), "Issues resolved per month", "Issues"),
+                (_daily("issues_open"), "Open issues (backlog)", "Open issues"),
+            ],
+        ),
     ]
 
 
@@ -276,9 +328,11 @@ def _daily(col: str):
 
 def _monthly_of(col: str):
     """(x, y) of the monthly counts of a cumulative column, for :func:`_band`."""
+
     def f(ts: Series) -> tuple[np.ndarray, np.ndarray]:
         counts = monthly(ts, col)
         return _months_x(len(counts)), counts
+
     return f
 
 
@@ -290,8 +344,9 @@ def _band(ax: Axes, runs: Sequence[Series], get, colour: str, label: str) -> Non
     ax.fill_between(x, lo, hi, color=colour, alpha=0.25, linewidth=0)
 
 
-def _compare_panels(runs, labels, marks, path: Path, title: str, note: str, panels,
-                    share: bool = False, ncols: int = 1) -> Path:
+def _compare_panels(
+    runs, labels, marks, path: Path, title: str, note: str, panels, share: bool = False, ncols: int = 1
+) -> Path:
     """One panel per (series getter, panel title, y label), sides overlaid."""
     nrows = -(-len(panels) // ncols)
     fig, axes = _figure(title, nrows=nrows, ncols=ncols, size=(11, 3 * nrows + 1.2), note=note)
@@ -309,11 +364,23 @@ def compare_harm_figure(runs, labels, marks, path: Path, note: str) -> Path:
     """Harm rate of both sides (30-day means) with their counterfactuals."""
     fig, (ax,) = _figure("Patient harm against the counterfactual", size=(11, 5.5), note=note)
     for side_runs, colour, label in zip(runs, SIDE_COLOURS, labels, strict=True):
-        _band(ax, side_runs, lambda ts: (ts["day"], rolling_harm_rate(ts)), colour,
-              f"{label} ({ROLLING_DAYS}-day mean)")
+        _band(
+            ax,
+            side_runs,
+            lambda ts: (ts["day"], rolling_harm_rate(ts)),
+            colour,
+            f"{label} ({ROLLING_DAYS}-day mean)",
+        )
         cf = np.mean([rolling_harm_rate(ts, counterfactual=True) for ts in side_runs], axis=0)
-        ax.plot(side_runs[0]["day"], cf, "--", color=colour, linewidth=1, alpha=0.8,
-                label=f"{label}: counterfactual without the intervention")
+        ax.plot(
+            side_runs[0]["day"],
+            cf,
+            "--",
+            color=colour,
+            linewidth=1,
+            alpha=0.8,
+            label=f"{label}: counterfactual without the intervention",
+        )
     _finish(ax, _HARM)
     _mark([ax], marks)
     _legend(fig, [ax])

@@ -90,7 +90,7 @@ def strategic_selection(s: State, p: NS) -> list[tuple[int, int]]:
         return []
     iv = p.iv
     score = iv.evidence * (iv.face_validity + iv.fit_manager_plans + iv.usefulness_clinicians) / 3.0
-    score = score + 0.1 * iv.co_designed
+    score = score + p.workflow.codesign_bonus * iv.co_designed
     order = np.argsort(-score, kind="stable")
     keep = np.zeros(s.K, dtype=bool)
     keep[order[: p.workflow.capacity]] = True
@@ -112,25 +112,27 @@ def board_priorities(s: State, p: NS) -> None:
     """At board meetings, the board's focus on each intervention moves toward its target.
 
     Claim: board attention is finite and contested: quality metrics, protected quality
-    time, regulator endorsement, managers' lobbying and soft intelligence raise it;
-    externally imposed priorities (unless the board protects its own strategy) and
-    organisational events (a merger) pull it away.
+    time (and an inspection, which turns the board to its quality metrics), regulator
+    endorsement, managers' lobbying and soft intelligence raise it; externally imposed
+    priorities (unless the board protects its own strategy), organisational events (a
+    merger) and other initiatives competing for the same agenda pull it away.
     """
     b, inc = p.board, p.incentives.board
     lobby = _mgr_to_hosp(s, s.m_priority * s.m_useful) * p.actions.manager.lobby_board
-    s.b_soft += (np.minimum(1.0, s.today.get("board_issues", 0.0)) - s.b_soft) / 30.0
+    s.b_soft += (np.minimum(1.0, s.today.get("board_issues", 0.0)) - s.b_soft) / b.soft_intelligence_memory
     if s.day % b.meeting_interval:
         return
     external = b.external_pressure * (1.0 - p.actions.board.protect_strategy)
     z = (
         b.bias
-        + b.w_metrics * inc.quality_metrics
+        + b.w_metrics * np.maximum(inc.quality_metrics, s.inspection)[:, None]
         + b.w_protected_time * inc.protected_quality_time
         + b.w_regulator * (s.regulator[:, None] + p.actions.board.engage_regulator * p.iv.evidence[None, :])
         + b.w_lobbying * lobby
         + b.w_soft_intelligence * s.b_soft
         - b.w_external * external
         - b.w_events * s.merger[:, None]
+        - b.w_load * (s.launched.sum(axis=1, keepdims=True) - s.launched)
     )
     target = sigmoid(z)
     s.b_focus += np.where(s.launched, b.adjust_per_meeting * (target - s.b_focus), 0.0)
@@ -168,8 +170,8 @@ def manager_attention(s: State, p: NS) -> None:
     """
     m = p.managers
     salience = s.m_priority * s.m_active
-    other = m.operational_demand + 2.0 * (s.merger + s.ehr)[s.mgr_hosp]
-    s.m_share = salience / (salience.sum(axis=1, keepdims=True) + other[:, None])
+    other = m.operational_demand + m.event_demand * (s.merger + s.ehr)[s.mgr_hosp]
+    s.m_share = salience / np.maximum(salience.sum(axis=1, keepdims=True) + other[:, None], 1e-12)
     # intensity 1 = a manager at full priority with only ordinary operational demands
     intensity = np.minimum(1.0, s.m_share * (1.0 + m.operational_demand))[s.ward_mgr]
     facil = (p.facilitation.strength * s.facil_present)[s.ward_hosp][:, None]
@@ -180,7 +182,7 @@ def manager_attention(s: State, p: NS) -> None:
         intensity * per_ward, facil / p.organisation.wards_per_manager
     )
     s.w_broker = np.maximum(intensity, facil) * p.actions.manager.broker_issues
-    s.w_train = p.actions.manager.training * effective
+    s.w_train = p.actions.manager.training * effective * s.w_active
 
 
 def manager_actions(s: State, p: NS) -> None:
@@ -188,7 +190,8 @@ def manager_actions(s: State, p: NS) -> None:
 
     Claim: managers who facilitate QI without micromanaging it are appreciated; too much
     accountability costs intrinsic motivation. Expressed support without resources has a
-    smaller effect than backing with resources, which the board must release.
+    smaller effect than backing with resources, which the board must release. Protected
+    time is granted only as far as the released budget covers it.
     """
     hosp = s.ward_hosp
     prio = s.m_priority[s.ward_mgr]
@@ -197,7 +200,9 @@ def manager_actions(s: State, p: NS) -> None:
     s.w_accountability = p.actions.manager.accountability * s.w_intensity
     s.w_support = prio
     s.w_backing = prio * resources
-    s.w_protected = s.protected[hosp][:, None] * s.w_intensity * cut[:, None]
+    asked = s.protected[hosp][:, None]
+    funded = np.minimum(1.0, resources / np.maximum(asked, 1e-12))
+    s.w_protected = asked * funded * s.w_intensity
 
 
 def clinician_engagement(s: State, p: NS) -> None:
@@ -251,10 +256,11 @@ def clinician_use(s: State, p: NS) -> None:
     """Who uses each intervention today, how faithfully, and what is reported.
 
     Claims: use needs engagement and free time (workload against staffing; concurrent
-    interventions compete for the same minutes); a mandate raises use without raising
-    faithfulness; unmodified tools are not used as intended 'regardless of reported
+    interventions compete for the same minutes); a mandate raises use far more than
+    faithfulness, since forced use is faithful only as far as the user is engaged (and
+    skilled); unmodified tools are not used as intended 'regardless of reported
     compliance': monitoring that counts ticks inflates reported compliance, more under
-    strong mandates and less where the tool was locally adapted and owned.
+    strong mandates or an inspection, and less where the tool was locally adapted and owned.
     """
     c, iv = p.clinicians, p.iv
     ward, hosp = s.c_ward, s.c_hosp
@@ -262,7 +268,7 @@ def clinician_use(s: State, p: NS) -> None:
     mandate = s.mandate[hosp]
     p_use = p_use + (1.0 - p_use) * mandate
     p_use = np.where(s.w_active[ward], p_use, 0.0)
-    free = np.maximum(0.0, 1.0 - s.w_workload - 0.1 * s.ehr[s.ward_hosp])
+    free = np.maximum(0.0, 1.0 - s.w_workload - p.organisation.ehr_time_cost * s.ehr[s.ward_hosp])
     s.w_free_time = free
     need = iv.burden * (1.0 - s.w_protected)  # (W, K) minutes not covered by protected time
     demand = (p_use * need[ward]).sum(axis=1)
@@ -273,14 +279,15 @@ def clinician_use(s: State, p: NS) -> None:
     q = s.c_skill * iv.core * (c.fidelity_floor + (1.0 - c.fidelity_floor) * s.c_eng)
     faithful = use & (s.rng["faithful"].random(q.shape) < q)
 
-    tick = mandate * ((iv.ticks + (1 - iv.ticks) * iv.tick_leak) * (1.0 - iv.adaptation))
-    tick = np.minimum(1.0, tick * (1.0 + s.inspection[hosp])[:, None]) * s.w_active[ward]
+    pressure = 1.0 - (1.0 - mandate) * (1.0 - s.inspection[hosp])[:, None]
+    tick = pressure * ((iv.ticks + (1 - iv.ticks) * iv.tick_leak) * (1.0 - iv.adaptation)) * s.w_active[ward]
     over = np.maximum(iv.overreport * (1.0 - iv.adaptation), tick)
     u = s.rng["report"].random(q.shape)
     reported = faithful | (use & (u < over)) | (~use & (u < tick))
     # Briefings happen on working days only: at weekends practice stays as it was
     # (the numbers are drawn all the same, so the streams stay in step).
     today = ((s.day % 7) < 5) | ~iv.working_days_only.astype(bool)
+    s.practice_today = today
     s.c_use = np.where(today, use, s.c_use)
     s.c_faithful = np.where(today, faithful, s.c_faithful)
     s.c_reported = np.where(today, reported, s.c_reported)
@@ -293,13 +300,13 @@ def learning_and_value(s: State, p: NS) -> None:
     who found the intervention useful for their own practice saw it as a reward.
     """
     c, iv = p.clinicians, p.iv
-    use = s.c_use.astype(float)
+    today = s.practice_today  # (K,): briefings are practised on working days only
+    use = s.c_use * today
+    unused = ~s.c_use * today
     train = s.w_train[s.c_ward]
-    s.c_skill += (
-        c.skill_learning * (use + train) * (1.0 - s.c_skill) - c.skill_decay * (1.0 - use) * s.c_skill
-    )
+    s.c_skill += c.skill_learning * (use + train) * (1.0 - s.c_skill) - c.skill_decay * unused * s.c_skill
     experience = use * iv.usefulness_clinicians * s.c_skill
-    s.c_value += c.value_rate * (experience - s.c_value)
+    s.c_value += c.value_rate * today * (experience - s.c_value)
 
 
 def raise_issues(s: State, p: NS) -> None:
@@ -341,7 +348,7 @@ def raise_issues(s: State, p: NS) -> None:
         severity=r.beta(isp.severity_a, isp.severity_b, total),
         authority=authority,
         c_fit=u[:, 1],
-        m_fit=np.clip(fit + u[:, 2] - 0.5, 0.0, 1.0),
+        m_fit=np.clip(fit + isp.fit_jitter * (2.0 * u[:, 2] - 1.0), 0.0, 1.0),
     )
     board = np.zeros((s.H, s.K))
     np.add.at(board, (s.ward_hosp[ward], k), authority == 2)
@@ -428,13 +435,17 @@ def initiative_fatigue(s: State, p: NS) -> list[tuple[int, int]]:
     """
     c = p.clinicians
     use = s.today["use_share"]
-    s.w_use_ema += (use - s.w_use_ema) / 14.0
+    s.w_use_ema += (use - s.w_use_ema) / p.spread.use_memory
     s.w_use_peak = np.maximum(s.w_use_peak, s.w_use_ema)
     dropped = (
-        (~s.w_abandoned) & (s.w_use_peak > p.spread.running_threshold) & (s.w_use_ema < 0.5 * s.w_use_peak)
+        ~s.w_abandoned
+        & (s.w_use_peak > p.spread.running_threshold)
+        & (s.w_use_ema < c.abandon_fraction * s.w_use_peak)
     )
     s.w_abandoned |= dropped
-    fid = s.today["faithful_share"].mean(axis=1) if s.K else np.zeros(s.W)
+    # the interventions running on the ward visibly work in proportion to their fidelity
+    running = s.w_active.sum(axis=1)
+    fid = (s.today["faithful_share"] * s.w_active).sum(axis=1) / np.maximum(running, 1)
     ward_delta = (
         c.fad_from_backlog * s.today["backlog_mgr"] / s.cpw
         + c.fad_per_abandonment * dropped.sum(axis=1)
@@ -460,11 +471,13 @@ def patient_outcome(s: State, p: NS) -> None:
     effect_k = np.where(iv.issues_pathway, through_issues, through_use)
     effect = 1.0 - np.prod(1.0 - effect_k, axis=1) if s.K else np.zeros(s.W)
     r = s.rng["outcome"]
-    trend = np.exp(-o.secular_trend * s.day / 365.0)
+    trend = (1.0 - o.secular_trend) ** (s.day / 365.0)
     noise = np.exp(r.normal(-0.5 * o.noise_sd**2, o.noise_sd, s.W))
     lam_cf = o.harm_rate_baseline / 1000.0 * s.w_bed_days * s.w_acuity * trend * noise
     harms_cf = r.poisson(lam_cf)
-    harms = r.binomial(harms_cf, 1.0 - effect)
+    # a stream of its own: how many numbers the thinning uses depends on the effect, and
+    # the counterfactual's stream must not depend on it
+    harms = s.rng["outcome.thinning"].binomial(harms_cf, 1.0 - effect)
     s.today.update(effect=effect, lam_cf=lam_cf, harms_cf=harms_cf, harms=harms)
 
 
@@ -493,28 +506,44 @@ def measure_alignment(s: State, p: NS) -> None:
     )
 
 
-def turnover_and_rotation(s: State, p: NS) -> int:
-    """Posts change holders: junior doctors rotate, and staff leave at a yearly rate.
+def turnover_and_rotation(s: State, p: NS) -> tuple[int, int]:
+    """Posts change holders: junior doctors rotate together, and staff leave at a yearly rate.
 
-    Claim: QI participation must survive staff change; new holders start unfamiliar with
-    the intervention. Returns how many posts changed holder today.
+    Claim: QI participation must survive staff change (junior doctors rotate and value
+    career credit); new holders start unfamiliar with the intervention. Returns how many
+    junior posts rotated and how many other posts changed holder today.
     """
     c = p.clinicians
-    leave = s.rng["turnover"].random(s.N) < c.turnover_per_year / 365.0
-    if c.rotation_days:
-        leave |= (s.c_group == 1) & ((s.day + s.c_rotation_offset) % c.rotation_days == 0)
-    replace_posts(s, p, leave)
-    return int(leave.sum())
+    u = s.rng["turnover"].random((2, s.N))
+    leave = u[0] < c.turnover_per_year / 365.0
+    rotate = np.zeros(s.N, dtype=bool)
+    if c.rotation_days and s.day >= c.rotation_start and (s.day - c.rotation_start) % c.rotation_days == 0:
+        rotate = s.c_group == 1
+    replace_posts(s, p, leave | rotate, u[1])
+    return int(rotate.sum()), int((leave & ~rotate).sum())
 
 
-def replace_posts(s: State, p: NS, mask: np.ndarray) -> None:
-    """New holders of the posts in ``mask``: engagement at its starting level, no skill."""
+def replace_posts(s: State, p: NS, mask: np.ndarray, u: np.ndarray) -> None:
+    """New holders of the posts in ``mask``: unfamiliar with the interventions, no skill.
+
+    Whether a newcomer is a champion is drawn afresh (``u`` < champion share); a
+    champion starts at the champions' engagement, anyone else at the initial mean.
+    """
     if not mask.any():
         return
-    s.c_eng[mask] = np.minimum(s.c_eng_start[mask], p.clinicians.engagement_initial)[:, None]
+    org, c = p.organisation, p.clinicians
+    champion = u < org.champion_share
+    changed = mask & (champion != s.c_champion)
+    s.c_champion = np.where(mask, champion, s.c_champion)
+    start = np.where(champion, max(org.champion_engagement, c.engagement_initial), c.engagement_initial)
+    s.c_eng_start = np.where(mask, start, s.c_eng_start)
+    s.c_eng[mask] = s.c_eng_start[mask][:, None]
     s.c_skill[mask] = 0.0
     s.c_value[mask] = 0.0
-    s.c_fad[mask] = p.clinicians.fad_belief_initial
+    s.c_fad[mask] = c.fad_belief_initial
+    if changed.any():
+        s.update_tie_weights()
+        s.w_champions = s.c_champion.reshape(s.W, s.cpw).sum(axis=1)
 
 
 def _mgr_to_hosp(s: State, x: np.ndarray) -> np.ndarray:

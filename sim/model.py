@@ -161,7 +161,12 @@ class QIModel(mesa.Model):
         mech.initiative_fatigue(s, p)
         mech.patient_outcome(s, p)
         mech.measure_alignment(s, p)
-        mech.turnover_and_rotation(s, p)
+        rotated, _ = mech.turnover_and_rotation(s, p)
+        if rotated:
+            self._say(
+                f"junior doctors rotate: {rotated} posts change hands, and the newcomers meet "
+                "the ward's QI work afresh."
+            )
         self._observe()
         self.datacollector.collect(self)
         s.day += 1

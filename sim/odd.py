@@ -102,8 +102,7 @@ def render_parameters() -> str:
         add("Other keys", "Keys whose section has no title in `sim.schema.SECTIONS`.", orphans)
     add(
         "Interventions",
-        "Each `[[interventions]]` entry of a scenario file; the first entry "
-        "is the primary intervention.",
+        "Each `[[interventions]]` entry of a scenario file; the first entry is the primary intervention.",
         schema.INTERVENTION,
     )
     add(

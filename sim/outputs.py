@@ -44,8 +44,13 @@ from .stats import mean_ci
 
 #: Outcomes in the table of differences of ``qisim compare``.
 KEY_OUTCOMES = (
-    "adoption_final", "sustainment", "effect", "fidelity_final",
-    "reported_compliance_final", "alignment_mean", "issues_resolved",
+    "adoption_final",
+    "sustainment",
+    "effect",
+    "fidelity_final",
+    "reported_compliance_final",
+    "alignment_mean",
+    "issues_resolved",
 )
 
 
@@ -149,12 +154,14 @@ def _write_run_files(model: QIModel, directory: Path) -> list[str]:
 
 def scalar_fields(summary: Mapping[str, Any]) -> dict[str, float | int]:
     """The numeric scalar fields of a run summary, in their order."""
-    return {k: v for k, v in summary.items()
-            if isinstance(v, int | float | np.number) and not isinstance(v, bool)}
+    return {
+        k: v for k, v in summary.items() if isinstance(v, int | float | np.number) and not isinstance(v, bool)
+    }
 
 
-def paired_differences(a: Sequence[Mapping[str, Any]], b: Sequence[Mapping[str, Any]],
-                       keys: Sequence[str] = KEY_OUTCOMES) -> list[dict[str, float | str]]:
+def paired_differences(
+    a: Sequence[Mapping[str, Any]], b: Sequence[Mapping[str, Any]], keys: Sequence[str] = KEY_OUTCOMES
+) -> list[dict[str, float | str]]:
     """Per outcome: means of A and B and the paired mean difference B - A with its 95% t
     interval (replicate i of A and of B share a seed)."""
     rows = []
@@ -162,14 +169,27 @@ def paired_differences(a: Sequence[Mapping[str, Any]], b: Sequence[Mapping[str, 
         xa = np.array([s[key] for s in a], dtype=float)
         xb = np.array([s[key] for s in b], dtype=float)
         diff, lo, hi = mean_ci(xb - xa)
-        rows.append({"outcome": key, "mean_a": float(xa.mean()), "mean_b": float(xb.mean()),
-                     "difference": float(diff), "ci_low": float(lo), "ci_high": float(hi)})
+        rows.append(
+            {
+                "outcome": key,
+                "mean_a": float(xa.mean()),
+                "mean_b": float(xb.mean()),
+                "difference": float(diff),
+                "ci_low": float(lo),
+                "ci_high": float(hi),
+            }
+        )
     return rows
 
 
-def write_compare(out_dir: Path, labels: Sequence[str], scenarios: Sequence[Scenario],
-                  first: Sequence[QIModel], summaries: Sequence[Sequence[Mapping[str, Any]]],
-                  series: Sequence[Sequence[Mapping[str, np.ndarray]]]) -> list[Path]:
+def write_compare(
+    out_dir: Path,
+    labels: Sequence[str],
+    scenarios: Sequence[Scenario],
+    first: Sequence[QIModel],
+    summaries: Sequence[Sequence[Mapping[str, Any]]],
+    series: Sequence[Sequence[Mapping[str, np.ndarray]]],
+) -> list[Path]:
     """Write a comparison of two sides (A, B) atomically; returns the figure paths.
 
     ``labels`` name the sides, ``first`` are their first replicates' models (written to
@@ -188,13 +208,19 @@ def write_compare(out_dir: Path, labels: Sequence[str], scenarios: Sequence[Scen
     diffs = paired_differences(*summaries)
     with atomic_dir(out_dir) as tmp:
         write_csv(tmp / "summaries.csv", rows)
-        write_csv(tmp / "differences.csv", {
-            "outcome": [d["outcome"] for d in diffs],
-            "scenario_a": [labels[0]] * len(diffs), "scenario_b": [labels[1]] * len(diffs),
-            **{k: np.array([d[k] for d in diffs]) for k in ("mean_a", "mean_b", "difference",
-                                                             "ci_low", "ci_high")},
-            "replicates": [len(summaries[0])] * len(diffs),
-        })
+        write_csv(
+            tmp / "differences.csv",
+            {
+                "outcome": [d["outcome"] for d in diffs],
+                "scenario_a": [labels[0]] * len(diffs),
+                "scenario_b": [labels[1]] * len(diffs),
+                **{
+                    k: np.array([d[k] for d in diffs])
+                    for k in ("mean_a", "mean_b", "difference", "ci_low", "ci_high")
+                },
+                "replicates": [len(summaries[0])] * len(diffs),
+            },
+        )
         for side, model in zip("AB", first, strict=True):
             (tmp / side).mkdir()
             _write_run_files(model, tmp / side)

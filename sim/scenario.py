@@ -275,12 +275,6 @@ def _validate(v: dict[str, Any], source: str) -> dict[str, Any]:
             raise ScenarioError(
                 source, f"interventions.{i}.name", f"'{iv['name']}' is used twice; names must be unique"
             )
-        if iv["mandate_strength"] > 0 and not iv["mandatory"]:
-            raise ScenarioError(
-                source,
-                f"interventions.{i}.mandate_strength",
-                f"must be 0 unless interventions.{i}.mandatory = true",
-            )
     hospitals = v["organisation.hospitals"]
     if v["facilitation.hospitals"] > hospitals:
         raise ScenarioError(

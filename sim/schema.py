@@ -145,6 +145,22 @@ PARAMS: list[Param] = [
     ),
     I("organisation.peer_ties", 4, 0, 30, "ties", "Peer ties of each clinician, drawn within the ward."),
     F("organisation.champion_share", 0.08, 0, 1, "share", "Share of clinicians who are QI champions."),
+    I(
+        "organisation.initial_concentration",
+        10,
+        1,
+        1000,
+        "-",
+        "Concentration (Beta) of clinicians' starting engagement and fad belief around their means.",
+    ),
+    F(
+        "organisation.ehr_time_cost",
+        0.1,
+        0,
+        0.5,
+        "share of a shift",
+        "Share of a clinician's shift that an EHR roll-out at full strength takes.",
+    ),
     F(
         "organisation.champion_engagement",
         0.7,
@@ -326,7 +342,8 @@ PARAMS: list[Param] = [
         0,
         0.1,
         "1/day per open issue per clinician",
-        "Daily rise in fad belief per unresolved issue needing managerial authority, per ward clinician.",
+        "Daily rise in fad belief per unresolved issue needing cross-department or board authority, "
+        "per ward clinician.",
     ),
     F(
         "clinicians.fad_recovery",
@@ -337,6 +354,22 @@ PARAMS: list[Param] = [
         "Daily fall in fad belief while the intervention visibly works (in proportion to ward fidelity).",
     ),
     I("clinicians.rotation_days", 120, 0, 730, "days", "Junior doctors' rotation period (0 = no rotation)."),
+    I(
+        "clinicians.rotation_start",
+        30,
+        0,
+        7300,
+        "day",
+        "Day of the first rotation of junior doctors; all junior posts change together.",
+    ),
+    F(
+        "clinicians.abandon_fraction",
+        0.5,
+        0,
+        1,
+        "share",
+        "A ward abandons an intervention when its remembered use falls below this share of its peak.",
+    ),
     F("clinicians.turnover_per_year", 0.1, 0, 1, "1/year", "Share of posts changing holder per year."),
     # -- managers -------------------------------------------------------------------
     F("managers.priority_initial", 0.15, 0, 1, "share", "Initial QI priority of middle managers."),
@@ -370,6 +403,14 @@ PARAMS: list[Param] = [
         "Salience of operational priorities (budget, flow, targets) against QI at full priority (1).",
     ),
     F(
+        "managers.event_demand",
+        2.0,
+        0,
+        20,
+        "salience",
+        "Salience of a merger or EHR roll-out at full strength, competing for managers' attention.",
+    ),
+    F(
         "managers.usefulness_gain",
         0.02,
         0,
@@ -401,7 +442,7 @@ PARAMS: list[Param] = [
         0,
         10,
         "logit per unit",
-        "Weight of the soft intelligence from issues escalated to the board.",
+        "Weight of the soft intelligence from issues raised that need the board's authority.",
     ),
     F(
         "board.external_pressure",
@@ -419,6 +460,22 @@ PARAMS: list[Param] = [
         10,
         "logit per unit",
         "Cost of organisational events (merger) to board focus.",
+    ),
+    F(
+        "board.w_load",
+        0.5,
+        0,
+        10,
+        "logit per initiative",
+        "Cost to the board's focus of each other launched initiative competing for its agenda.",
+    ),
+    I(
+        "board.soft_intelligence_memory",
+        30,
+        1,
+        365,
+        "days",
+        "Time constant over which the board registers issues that need its authority.",
     ),
     # -- incentives -----------------------------------------------------------------
     F("incentives.clinician.recognition", 0.0, 0, 1, "strength", "Recognition of clinicians' QI work."),
@@ -459,7 +516,7 @@ PARAMS: list[Param] = [
         0,
         1,
         "strength",
-        "How hard managers hold their area accountable (scaled by their priority).",
+        "How hard managers hold their area accountable (scaled by their QI attention).",
     ),
     F(
         "actions.manager.protected_time",
@@ -533,8 +590,8 @@ PARAMS: list[Param] = [
         0,
         1,
         "1/day",
-        "Daily chance that a ward without the intervention takes it up when every other ward of its "
-        "hospital runs it and sponsorship is full.",
+        "Daily chance that a ward without the intervention takes it up when all the wards of its "
+        "hospital run it and sponsorship is full.",
     ),
     F(
         "spread.running_threshold",
@@ -543,6 +600,14 @@ PARAMS: list[Param] = [
         1,
         "share",
         "Share of a ward's clinicians using an intervention for the ward to count as running it.",
+    ),
+    I(
+        "spread.use_memory",
+        14,
+        1,
+        365,
+        "days",
+        "Time constant of a ward's remembered use (for running, spread and abandonment).",
     ),
     F(
         "spread.w_board",
@@ -617,6 +682,14 @@ PARAMS: list[Param] = [
     ),
     I("issues.lapse_days", 120, 7, 3650, "days", "Open issues older than this lapse (closed unresolved)."),
     F(
+        "issues.fit_jitter",
+        0.5,
+        0,
+        1,
+        "share",
+        "Spread of an issue's fit to the manager's plans around the manager's own fit (uniform width).",
+    ),
+    F(
         "issues.value_per_resolution",
         0.8,
         0,
@@ -674,6 +747,14 @@ PARAMS: list[Param] = [
         "share",
         "Rise in fit to managers' plans of the jointly selected interventions.",
     ),
+    F(
+        "workflow.codesign_bonus",
+        0.1,
+        0,
+        1,
+        "score",
+        "Bonus to a co-designed intervention's score in strategic selection.",
+    ),
 ]
 
 INTERVENTION: list[Param] = [
@@ -708,8 +789,14 @@ INTERVENTION: list[Param] = [
         "strength",
         "How well what it surfaces serves managers' business plans.",
     ),
-    B("mandatory", False, "Use is mandated."),
-    F("mandate_strength", 0.0, 0, 1, "strength", "How hard the mandate is enforced."),
+    F(
+        "mandate_strength",
+        0.0,
+        0,
+        1,
+        "strength",
+        "How hard its use is mandated and enforced (0 = voluntary).",
+    ),
     S(
         "monitoring",
         "fidelity",
@@ -717,7 +804,14 @@ INTERVENTION: list[Param] = [
         choices=("ticks", "fidelity"),
     ),
     F("tick_leak", 0.2, 0, 1, "share", "Share of tick-gaming that fidelity audits fail to catch."),
-    F("overreport", 0.5, 0, 1, "share", "Chance that an unfaithful use is reported as compliant."),
+    F(
+        "overreport",
+        0.5,
+        0,
+        1,
+        "share",
+        "Chance that an unfaithful use is reported as compliant (local adaptation lowers it).",
+    ),
     F("effect_max", 0.3, 0, 0.95, "relative", "Largest relative reduction of harm it can bring."),
     F(
         "issues_per_session",

@@ -18,7 +18,12 @@ from .schema import INTERVENTION
 
 GROUPS = ("consultant", "junior", "nurse")
 STREAMS = (
-    "init",
+    "init.staff",
+    "init.ties",
+    "init.wards",
+    "init.fad",
+    "init.engagement",
+    "init.fit",
     "use",
     "faithful",
     "report",
@@ -28,6 +33,7 @@ STREAMS = (
     "turnover",
     "events",
     "spread",
+    "outcome.thinning",
 )
 
 
@@ -101,7 +107,6 @@ class State:
 
     def __init__(self, p: SimpleNamespace, rng: dict[str, np.random.Generator]):
         org, K = p.organisation, p.iv.K
-        r = rng["init"]
         self.rng = rng
         self.day = 0
         H, wph, cpw = org.hospitals, org.wards_per_hospital, org.clinicians_per_ward
@@ -119,20 +124,22 @@ class State:
         self.c_ward = np.repeat(np.arange(W), cpw)
         self.c_hosp = self.ward_hosp[self.c_ward]
         shares = np.array([org.share_consultant, org.share_junior, org.share_nurse])
-        self.c_group = r.choice(3, size=N, p=shares / shares.sum())
-        self.c_champion = r.random(N) < org.champion_share
-        self.c_rotation_offset = r.integers(0, 1 << 30, size=N)
+        staff = rng["init.staff"]
+        self.c_group = staff.choice(3, size=N, p=shares / shares.sum())
+        self.c_champion = staff.random(N) < org.champion_share
         T = min(org.peer_ties, cpw - 1)
         local = np.tile(np.arange(cpw), W)
         start = self.c_ward * cpw
-        offs = r.integers(1, cpw, size=(N, T)) if T > 0 else np.zeros((N, 0), dtype=int)
+        offs = rng["init.ties"].integers(1, cpw, size=(N, T)) if T > 0 else np.zeros((N, 0), dtype=int)
         self.c_ties = start[:, None] + (local[:, None] + offs) % cpw
-        self.tie_weight = np.where(self.c_champion, org.champion_weight, 1.0)[self.c_ties]
-        self.tie_weight_sum = np.maximum(self.tie_weight.sum(axis=1, keepdims=True), 1e-9)
+        self.champion_weight = org.champion_weight
+        self.update_tie_weights()
 
         # -- wards ------------------------------------------------------------------
-        self.w_workload = np.clip(r.normal(org.workload_mean, org.workload_sd, W), 0.3, 0.99)
-        self.w_acuity = np.exp(r.normal(-0.5 * org.acuity_sd**2, org.acuity_sd, W))
+        wards = rng["init.wards"]
+        # a shift is never entirely taken or entirely free: the range of workload_mean
+        self.w_workload = np.clip(wards.normal(org.workload_mean, org.workload_sd, W), 0.3, 0.99)
+        self.w_acuity = np.exp(wards.normal(-0.5 * org.acuity_sd**2, org.acuity_sd, W))
         self.w_bed_days = np.full(W, org.beds_per_ward * org.occupancy)
         self.w_fid_ema = np.zeros((W, K))
         self.w_use_ema = np.zeros((W, K))
@@ -148,11 +155,12 @@ class State:
         self.c_use = np.zeros((N, K), dtype=bool)
         self.c_faithful = np.zeros((N, K), dtype=bool)
         self.c_reported = np.zeros((N, K), dtype=bool)
-        self.c_fad = beta_with_mean(r, p.clinicians.fad_belief_initial, N)
+        conc = org.initial_concentration
+        self.c_fad = beta_with_mean(rng["init.fad"], p.clinicians.fad_belief_initial, N, conc)
         self.c_eng_start = np.where(
             self.c_champion,
             max(org.champion_engagement, p.clinicians.engagement_initial),
-            beta_with_mean(r, p.clinicians.engagement_initial, N),
+            beta_with_mean(rng["init.engagement"], p.clinicians.engagement_initial, N, conc),
         )
         self.c_eng[:] = self.c_eng_start[:, None]
         self.resp = (
@@ -205,7 +213,8 @@ class State:
         self.m_active = np.zeros((M, K), dtype=bool)
         self.mgr_first_ward = np.flatnonzero(np.r_[True, self.ward_mgr[1:] != self.ward_mgr[:-1]])
         self.w_champions = self.c_champion.reshape(W, cpw).sum(axis=1)
-        fit = p.iv.fit_manager_plans[None, :] + p.iv.fit_spread[None, :] * r.standard_normal((M, K))
+        spread = rng["init.fit"].standard_normal((M, K))
+        fit = p.iv.fit_manager_plans[None, :] + p.iv.fit_spread[None, :] * spread
         self.m_fit_plans = np.clip(fit, 0.0, 1.0)
 
         # -- derived each day (kept for observation) ----------------------------------
@@ -219,8 +228,14 @@ class State:
         self.w_train = np.zeros((W, K))
         self.w_free_time = np.zeros(W)
         self.facil_present = np.zeros(H, dtype=bool)
+        self.practice_today = np.ones(K, dtype=bool)
         self.issues = IssueStore(K)
         self.today: dict[str, np.ndarray] = {}
+
+    def update_tie_weights(self) -> None:
+        """Weights of each clinician's peers: a champion counts ``champion_weight`` times."""
+        self.tie_weight = np.where(self.c_champion, self.champion_weight, 1.0)[self.c_ties]
+        self.tie_weight_sum = np.maximum(self.tie_weight.sum(axis=1, keepdims=True), 1e-9)
 
     # convenient per-ward reductions --------------------------------------------------
     def ward_mean(self, x: np.ndarray) -> np.ndarray:

@@ -74,7 +74,6 @@ def test_ints_are_accepted_where_numbers_are_expected():
         (["facilitation.end_day=10", "facilitation.start_day=20"], "facilitation.end_day", "before arriving"),
         (["organisation.wards_per_manager=13"], "organisation.wards_per_manager", "at most"),
         (["organisation.share_nurse=0.9"], "organisation.share_nurse", "sum to 1"),
-        (["interventions.0.mandate_strength=0.5"], "interventions.0.mandate_strength", "mandatory"),
         (["events=[{day=1, kind='merger', hospital=3}]"], "events.0.hospital", "from 0 to 0"),
         (["novalue"], "novalue", "KEY=VALUE"),
     ],
