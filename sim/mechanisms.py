@@ -172,16 +172,15 @@ def manager_attention(s: State, p: NS) -> None:
     salience = s.m_priority * s.m_active
     other = m.operational_demand + m.event_demand * (s.merger + s.ehr)[s.mgr_hosp]
     s.m_share = salience / np.maximum(salience.sum(axis=1, keepdims=True) + other[:, None], 1e-12)
-    # intensity 1 = a manager at full priority with only ordinary operational demands
-    intensity = np.minimum(1.0, s.m_share * (1.0 + m.operational_demand))[s.ward_mgr]
-    facil = (p.facilitation.strength * s.facil_present)[s.ward_hosp][:, None]
-    s.w_intensity = intensity
-    effective = np.maximum(intensity, facil)
+    # a ward's share of its manager's QI attention; the facilitator stands in for a manager
+    # giving QI the full share, scaled by the facilitator's strength
+    share = s.m_share[s.ward_mgr]
+    facil = (p.facilitation.strength * s.facil_present)[s.ward_hosp][:, None] * m.qi_share_full
+    s.w_intensity = np.minimum(1.0, share / m.qi_share_full)
+    effective = np.minimum(1.0, np.maximum(share, facil) / m.qi_share_full)
     per_ward = (1.0 - m.clinical_share) / s.mgr_wards[s.ward_mgr][:, None]
-    s.w_capacity = p.issues.capacity_per_manager * np.maximum(
-        intensity * per_ward, facil / p.organisation.wards_per_manager
-    )
-    s.w_broker = np.maximum(intensity, facil) * p.actions.manager.broker_issues
+    s.w_capacity = p.issues.capacity_per_manager * np.maximum(share, facil) * per_ward
+    s.w_broker = effective * p.actions.manager.broker_issues
     s.w_train = p.actions.manager.training * effective * s.w_active
 
 
@@ -249,7 +248,7 @@ def clinician_engagement(s: State, p: NS) -> None:
         - c.w_load * load
     )
     target = sigmoid(z)
-    s.c_eng += np.where(active, s.resp[:, None] * (target - s.c_eng), 0.0)
+    s.c_eng += np.where(active, s.resp[:, None] * (target - s.c_eng), 0.0)  # resp <= 1: no overshoot
 
 
 def clinician_use(s: State, p: NS) -> None:
@@ -274,6 +273,8 @@ def clinician_use(s: State, p: NS) -> None:
     demand = (p_use * need[ward]).sum(axis=1)
     scale = np.minimum(1.0, free[ward] / np.maximum(demand, 1e-12))
     p_use *= scale[:, None]
+    s.today["qi_time_expected"] = demand * scale  # never more than the clinician's free time
+    s.today["free_time"] = free[ward]
     use = s.rng["use"].random(p_use.shape) < p_use
 
     q = s.c_skill * iv.core * (c.fidelity_floor + (1.0 - c.fidelity_floor) * s.c_eng)
@@ -304,7 +305,8 @@ def learning_and_value(s: State, p: NS) -> None:
     use = s.c_use * today
     unused = ~s.c_use * today
     train = s.w_train[s.c_ward]
-    s.c_skill += c.skill_learning * (use + train) * (1.0 - s.c_skill) - c.skill_decay * unused * s.c_skill
+    practice = np.minimum(1.0, use + train)
+    s.c_skill += c.skill_learning * practice * (1.0 - s.c_skill) - c.skill_decay * unused * s.c_skill
     experience = use * iv.usefulness_clinicians * s.c_skill
     s.c_value += c.value_rate * today * (experience - s.c_value)
 
@@ -419,9 +421,11 @@ def feedback_from_issues(s: State, p: NS) -> None:
     )
     gain = np.minimum(1.0, isp.value_per_resolution * resolved / s.cpw)
     s.c_value = np.minimum(1.0, s.c_value + gain[s.c_ward])
-    # managers notice what the resolutions do for their plans in proportion to their attention
-    attention = np.minimum(1.0, s.m_share * (1.0 + m.operational_demand))
-    useful = s.today["resolved_fit"].reshape(s.M, s.K) * attention
+    # managers notice what the resolutions do for their plans in proportion to their
+    # attention, or as far as a present facilitator brings the information to them
+    attention = np.minimum(1.0, s.m_share / m.qi_share_full)
+    brought = (p.facilitation.strength * s.facil_present)[s.mgr_hosp][:, None]
+    useful = s.today["resolved_fit"].reshape(s.M, s.K) * np.maximum(attention, brought)
     s.m_useful = np.minimum(1.0, s.m_useful * (1.0 - m.usefulness_decay) + m.usefulness_gain * useful)
 
 
@@ -472,7 +476,7 @@ def patient_outcome(s: State, p: NS) -> None:
     effect = 1.0 - np.prod(1.0 - effect_k, axis=1) if s.K else np.zeros(s.W)
     r = s.rng["outcome"]
     trend = (1.0 - o.secular_trend) ** (s.day / 365.0)
-    noise = np.exp(r.normal(-0.5 * o.noise_sd**2, o.noise_sd, s.W))
+    noise = np.exp(s.rng["outcome.noise"].normal(-0.5 * o.noise_sd**2, o.noise_sd, s.W))
     lam_cf = o.harm_rate_baseline / 1000.0 * s.w_bed_days * s.w_acuity * trend * noise
     harms_cf = r.poisson(lam_cf)
     # a stream of its own: how many numbers the thinning uses depends on the effect, and

@@ -403,6 +403,15 @@ PARAMS: list[Param] = [
         "Salience of operational priorities (budget, flow, targets) against QI at full priority (1).",
     ),
     F(
+        "managers.qi_share_full",
+        0.33,
+        0.01,
+        1,
+        "share of attention",
+        "Share of attention at which a manager's QI actions (accountability, training, brokering) "
+        "are at full strength.",
+    ),
+    F(
         "managers.event_demand",
         2.0,
         0,
@@ -666,11 +675,11 @@ PARAMS: list[Param] = [
     ),
     F(
         "issues.capacity_per_manager",
-        3.0,
+        10.0,
         0,
         100,
         "issues/day",
-        "Issues a manager can work on per day at full QI attention.",
+        "Issues a manager could resolve per day giving all managerial time to QI.",
     ),
     F(
         "issues.backlog_sensitivity",

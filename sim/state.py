@@ -34,6 +34,7 @@ STREAMS = (
     "events",
     "spread",
     "outcome.thinning",
+    "outcome.noise",
 )
 
 
@@ -173,6 +174,7 @@ class State:
             )[self.c_group]
             * p.clinicians.adjust_rate
         )
+        self.resp = np.minimum(self.resp, 1.0)  # a day's step never overshoots its target
         career = np.where(
             self.c_group == 1, p.clinicians.career_weight_junior, p.clinicians.career_weight_other
         )
