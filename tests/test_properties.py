@@ -196,7 +196,9 @@ def check_day(m: QIModel, u_use: np.ndarray, prev: dict | None, budget: list) ->
     # harms with the intervention are a thinning of the counterfactual's, ward by ward
     assert (t["harms"] >= 0).all() and (t["harms"] <= t["harms_cf"]).all(), day
     assert row["harms"] <= row["harms_counterfactual"]
-    # clinicians' expected QI time never exceeds their free time.  p_use is not kept in
+    # clinicians' expected QI time never exceeds their free time, as recorded by the model
+    assert (t["qi_time_expected"] <= t["free_time"] + 1e-12).all(), day
+    # and checked independently of that record: p_use is not kept in
     # the state, but use = (u < p_use) with u the 'use' stream's draw, so every use today
     # bounds p_use from below: sum over used k of need_k * u_k < sum need_k * p_use_k <= free.
     today = np.asarray(getattr(s, "practice_today", np.ones(s.K, dtype=bool)))
