@@ -1,4 +1,5 @@
-"""The ``qisim`` command line: ``scenarios``, ``run`` and ``compare``.
+"""The ``qisim`` command line: ``scenarios``, ``run`` and ``compare``, plus the commands
+that the modules in :data:`COMMAND_MODULES` register.
 
 Bad input of any kind ends with one line on standard error, ``qisim: error: ...``, and
 exit status 2, before anything is written.
@@ -7,6 +8,7 @@ exit status 2, before anything is written.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import re
 import sys
@@ -22,6 +24,11 @@ from .model import QIModel
 from .outputs import paired_differences, write_compare, write_run
 from .scenario import Scenario, ScenarioError, load_scenario, preset_names
 from .schema import Param
+
+
+#: Modules that add subcommands, each with ``register(subparsers)``; they import heavy
+#: libraries inside their command functions, so that every command starts fast.
+COMMAND_MODULES = ("sim.experiments.cli", "sim.app.cli")
 
 
 class UsageError(Exception):
@@ -110,6 +117,14 @@ def _build_parser() -> _Parser:
     p.add_argument("--seed", type=int, default=1, help="first seed; then seed+1, ... (default: 1)")
     _common_options(p, "results/<A>-vs-<B>")
     p.set_defaults(func=cmd_compare)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name in (name, name.rpartition(".")[0]):
+                continue  # that part of qisim is not there
+            raise
+        module.register(sub)
     return parser
 
 
