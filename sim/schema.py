@@ -696,7 +696,7 @@ PARAMS: list[Param] = [
         0,
         1,
         "share",
-        "Spread of an issue's fit to the manager's plans around the manager's own fit (uniform width).",
+        "Half-width of the uniform spread of an issue's fit to the manager's plans around the manager's own fit.",
     ),
     F(
         "issues.value_per_resolution",
