@@ -696,7 +696,8 @@ PARAMS: list[Param] = [
         0,
         1,
         "share",
-        "Half-width of the uniform spread of an issue's fit to the manager's plans around the manager's own fit.",
+        "Half-width of the uniform spread of an issue's fit to the manager's plans around "
+        "the manager's own fit.",
     ),
     F(
         "issues.value_per_resolution",
