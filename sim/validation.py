@@ -1,0 +1,527 @@
+"""The validation suite: stylised facts as experiments with hypotheses stated in advance.
+
+A fact (``experiments/validation/*.toml``, format in that folder's README) names arms,
+each a scenario with overrides, and hypotheses, each a weighted sum of outcomes over day
+windows of the arms.  Every arm runs on the same seeds (common random numbers); each
+hypothesis' statistic is computed per seed, and its mean and 95% t confidence interval
+decide pass or fail.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .scenario import ScenarioError, data_dir, load_scenario
+from .stats import mean_ci
+
+TESTS = ("greater", "less", "equivalent", "noninferior")
+SIMPLE_OUTCOMES = ("effect", "gap", "wards_running", "raised_per_briefing", "auc_agreement_minus_severity")
+
+
+@dataclass(frozen=True)
+class Term:
+    arm: str
+    outcome: str
+    window: tuple[int, int]
+    weight: float
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    name: str
+    statement: str
+    terms: tuple[Term, ...]
+    test: str
+    min_effect: float = 0.0
+    margin: float = 0.0
+
+    def verdict(self, mean: float, low: float, high: float) -> bool:
+        """Pass or fail by the rule of experiments/validation/README.md."""
+        if not np.isfinite([mean, low, high]).all():
+            return False
+        if self.test == "greater":
+            return mean >= self.min_effect and low > 0
+        if self.test == "less":
+            return mean <= -self.min_effect and high < 0
+        if self.test == "equivalent":
+            return -self.margin <= low and high <= self.margin
+        return low > -self.margin  # noninferior
+
+
+@dataclass(frozen=True)
+class Fact:
+    id: str
+    title: str
+    kind: str
+    claim: str
+    mechanisms: tuple[str, ...]
+    replicates: int
+    days: int
+    arms: Mapping[str, tuple[str, tuple[str, ...]]]  # name -> (scenario, overrides)
+    hypotheses: tuple[Hypothesis, ...]
+    source: str = ""
+
+    def needs(self) -> dict[str, list[tuple[str, tuple[int, int]]]]:
+        """For each arm, the (outcome, window) pairs its runs must measure."""
+        out: dict[str, list] = {arm: [] for arm in self.arms}
+        for h in self.hypotheses:
+            for t in h.terms:
+                if (t.outcome, t.window) not in out[t.arm]:
+                    out[t.arm].append((t.outcome, t.window))
+        return out
+
+
+@dataclass
+class HypothesisResult:
+    fact: str
+    hypothesis: Hypothesis
+    values: np.ndarray  # the statistic per seed
+    mean: float = field(init=False)
+    low: float = field(init=False)
+    high: float = field(init=False)
+    passed: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        mean, low, high = mean_ci(self.values)
+        self.mean, self.low, self.high = float(mean), float(low), float(high)
+        self.passed = self.hypothesis.verdict(self.mean, self.low, self.high)
+
+
+# -- loading -----------------------------------------------------------------------------
+
+
+def validation_dir() -> Path:
+    return data_dir("experiments") / "validation"
+
+
+def load_fact(path: str | Path) -> Fact:
+    """Read and check one fact file; every problem is a one-line :class:`ScenarioError`."""
+    path = Path(path)
+    source = str(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ScenarioError(source, None, "file not found") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError(source, None, f"not valid TOML ({err})") from None
+
+    def need(key: str, kind: type | tuple[type, ...], where: Mapping = raw, prefix: str = ""):
+        if key not in where:
+            raise ScenarioError(source, prefix + key, "is missing")
+        value = where[key]
+        if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+            raise ScenarioError(source, prefix + key, f"has the wrong type ({type(value).__name__})")
+        return value
+
+    days = need("days", int)
+    arms = {}
+    for name, arm in need("arms", dict).items():
+        scenario = need("scenario", str, arm, f"arms.{name}.")
+        overrides = tuple(arm.get("set", ())) + (f"days={days}",)
+        load_scenario(scenario, overrides)  # fails here, naming the key, if an override is bad
+        arms[name] = (scenario, overrides)
+    hypotheses = []
+    for i, h in enumerate(need("hypotheses", list)):
+        prefix = f"hypotheses.{i}."
+        test = need("test", str, h, prefix)
+        if test not in TESTS:
+            raise ScenarioError(source, prefix + "test", f"must be one of {', '.join(TESTS)} (got {test!r})")
+        terms = []
+        for j, t in enumerate(need("terms", list, h, prefix)):
+            where = f"{prefix}terms.{j}."
+            arm = need("arm", str, t, where)
+            if arm not in arms:
+                raise ScenarioError(source, where + "arm", f"must be one of the arms {', '.join(arms)}")
+            outcome = need("outcome", str, t, where)
+            check_outcome(outcome, source, where + "outcome")
+            window = need("window", list, t, where)
+            if (
+                len(window) != 2
+                or not all(isinstance(x, int) for x in window)
+                or not (0 <= window[0] < window[1] <= days)
+            ):
+                raise ScenarioError(
+                    source, where + "window", f"must be [start, end) with 0 <= start < end <= {days}"
+                )
+            weight = need("weight", (int, float), t, where)
+            terms.append(Term(arm, outcome, (window[0], window[1]), float(weight)))
+        hypotheses.append(
+            Hypothesis(
+                name=need("name", str, h, prefix),
+                statement=need("statement", str, h, prefix),
+                terms=tuple(terms),
+                test=test,
+                min_effect=float(h.get("min_effect", 0.0)),
+                margin=float(h.get("margin", 0.0)),
+            )
+        )
+    replicates = need("replicates", int)
+    if replicates < 2:
+        raise ScenarioError(source, "replicates", "must be at least 2 (a confidence interval needs two)")
+    return Fact(
+        id=need("id", str),
+        title=need("title", str),
+        kind=need("kind", str),
+        claim=" ".join(need("claim", str).split()),
+        mechanisms=tuple(need("mechanisms", list)),
+        replicates=replicates,
+        days=days,
+        arms=arms,
+        hypotheses=tuple(hypotheses),
+        source=source,
+    )
+
+
+def load_facts(only: Iterable[str] | None = None) -> list[Fact]:
+    """Every fact shipped with the package, in id order, or those named in ``only``."""
+    facts = [load_fact(p) for p in sorted(validation_dir().glob("*.toml"))]
+    facts.sort(key=lambda f: int(f.id[2:]) if f.id[2:].isdigit() else 99)
+    if only:
+        wanted = [x.strip().upper() for x in only if x.strip()]
+        known = {f.id for f in facts}
+        for x in wanted:
+            if x not in known:
+                raise ScenarioError(
+                    "--only", None, f"unknown fact '{x}'; facts are {', '.join(sorted(known))}"
+                )
+        facts = [f for f in facts if f.id in wanted]
+    return facts
+
+
+def check_outcome(name: str, source: str, key: str) -> None:
+    from .model import COLUMNS
+
+    base, _, arg = name.partition(":")
+    ok = (
+        name in COLUMNS
+        or name in SIMPLE_OUTCOMES
+        or (base in ("adoption", "fidelity") and arg.isdigit())
+        or (base == "halfrise" and arg in COLUMNS)
+    )
+    if not ok:
+        raise ScenarioError(
+            source,
+            key,
+            f"unknown outcome '{name}'; outcomes are timeseries columns, {', '.join(SIMPLE_OUTCOMES)}, "
+            "adoption:K, fidelity:K and halfrise:COLUMN",
+        )
+
+
+# -- outcomes ----------------------------------------------------------------------------
+
+
+def outcome(model, name: str, window: tuple[int, int]) -> float:
+    """One outcome of a finished run over the half-open day window (see the README)."""
+    start, end = window
+    ts = model.timeseries()
+    sl = slice(start, end)
+    base, _, arg = name.partition(":")
+    if name == "effect":
+        cf = ts["harms_counterfactual"][sl].sum()
+        return float(1.0 - ts["harms"][sl].sum() / cf) if cf > 0 else 0.0
+    if name == "gap":
+        return float((ts["reported_compliance"][sl] - ts["fidelity"][sl]).mean())
+    if name == "wards_running":
+        return float(_wards_running(model)[sl].mean())
+    if name == "raised_per_briefing":
+        raised = ts["issues_raised"][end - 1] - (ts["issues_raised"][start - 1] if start else 0.0)
+        briefings = ts["briefings_held"][sl].sum() * model.state.W
+        return float(raised / briefings) if briefings > 0 else 0.0
+    if name == "auc_agreement_minus_severity":
+        return _auc_gap(model, start, end)
+    if base in ("adoption", "fidelity") and arg:
+        detail = model.intervention_detail()
+        K = model.state.K
+        series = detail[base].reshape(-1, K)[:, int(arg)]
+        return float(series[sl].mean())
+    if base == "halfrise" and arg:
+        return _halfrise(ts[arg], start, end)
+    return float(ts[name][sl].mean())
+
+
+def _wards_running(model) -> np.ndarray:
+    """Share of wards running the primary intervention each day (remembered use above the
+    running threshold), rebuilt from the per-ward daily adoption exactly as the model
+    remembers it."""
+    s, p = model.state, model.params
+    use = model.ward_detail()["adoption"].reshape(-1, s.W).astype(float)
+    ema = np.zeros(s.W)
+    out = np.zeros(len(use))
+    for d, row in enumerate(use):
+        ema += (row - ema) / p.spread.use_memory
+        out[d] = (ema >= p.spread.running_threshold).mean()
+    return out
+
+
+def _auc(score: np.ndarray, positive: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney, ties counted half)."""
+    n1, n0 = int(positive.sum()), int((~positive).sum())
+    if n1 == 0 or n0 == 0:
+        return 0.5
+    order = np.argsort(score, kind="stable")
+    ranks = np.empty(len(score))
+    sorted_scores = score[order]
+    # average ranks for ties
+    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
+    avg = first + (counts + 1) / 2.0
+    ranks[order] = np.repeat(avg, counts)
+    return float((ranks[positive].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
+
+
+def _auc_gap(model, start: int, end: int) -> float:
+    log = model.issue_log()
+    raised = log["raised_day"]
+    closed = (log["resolved_day"] >= 0) | (log["lapsed_day"] >= 0)
+    sel = (raised >= start) & (raised < end) & closed
+    resolved = log["resolved_day"][sel] >= 0
+    agreement = log["agreement"][sel].astype(float)
+    severity = log["severity"][sel].astype(float)
+    return _auc(agreement, resolved) - _auc(severity, resolved)
+
+
+def _halfrise(series: np.ndarray, start: int, end: int) -> float:
+    before = series[max(0, start - 30) : start].mean()
+    after = series[max(start, end - 60) : end].mean()
+    half = before + 0.5 * (after - before)
+    seg = series[start:end]
+    hit = np.flatnonzero(seg >= half) if after >= before else np.flatnonzero(seg <= half)
+    return float(hit[0]) if hit.size else float(end - start)
+
+
+# -- running -----------------------------------------------------------------------------
+
+
+def run_arm(job: tuple[str, tuple[str, ...], int, list[tuple[str, tuple[int, int]]]]) -> list[float]:
+    """Run one arm on one seed; return its outcomes in the order asked (picklable job)."""
+    from .model import QIModel
+
+    scenario, overrides, seed, needs = job
+    model = QIModel(load_scenario(scenario, overrides), rng=seed)
+    model.run()
+    return [outcome(model, name, window) for name, window in needs]
+
+
+def evaluate(
+    facts: list[Fact],
+    replicates: int | None = None,
+    executor: Executor | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[HypothesisResult]:
+    """Run every arm of every fact on seeds 1..replicates and test every hypothesis."""
+    jobs, keys = [], []
+    for fact in facts:
+        n = replicates or fact.replicates
+        for arm, needs in fact.needs().items():
+            scenario, overrides = fact.arms[arm]
+            for seed in range(1, n + 1):
+                jobs.append((scenario, overrides, seed, needs))
+                keys.append((fact.id, arm, seed))
+    mapper = executor.map if executor is not None else map
+    values: dict[tuple[str, str, int], dict] = {}
+    for key, job, result in zip(keys, jobs, mapper(run_arm, jobs), strict=True):
+        values[key] = dict(zip(job[3], result, strict=True))
+        if progress:
+            progress(1)
+    results = []
+    for fact in facts:
+        n = replicates or fact.replicates
+        for h in fact.hypotheses:
+            stat = np.zeros(n)
+            for t in h.terms:
+                stat += t.weight * np.array(
+                    [values[(fact.id, t.arm, seed)][(t.outcome, t.window)] for seed in range(1, n + 1)]
+                )
+            results.append(HypothesisResult(fact.id, h, stat))
+    return results
+
+
+def fact_passed(results: list[HypothesisResult], fact_id: str) -> bool:
+    return all(r.passed for r in results if r.fact == fact_id)
+
+
+def table(facts: list[Fact], results: list[HypothesisResult]) -> str:
+    """Plain-text table of the results, one line per hypothesis."""
+    lines = [f"{'fact':5} {'hypothesis':34} {'test':11} {'mean':>9} {'95% CI':>21}  result"]
+    for fact in facts:
+        for r in (r for r in results if r.fact == fact.id):
+            h = r.hypothesis
+            bound = f"{h.min_effect:g}" if h.test in ("greater", "less") else f"±{h.margin:g}"
+            lines.append(
+                f"{fact.id:5} {h.name[:34]:34} {h.test[:5] + ' ' + bound:11} {r.mean:9.3f} "
+                f"[{r.low:8.3f}, {r.high:8.3f}]  {'pass' if r.passed else 'FAIL'}"
+            )
+    return "\n".join(lines)
+
+
+def report_markdown(facts: list[Fact], results: list[HypothesisResult], replicates: int | None) -> str:
+    """The validation report: for each fact its claim, mechanisms, hypotheses and verdicts."""
+    out = ["# Validation report", ""]
+    n_pass = sum(fact_passed(results, f.id) for f in facts)
+    out += [
+        f"{n_pass} of {len(facts)} stylised facts pass. Each arm ran on seeds 1..N (common random",
+        "numbers); each statistic is the paired per-seed value, with its mean and 95% t confidence",
+        "interval over seeds. Hypotheses and pass rules were fixed before the results",
+        "(experiments/validation/).",
+        "",
+        "| fact | kind | hypothesis | test | mean | 95% CI | result |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for fact in facts:
+        for r in (r for r in results if r.fact == fact.id):
+            h = r.hypothesis
+            bound = (
+                f"> {h.min_effect:g}"
+                if h.test == "greater"
+                else (f"< -{h.min_effect:g}" if h.test == "less" else f"±{h.margin:g}")
+            )
+            out.append(
+                f"| {fact.id} | {fact.kind} | {h.name} | {h.test} {bound} | {r.mean:.3f} | "
+                f"[{r.low:.3f}, {r.high:.3f}] | {'pass' if r.passed else '**fail**'} |"
+            )
+    for fact in facts:
+        n = replicates or fact.replicates
+        out += ["", f"## {fact.id}: {fact.title}", "", f"*{fact.kind}* — {fact.claim}", ""]
+        out.append("Produced by: " + ", ".join(f"`sim.mechanisms.{m}`" for m in fact.mechanisms) + ".")
+        out.append("")
+        out.append(f"Arms ({n} seeds each, {fact.days} days):")
+        for arm, (scenario, overrides) in fact.arms.items():
+            extra = [o for o in overrides if not o.startswith("days=")]
+            out.append(f"- `{arm}`: `{scenario}`" + (f" with `{' '.join(extra)}`" if extra else ""))
+        for r in (r for r in results if r.fact == fact.id):
+            out += [
+                "",
+                f"**{r.hypothesis.name}** — {r.hypothesis.statement}",
+                f"Mean {r.mean:.3f}, 95% CI [{r.low:.3f}, {r.high:.3f}]: "
+                f"{'pass' if r.passed else '**fail**'}.",
+            ]
+    return "\n".join(out) + "\n"
+
+
+def check_mechanisms(facts: Iterable[Fact]) -> None:
+    """Every mechanism a fact names exists in :mod:`sim.mechanisms`."""
+    from . import mechanisms
+
+    for fact in facts:
+        for name in fact.mechanisms:
+            if not callable(getattr(mechanisms, name, None)):
+                raise ScenarioError(
+                    fact.source, "mechanisms", f"'{name}' is not a function of sim.mechanisms"
+                )
+
+
+def summary_counts(facts: list[Fact], results: list[HypothesisResult]) -> dict[str, Any]:
+    return {
+        "facts": len(facts),
+        "passed": sum(fact_passed(results, f.id) for f in facts),
+        "failed": [f.id for f in facts if not fact_passed(results, f.id)],
+    }
+
+
+# -- report and command ------------------------------------------------------------------
+
+
+def forest_figure(facts: list[Fact], results: list[HypothesisResult], path: Path) -> None:
+    """Each hypothesis' mean and 95% CI against its threshold, one row each."""
+    from matplotlib.figure import Figure
+
+    rows = [r for f in facts for r in results if r.fact == f.id]
+    fig = Figure(figsize=(8, 0.45 * len(rows) + 1.2), layout="constrained")
+    ax = fig.subplots()
+    for i, r in enumerate(rows):
+        h = r.hypothesis
+        scale = max(abs(r.low), abs(r.high), abs(h.min_effect), h.margin, 1e-9)
+        y = len(rows) - 1 - i
+        colour = "#1b9e77" if r.passed else "#d95f02"
+        ax.plot([r.low / scale, r.high / scale], [y, y], color=colour, lw=3)
+        ax.plot([r.mean / scale], [y], "o", color=colour)
+        if h.test in ("greater", "less"):
+            edge = h.min_effect if h.test == "greater" else -h.min_effect
+            ax.plot([edge / scale] * 2, [y - 0.35, y + 0.35], color="black", lw=1)
+        else:
+            for edge in (-h.margin, h.margin) if h.test == "equivalent" else (-h.margin,):
+                ax.plot([edge / scale] * 2, [y - 0.35, y + 0.35], color="black", lw=1, ls="--")
+    ax.axvline(0, color="grey", lw=0.8)
+    ax.set_yticks(range(len(rows)), [f"{r.fact} {r.hypothesis.name}" for r in reversed(rows)])
+    ax.set_xlabel("statistic scaled to its own range (0 = no difference; black mark = threshold)")
+    ax.set_title("Stylised facts: paired statistic, mean and 95% CI (green pass, orange fail)")
+    fig.savefig(path, dpi=110)
+
+
+def write_report(
+    facts: list[Fact], results: list[HypothesisResult], replicates: int | None, out: Path
+) -> Path:
+    """Write report.md and forest.png into ``out`` (via a temporary folder, moved into place)."""
+    import shutil
+    import tempfile
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        text = report_markdown(facts, results, replicates)
+        text = text.replace("# Validation report\n", "# Validation report\n\n![forest](forest.png)\n", 1)
+        (tmp / "report.md").write_text(text)
+        forest_figure(facts, results, tmp / "forest.png")
+        out.mkdir(parents=True, exist_ok=True)
+        for f in tmp.iterdir():
+            f.replace(out / f.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out / "report.md"
+
+
+def register(sub) -> None:
+    """Add ``qisim validate`` to the command line."""
+    p = sub.add_parser(
+        "validate",
+        help="run the stylised-facts suite and report pass or fail",
+        description="Run the stylised facts of experiments/validation/ on common random numbers, "
+        "print a table of hypotheses with paired differences and 95%% confidence intervals, write "
+        "a report, and exit 1 if a fact fails.",
+    )
+    p.add_argument("--replicates", type=int, metavar="N", help="seeds per arm (default: each fact's own)")
+    p.add_argument("--only", metavar="SF3,SF6", help="run only these facts")
+    p.add_argument(
+        "--report",
+        type=Path,
+        metavar="DIR",
+        default=Path("results/validation"),
+        help="where to write report.md and its figures (default: results/validation)",
+    )
+    p.add_argument("--workers", type=int, default=None, metavar="N", help="processes (default: all cores)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_validate)
+
+
+def cmd_validate(args) -> int:
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    from tqdm import tqdm
+
+    from .cli import UsageError
+
+    if args.replicates is not None and args.replicates < 2:
+        raise UsageError("--replicates must be at least 2 (a confidence interval needs two)")
+    facts = load_facts(args.only.split(",") if args.only else None)
+    check_mechanisms(facts)
+    total = sum(len(f.arms) * (args.replicates or f.replicates) for f in facts)
+    workers = args.workers or os.cpu_count() or 1
+    with tqdm(total=total, desc="validate", unit="run", disable=args.quiet) as bar:
+        if workers > 1:
+            with ProcessPoolExecutor(workers) as ex:
+                results = evaluate(facts, args.replicates, ex, bar.update)
+        else:
+            results = evaluate(facts, args.replicates, None, bar.update)
+    print(table(facts, results))
+    path = write_report(facts, results, args.replicates, args.report)
+    counts = summary_counts(facts, results)
+    failed = ", ".join(counts["failed"]) or "none"
+    print(f"\n{counts['passed']} of {counts['facts']} facts pass (failed: {failed}). Report: {path}")
+    return 0 if not counts["failed"] else 1
