@@ -363,6 +363,8 @@ def table(facts: list[Fact], results: list[HypothesisResult]) -> str:
 def report_markdown(facts: list[Fact], results: list[HypothesisResult], replicates: int | None) -> str:
     """The validation report: for each fact its claim, mechanisms, hypotheses and verdicts."""
     out = ["# Validation report", ""]
+    command = "qisim validate --report docs" + (f" --replicates {replicates}" if replicates else "")
+    out += [f"Regenerate with `{command}`.", ""]
     n_pass = sum(fact_passed(results, f.id) for f in facts)
     out += [
         f"{n_pass} of {len(facts)} stylised facts pass. Each arm ran on seeds 1..N (common random",
@@ -457,7 +459,8 @@ def forest_figure(facts: list[Fact], results: list[HypothesisResult], path: Path
 def write_report(
     facts: list[Fact], results: list[HypothesisResult], replicates: int | None, out: Path
 ) -> Path:
-    """Write report.md and forest.png into ``out`` (via a temporary folder, moved into place)."""
+    """Write VALIDATION.md and validation_forest.png into ``out`` (via a temporary folder,
+    moved into place); ``qisim validate --report docs`` regenerates docs/VALIDATION.md."""
     import shutil
     import tempfile
 
@@ -465,15 +468,17 @@ def write_report(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         text = report_markdown(facts, results, replicates)
-        text = text.replace("# Validation report\n", "# Validation report\n\n![forest](forest.png)\n", 1)
-        (tmp / "report.md").write_text(text)
-        forest_figure(facts, results, tmp / "forest.png")
+        text = text.replace(
+            "# Validation report\n", "# Validation report\n\n![forest](validation_forest.png)\n", 1
+        )
+        (tmp / "VALIDATION.md").write_text(text)
+        forest_figure(facts, results, tmp / "validation_forest.png")
         out.mkdir(parents=True, exist_ok=True)
         for f in tmp.iterdir():
             f.replace(out / f.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return out / "report.md"
+    return out / "VALIDATION.md"
 
 
 def register(sub) -> None:
@@ -492,7 +497,7 @@ def register(sub) -> None:
         type=Path,
         metavar="DIR",
         default=Path("results/validation"),
-        help="where to write report.md and its figures (default: results/validation)",
+        help="where to write VALIDATION.md and its figure (default: results/validation)",
     )
     p.add_argument("--workers", type=int, default=None, metavar="N", help="processes (default: all cores)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -90,5 +90,5 @@ def test_validate_command_writes_its_report(capsys, tmp_path):
                    "--report", str(tmp_path / "r"), "--quiet"])
     out = capsys.readouterr().out
     assert status == 0 and "SF3" in out and "1 of 1 facts pass" in out
-    assert (tmp_path / "r" / "report.md").read_text().startswith("# Validation report")
-    assert (tmp_path / "r" / "forest.png").stat().st_size > 0
+    assert (tmp_path / "r" / "VALIDATION.md").read_text().startswith("# Validation report")
+    assert (tmp_path / "r" / "validation_forest.png").stat().st_size > 0
