@@ -1,0 +1,751 @@
+"""The workshop app's logic, without Solara: two runs side by side, stepped in lockstep.
+
+A :class:`Pair` holds two :class:`Side` objects, each a :class:`~sim.model.QIModel` built
+from a :class:`SideSpec` (a preset, settings it starts with, ``KEY=VALUE`` overrides) on the
+same seed.  :meth:`Pair.step` advances both by the same days; :meth:`Pair.pull` pulls a
+lever on one side or both (the model narrates it); :meth:`Pair.figure` draws the live
+figures; :meth:`Pair.debrief_html` and :meth:`Pair.export_zip` make the debrief.
+
+Every method that reads or changes the models holds the pair's lock, so a lever pulled
+from the page while the play loop steps is applied on the next day, never lost.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import threading
+import time
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from .. import __version__
+from ..figures import ROLLING_DAYS, SIDE_COLOURS, markers, rolling_harm_rate
+from ..model import QIModel
+from ..scenario import Scenario, ScenarioError, load_scenario, preset_names
+
+#: Default presets of the two sides: the paper's contrast.
+DEFAULT_PRESETS = ("clinician_only", "aligned")
+#: Default seed (the golden runs' seed).
+DEFAULT_SEED = 1
+#: Names of the two sides.
+SIDES = ("A", "B")
+
+
+@dataclass(frozen=True)
+class Lever:
+    """A lever a trainer pulls mid-run: an event kind with the strength and duration used."""
+
+    kind: str
+    label: str
+    strength: float
+    duration: int
+    help: str
+
+
+#: The levers the app offers, in the order of its buttons (every event kind of the schema).
+LEVERS: dict[str, Lever] = {
+    lv.kind: lv
+    for lv in (
+        Lever(
+            "reviews_include_qi",
+            "QI into managers' reviews",
+            1.0,
+            0,
+            "The board puts QI into middle managers' performance reviews (from now on).",
+        ),
+        Lever(
+            "protected_time",
+            "Protected time",
+            0.5,
+            0,
+            "Protected time for clinicians: half of the intervention's time, where managers arrange it.",
+        ),
+        Lever("merger", "Merger strikes", 0.8, 240, "A merger takes managers' and the board's attention."),
+        Lever(
+            "ehr_rollout",
+            "EHR roll-out strikes",
+            0.6,
+            180,
+            "An electronic health record roll-out takes clinicians' time and managers' attention.",
+        ),
+        Lever("facilitator_leaves", "Facilitator leaves", 1.0, 0, "The external facilitator leaves now."),
+        Lever(
+            "regulator_endorsement",
+            "Regulator endorses it",
+            1.0,
+            0,
+            "The regulator endorses the intervention; the board weighs it at its next meeting.",
+        ),
+        Lever("inspection", "Inspection", 0.7, 60, "An inspection raises the pressure to show compliance."),
+        Lever("staff_turnover", "Staff turnover", 0.3, 0, "A third of clinical posts change hands."),
+        Lever("resources", "Release the QI budget", 0.8, 0, "The board releases 80% of the QI budget."),
+    )
+}
+
+#: Settings a side can start with, each a set of scenario overrides (shown as checkboxes).
+START_SETTINGS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "reviews": ("QI in managers' reviews from day 0", ("actions.board.review_incentives=true",)),
+    "protected_time": ("Protected time from day 0", ("actions.manager.protected_time=0.5",)),
+    "regulator": ("Regulator endorses it from day 0", ("incentives.board.regulator_endorsement=1.0",)),
+    "no_facilitator": ("No external facilitator", ("facilitation.enabled=false",)),
+}
+
+#: Speeds of play offered, in simulated days per second.
+SPEEDS = (1, 3, 10, 30, 60)
+#: Default speed of play (days per second).
+DEFAULT_SPEED = 10
+
+#: The live figures: name -> title shown above them.
+FIGURES = {
+    "adoption": "Adoption, true fidelity and reported compliance",
+    "engagement": "Engagement at each level, and their alignment",
+    "harm": "Patient harm against the counterfactual",
+    "organisation": "The organisation today: board, middle managers and each ward's clinicians",
+}
+
+
+def preset_title(name: str) -> str:
+    return load_scenario(name)["title"]
+
+
+def preset_description(name: str) -> str:
+    """A preset's description as one paragraph of plain text."""
+    return " ".join(load_scenario(name)["description"].split())
+
+
+@dataclass(frozen=True)
+class SideSpec:
+    """What one side starts from: a preset, start settings (keys of :data:`START_SETTINGS`)
+    and ``KEY=VALUE`` overrides (as ``qisim run --set``)."""
+
+    preset: str
+    settings: tuple[str, ...] = ()
+    overrides: tuple[str, ...] = ()
+
+    def scenario(self) -> Scenario:
+        """The resolved scenario; raises :class:`ScenarioError` for bad input."""
+        sets: list[str] = []
+        for key in self.settings:
+            if key not in START_SETTINGS:
+                raise ScenarioError("", None, f"unknown start setting '{key}'")
+            sets += START_SETTINGS[key][1]
+        sets += [o.strip() for o in self.overrides if o.strip()]
+        return load_scenario(self.preset, sets)
+
+    @property
+    def label(self) -> str:
+        extra = [START_SETTINGS[k][0] for k in self.settings] + [o for o in self.overrides if o.strip()]
+        return self.preset + (f" + {'; '.join(extra)}" if extra else "")
+
+
+@dataclass
+class Pull:
+    """A lever pulled: on which day (it acts from the start of that day), what, how strong."""
+
+    day: int
+    kind: str
+    strength: float
+    duration: int
+
+
+@dataclass
+class Side:
+    """One run of the pair."""
+
+    spec: SideSpec
+    seed: int
+    model: QIModel = field(init=False)
+    pulls: list[Pull] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.model = QIModel(self.spec.scenario(), rng=self.seed, detail=False)
+
+    @property
+    def scenario(self) -> Scenario:
+        return self.model.config
+
+    @property
+    def horizon(self) -> int:
+        return int(self.scenario["days"])
+
+    @property
+    def day(self) -> int:
+        return self.model.day
+
+    @property
+    def done(self) -> bool:
+        return self.model.day >= self.horizon
+
+    def narration(self, newest_first: bool = True) -> list[str]:
+        lines = self.model.events_log()
+        return lines[::-1] if newest_first else lines
+
+    def marks(self) -> list[tuple[int, str]]:
+        """Days to mark on the figures: the scenario's own events and the levers pulled."""
+        out = markers(self.scenario, max(self.day, 1))
+        out += [(p.day, f"{LEVERS[p.kind].label} (pulled)") for p in self.pulls if p.day < max(self.day, 1)]
+        return sorted(out)
+
+
+class Pair:
+    """Two runs on the same seed, advancing in lockstep.
+
+    Args:
+        a, b: what each side starts from (default: ``clinician_only`` and ``aligned``).
+        seed: the seed both sides use.
+    """
+
+    def __init__(
+        self,
+        a: SideSpec | str = DEFAULT_PRESETS[0],
+        b: SideSpec | str = DEFAULT_PRESETS[1],
+        seed: int = DEFAULT_SEED,
+    ):
+        self.lock = threading.RLock()
+        self.version = 0
+        self.sides: list[Side] = []
+        self.reset(a, b, seed)
+
+    # -- building and stepping -----------------------------------------------------
+    def reset(
+        self, a: SideSpec | str | None = None, b: SideSpec | str | None = None, seed: int | None = None
+    ):
+        """Start again from day 0; unchanged arguments keep their current value.
+
+        Raises :class:`ScenarioError` (and leaves the pair as it was) for bad input.
+        """
+        specs = [_spec(x) for x in (a, b)]
+        with self.lock:
+            old = [s.spec for s in self.sides] or [SideSpec(p) for p in DEFAULT_PRESETS]
+            specs = [new or prev for new, prev in zip(specs, old, strict=True)]
+            seed = self.seed if seed is None else int(seed)
+            sides = [Side(spec, seed) for spec in specs]  # may raise: the pair stays as it was
+            self.seed, self.sides = seed, sides
+            self.version += 1
+        return self
+
+    @property
+    def specs(self) -> tuple[SideSpec, SideSpec]:
+        return self.sides[0].spec, self.sides[1].spec
+
+    @property
+    def day(self) -> int:
+        """Days simulated so far (the furthest side; both are equal until one ends)."""
+        return max(s.day for s in self.sides)
+
+    @property
+    def horizon(self) -> int:
+        return max(s.horizon for s in self.sides)
+
+    @property
+    def done(self) -> bool:
+        return all(s.done for s in self.sides)
+
+    def step(self, days: int = 1) -> int:
+        """Advance both sides by up to ``days`` days (a side stops at its horizon); returns
+        the days the pair advanced."""
+        with self.lock:
+            start = self.day
+            for _ in range(max(int(days), 0)):
+                if self.done:
+                    break
+                for side in self.sides:
+                    if not side.done:
+                        side.model.step()
+            if self.day != start:
+                self.version += 1
+            return self.day - start
+
+    def pull(
+        self,
+        side: str | int,
+        kind: str,
+        strength: float | None = None,
+        duration: int | None = None,
+        hospital: int = -1,
+    ) -> list[str]:
+        """Pull a lever on side ``'A'``, ``'B'`` (or 0, 1) or ``'both'``; it acts from the
+        start of the next day simulated and is narrated then.  Returns the sides pulled."""
+        lever = LEVERS.get(kind)
+        if lever is None:
+            raise ValueError(f"unknown lever '{kind}'; levers are: {', '.join(LEVERS)}")
+        strength = lever.strength if strength is None else float(strength)
+        duration = lever.duration if duration is None else int(duration)
+        names = list(SIDES) if side == "both" else [_side_name(side)]
+        with self.lock:
+            for name in names:
+                s = self.sides[SIDES.index(name)]
+                if s.done:
+                    continue
+                s.model.pull_lever(kind, strength, duration, hospital)
+                s.pulls.append(Pull(s.day, kind, strength, duration))
+            self.version += 1
+        return names
+
+    # -- reading ----------------------------------------------------------------------
+    def side(self, name: str | int) -> Side:
+        return self.sides[SIDES.index(_side_name(name))]
+
+    def labels(self) -> list[str]:
+        """Labels of the sides; when both start from the same preset, their differences."""
+        return [f"{n}: {s.spec.label}" for n, s in zip(SIDES, self.sides, strict=True)]
+
+    def narration(self, side: str | int, newest_first: bool = True) -> list[str]:
+        with self.lock:
+            return self.side(side).narration(newest_first)
+
+    def summaries(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [s.model.summary() if s.day else {} for s in self.sides]
+
+    def state_line(self) -> str:
+        """One line on where the pair is: day, and adoption and alignment of each side."""
+        with self.lock:
+            parts = [f"Day {self.day} of {self.horizon}"]
+            for name, s in zip(SIDES, self.sides, strict=True):
+                row = s.model._row
+                if row:
+                    parts.append(f"{name}: adoption {row['adoption']:.0%}, alignment {row['alignment']:.2f}")
+            return "; ".join(parts)
+
+    # -- figures ----------------------------------------------------------------------
+    def figure(self, name: str, export: bool = False) -> Figure:
+        """One live figure with a panel per side (see :data:`FIGURES`)."""
+        with self.lock:
+            data = [(label, s) for label, s in zip(self.labels(), self.sides, strict=True)]
+            draw = _DRAW[name]
+            return draw(data, self.horizon, export)
+
+    def figure_png(self, name: str, dpi: int = 72, export: bool = False) -> bytes:
+        fig = self.figure(name, export=export)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi)
+        return buf.getvalue()
+
+    # -- export -----------------------------------------------------------------------
+    def debrief_html(self, dpi: int = 90) -> str:
+        """A one-page debrief of the pair: summaries side by side, the figures, narration."""
+        with self.lock:
+            images = {name: self.figure_png(name, dpi=dpi, export=True) for name in FIGURES}
+            return _debrief(self, images)
+
+    def export_files(self, dpi: int = 110) -> dict[str, bytes]:
+        """The debrief's files: each figure as PNG, ``debrief.html``, and each side's
+        ``events.log`` and ``summary.json``."""
+        with self.lock:
+            files = {f"{name}.png": self.figure_png(name, dpi=dpi, export=True) for name in FIGURES}
+            files["debrief.html"] = self.debrief_html().encode()
+            for name, s, summary in zip(SIDES, self.sides, self.summaries(), strict=True):
+                files[f"{name}-events.log"] = "".join(f"{line}\n" for line in s.narration(False)).encode()
+                summary = dict(summary, lever_pulls=[p.__dict__ for p in s.pulls], side=s.spec.__dict__)
+                files[f"{name}-summary.json"] = json.dumps(summary, indent=2, default=_json).encode()
+            return files
+
+    def export_zip(self) -> bytes:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name, data in self.export_files().items():
+                zf.writestr(name, data)
+        return buf.getvalue()
+
+    def write_export(self, out_dir: Path) -> list[Path]:
+        """Write :meth:`export_files` into ``out_dir``; returns the paths."""
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for name, data in self.export_files().items():
+            path = out_dir / name
+            path.write_bytes(data)
+            paths.append(path)
+        return paths
+
+
+def export_name(pair: Pair, suffix: str) -> str:
+    """File name for a download: presets, seed, day."""
+    a, b = (s.spec.preset for s in pair.sides)
+    return f"qisim-{a}-vs-{b}-seed{pair.seed}-day{pair.day}{suffix}"
+
+
+class Player:
+    """The play loop's pace: simulated days due at a target speed, in days per second.
+
+    The loop asks :meth:`wait` how long to sleep, then steps :meth:`due` days and redraws,
+    then reports the days done with :meth:`advanced`.  Days fall due with wall-clock time,
+    so the time a redraw takes raises the days per tick, not lower the speed; a tick comes
+    at most every ``min_interval`` seconds (a few redraws per second), and a debt of more
+    than ``max_days`` (a stalled machine) is dropped rather than caught up in a burst.
+    """
+
+    def __init__(self, speed: float = DEFAULT_SPEED, min_interval: float = 0.2, max_days: int = 60):
+        self.speed, self.min_interval, self.max_days = float(speed), min_interval, max_days
+        self.started = time.perf_counter()
+        self.days = 0
+        self._credit = 0.0  # days forgiven after a stall
+
+    def _owed(self) -> float:
+        return (time.perf_counter() - self.started) * self.speed - self.days - self._credit
+
+    def wait(self) -> float:
+        """Seconds to sleep before the next tick (0: step now)."""
+        owed = self._owed()
+        if owed > 2 * self.max_days:
+            self._credit += owed - self.max_days
+            owed = self.max_days
+        need = max(1.0, self.speed * self.min_interval)
+        return 0.0 if owed >= need else (need - owed) / self.speed
+
+    def due(self) -> int:
+        """Days to step in this tick."""
+        return int(min(max(int(self._owed()), 1), self.max_days))
+
+    def advanced(self, days: int) -> None:
+        self.days += days
+
+    @property
+    def days_per_second(self) -> float:
+        return self.days / max(time.perf_counter() - self.started, 1e-9)
+
+
+# -- helpers --------------------------------------------------------------------------
+
+
+def _spec(x: SideSpec | str | None) -> SideSpec | None:
+    if x is None or isinstance(x, SideSpec):
+        return x
+    return SideSpec(str(x))
+
+
+def _side_name(side: str | int) -> str:
+    if isinstance(side, int) and 0 <= side < len(SIDES):
+        return SIDES[side]
+    if isinstance(side, str) and side.upper() in SIDES:
+        return side.upper()
+    raise ValueError(f"side must be one of {', '.join(SIDES)} or 'both', not {side!r}")
+
+
+def _json(x: Any) -> Any:
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, tuple):
+        return list(x)
+    raise TypeError(type(x))
+
+
+def with_settings(spec: SideSpec, settings: Iterable[str] = (), overrides: Sequence[str] = ()) -> SideSpec:
+    return replace(spec, settings=tuple(settings), overrides=tuple(overrides))
+
+
+# -- drawing --------------------------------------------------------------------------
+
+_USE = (
+    ("adoption", "Adoption", "-"),
+    ("fidelity", "True fidelity", "-"),
+    ("reported_compliance", "Reported compliance", "--"),
+)
+_LEVELS = (
+    ("engagement_clinician", "Clinicians' engagement", "#7570b3", 1.4),
+    ("engagement_manager", "Managers' priority", "#e7298a", 1.4),
+    ("engagement_board", "Board's focus", "#66a61e", 1.4),
+    ("alignment", "Alignment index", "black", 2.4),
+)
+
+
+def _panels(data, horizon: int, export: bool, height: float = 3.2) -> tuple[Figure, list[Axes]]:
+    fig = Figure(figsize=(12, height + (0.5 if export else 0.0)))
+    axes = fig.subplots(1, len(data), sharey=True, squeeze=False).ravel().tolist()
+    fig.subplots_adjust(left=0.055, right=0.99, top=0.86 if not export else 0.8, bottom=0.27, wspace=0.06)
+    for ax, (label, _), colour in zip(axes, data, SIDE_COLOURS, strict=False):
+        ax.set_title(_short(label, 70), fontsize=10, loc="left", color=colour, fontweight="bold")
+        ax.set_xlim(0, horizon)
+        ax.grid(True, alpha=0.3)
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.set_xlabel("Day", fontsize=9, labelpad=1)
+        ax.tick_params(labelsize=8)
+    return fig, axes
+
+
+def _short(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _mark(ax: Axes, marks: Sequence[tuple[int, str]], today: int) -> None:
+    for day, label in marks:
+        ax.axvline(day, color="0.4", linestyle=":", linewidth=1)
+        ax.annotate(
+            label,
+            xy=(day, 0.99),
+            xycoords=("data", "axes fraction"),
+            xytext=(2, -2),
+            textcoords="offset points",
+            rotation=90,
+            va="top",
+            ha="left",
+            fontsize=7,
+            color="0.3",
+        )
+    ax.axvline(today, color="0.75", linewidth=0.8)
+
+
+def _legend(fig: Figure, ax: Axes, ncols: int) -> None:
+    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncols=ncols, frameon=False, fontsize=8.5)
+
+
+def _title(fig: Figure, name: str, export: bool) -> None:
+    if export:
+        fig.suptitle(FIGURES[name], fontsize=12, fontweight="bold")
+
+
+def _draw_adoption(data, horizon: int, export: bool) -> Figure:
+    fig, axes = _panels(data, horizon, export)
+    _title(fig, "adoption", export)
+    for ax, (_, side) in zip(axes, data, strict=True):
+        ts = side.model.timeseries()
+        for (col, label, style), colour in zip(_USE, ("#1f77b4", "#2ca02c", "#d62728"), strict=True):
+            ax.plot(ts["day"], ts[col], style, color=colour, label=label, linewidth=1.4)
+        ax.set_ylim(0, 1.02)
+        _mark(ax, side.marks(), side.day)
+    axes[0].set_ylabel("Share of clinicians", fontsize=9)
+    _legend(fig, axes[0], 3)
+    return fig
+
+
+def _draw_engagement(data, horizon: int, export: bool) -> Figure:
+    fig, axes = _panels(data, horizon, export)
+    _title(fig, "engagement", export)
+    for ax, (_, side) in zip(axes, data, strict=True):
+        ts = side.model.timeseries()
+        for col, label, colour, width in _LEVELS:
+            ax.plot(ts["day"], ts[col], color=colour, label=label, linewidth=width)
+        ax.set_ylim(0, 1.02)
+        _mark(ax, side.marks(), side.day)
+    axes[0].set_ylabel("Level (0 to 1)", fontsize=9)
+    _legend(fig, axes[0], 4)
+    return fig
+
+
+def _draw_harm(data, horizon: int, export: bool) -> Figure:
+    fig, axes = _panels(data, horizon, export)
+    _title(fig, "harm", export)
+    top = 1.0
+    for ax, (_, side), colour in zip(axes, data, SIDE_COLOURS, strict=True):
+        ts = side.model.timeseries()
+        rate = rolling_harm_rate(ts) if len(ts["day"]) else np.zeros(0)
+        cf = rolling_harm_rate(ts, counterfactual=True) if len(ts["day"]) else np.zeros(0)
+        ax.plot(ts["day"], rate, color=colour, label=f"With the intervention ({ROLLING_DAYS}-day mean)")
+        ax.plot(ts["day"], cf, color="0.5", linestyle="--", label="Counterfactual: the same wards without it")
+        if np.isfinite(cf).any():
+            top = max(top, float(np.nanmax(np.r_[rate, cf])) * 1.15)
+        _mark(ax, side.marks(), side.day)
+    axes[0].set_ylim(0, top)
+    axes[0].set_ylabel("Harms per 1,000 bed-days", fontsize=9)
+    fig.legend(
+        [axes[0].lines[0], axes[0].lines[1]],
+        [f"With the intervention ({ROLLING_DAYS}-day mean)", "Counterfactual: the same wards without it"],
+        loc="lower center",
+        ncols=2,
+        frameon=False,
+        fontsize=8.5,
+    )
+    return fig
+
+
+_ENG_NORM = Normalize(0.0, 1.0)
+_CMAP = "viridis"
+
+
+def _draw_organisation(data, horizon: int, export: bool) -> Figure:
+    """Per side: wards as columns; rows from the top: board (one cell per hospital), middle
+    managers (one cell spanning the wards each manages), then each ward's clinicians
+    (cells coloured by engagement; a white dot: used it today)."""
+    fig = Figure(figsize=(12, 4.0 + (0.5 if export else 0.0)))
+    axes = fig.subplots(1, len(data), squeeze=False).ravel().tolist()
+    fig.subplots_adjust(left=0.055, right=0.9, top=0.86 if not export else 0.8, bottom=0.1, wspace=0.12)
+    _title(fig, "organisation", export)
+    image = None
+    for ax, (label, side), colour in zip(axes, data, SIDE_COLOURS, strict=True):
+        s = side.model.state
+        k = s.K > 0
+        eng = s.c_eng[:, 0] if k else np.zeros(s.N)
+        grid = eng.reshape(s.W, s.cpw).T  # rows: clinicians of a ward; columns: wards
+        image = ax.imshow(
+            grid,
+            cmap=_CMAP,
+            norm=_ENG_NORM,
+            aspect="auto",
+            interpolation="nearest",
+            extent=(0, s.W, s.cpw, 0),
+        )
+        if k and s.N <= 2000:
+            used = s.c_use[:, 0].reshape(s.W, s.cpw).T
+            yy, xx = np.nonzero(used)
+            ax.scatter(xx + 0.5, yy + 0.5, s=3 if s.W <= 16 else 1, c="white", linewidths=0)
+        mgr = s.m_priority[:, 0] if k else np.zeros(s.M)
+        board = s.b_focus[:, 0] if k else np.zeros(s.H)
+        cmap = image.cmap
+        gap = max(s.cpw * 0.06, 1.0)
+        h = max(s.cpw * 0.12, 2.0)
+        for m in range(s.M):
+            wards = np.flatnonzero(s.ward_mgr == m)
+            ax.add_patch(
+                Rectangle(
+                    (wards.min(), -gap - h),
+                    wards.max() + 1 - wards.min(),
+                    h,
+                    facecolor=cmap(_ENG_NORM(mgr[m])),
+                    edgecolor="white",
+                    linewidth=1,
+                )
+            )
+        for hh in range(s.H):
+            wards = np.flatnonzero(s.ward_hosp == hh)
+            ax.add_patch(
+                Rectangle(
+                    (wards.min(), -2 * (gap + h)),
+                    wards.max() + 1 - wards.min(),
+                    h,
+                    facecolor=cmap(_ENG_NORM(board[hh])),
+                    edgecolor="white",
+                    linewidth=1.5,
+                )
+            )
+        ax.set_xlim(0, s.W)
+        ax.set_ylim(s.cpw, -2 * (gap + h))
+        ax.set_yticks([-2 * (gap + h) + h / 2, -gap - h / 2, s.cpw / 2])
+        ax.set_yticklabels(["Board", "Managers", "Clinicians"], fontsize=8)
+        step = 1 if s.W <= 16 else max(s.W // 12, 1)
+        ax.set_xticks(np.arange(0, s.W, step) + 0.5)
+        ax.set_xticklabels([str(w + 1) for w in range(0, s.W, step)], fontsize=7)
+        ax.set_xlabel("Ward", fontsize=8, labelpad=1)
+        ax.tick_params(length=0)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        ax.set_title(
+            f"{_short(label, 60)} (day {side.day})", fontsize=10, loc="left", color=colour, fontweight="bold"
+        )
+        if not k:
+            ax.text(s.W / 2, s.cpw / 2, "no intervention", ha="center", va="center", color="white")
+    cax = fig.add_axes((0.92, 0.15, 0.012, 0.65))
+    bar = fig.colorbar(image, cax=cax)
+    bar.set_label("Engagement / priority / focus", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+    return fig
+
+
+_DRAW = {
+    "adoption": _draw_adoption,
+    "engagement": _draw_engagement,
+    "harm": _draw_harm,
+    "organisation": _draw_organisation,
+}
+
+
+# -- the debrief ----------------------------------------------------------------------
+
+#: Rows of the summary table: key, label, format.
+SUMMARY_ROWS = (
+    ("adoption_peak", "Peak adoption", "{:.0%}"),
+    ("adoption_final", "Adoption, last 90 days", "{:.0%}"),
+    ("sustainment", "Sustainment (final / peak adoption)", "{:.2f}"),
+    ("fidelity_final", "True fidelity, last 90 days", "{:.0%}"),
+    ("reported_compliance_final", "Reported compliance, last 90 days", "{:.0%}"),
+    ("alignment_mean", "Mean alignment index", "{:.2f}"),
+    ("effect", "Fewer harms than the counterfactual, last 90 days", "{:+.0%}"),
+    ("issues_raised", "Issues raised", "{:d}"),
+    ("issues_resolved", "Issues resolved", "{:d}"),
+    ("issues_lapsed", "Issues lapsed unresolved", "{:d}"),
+)
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1180px;
+color:#222;line-height:1.4}
+h1{font-size:1.5em;margin-bottom:0}h2{font-size:1.15em;margin-top:1.6em}
+.meta{color:#555;margin-top:.2em}table{border-collapse:collapse;margin:.5em 0}
+td,th{border-bottom:1px solid #ddd;padding:4px 12px;text-align:left;vertical-align:top}
+th.a{color:#d95f02}th.b{color:#1b9e77}td.n{text-align:right;font-variant-numeric:tabular-nums}
+img{max-width:100%}.cols{display:flex;gap:24px}.cols>div{flex:1;min-width:0}
+.cols ol{font-size:.88em;padding-left:1.2em;max-height:none}.desc{font-size:.92em;color:#333}
+@media print{body{margin:8mm}h2{break-after:avoid}img{break-inside:avoid}}
+"""
+
+
+def _debrief(pair: Pair, images: dict[str, bytes]) -> str:
+    e = html.escape
+    labels = pair.labels()
+    summaries = pair.summaries()
+    head = "".join(f'<th class="{n.lower()}">{e(lbl)}</th>' for n, lbl in zip(SIDES, labels, strict=True))
+    rows = []
+    for key, label, fmt in SUMMARY_ROWS:
+        cells = "".join(f'<td class="n">{e(fmt.format(s[key])) if key in s else "-"}</td>' for s in summaries)
+        rows.append(f"<tr><td>{e(label)}</td>{cells}</tr>")
+    desc = "".join(
+        f"<div><h3>{e(lbl)}</h3><p class='desc'>{e(preset_description(s.spec.preset))}</p>"
+        + (
+            "<p class='desc'>Levers pulled: "
+            + e("; ".join(f"day {p.day}: {LEVERS[p.kind].label}" for p in s.pulls))
+            + "</p>"
+            if s.pulls
+            else "<p class='desc'>No lever pulled.</p>"
+        )
+        + "</div>"
+        for lbl, s in zip(labels, pair.sides, strict=True)
+    )
+    figs = "".join(
+        f"<h2>{e(FIGURES[name])}</h2><img alt='{e(FIGURES[name])}' "
+        f"src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
+        for name, png in images.items()
+    )
+    narr = "".join(
+        f"<div><h3>{e(lbl)}</h3><ol>"
+        + "".join(f"<li>{e(line)}</li>" for line in s.narration(newest_first=False))
+        + "</ol></div>"
+        for lbl, s in zip(labels, pair.sides, strict=True)
+    )
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>qisim debrief: {e(' vs '.join(s.spec.preset for s in pair.sides))}</title>"
+        f"<style>{_CSS}</style></head><body>"
+        f"<h1>Debrief: {e(labels[0])} vs {e(labels[1])}</h1>"
+        f"<p class='meta'>Seed {pair.seed}, day {pair.day} of {pair.horizon}; both runs on the same "
+        f"random numbers; qisim {e(__version__)}.</p>"
+        f"<div class='cols'>{desc}</div>"
+        f"<h2>Outcomes</h2><table><tr><th></th>{head}</tr>{''.join(rows)}</table>"
+        "<p class='meta'>Last 90 days: the final window of min(90, days) days. Effect: the relative "
+        "reduction of harms against the same wards without the intervention.</p>"
+        f"{figs}<h2>What happened, and why</h2><div class='cols'>{narr}</div>"
+        "</body></html>"
+    )
+
+
+__all__ = [
+    "DEFAULT_PRESETS",
+    "DEFAULT_SEED",
+    "FIGURES",
+    "LEVERS",
+    "Lever",
+    "Pair",
+    "Player",
+    "SIDES",
+    "SPEEDS",
+    "START_SETTINGS",
+    "ScenarioError",
+    "Side",
+    "SideSpec",
+    "export_name",
+    "preset_description",
+    "preset_names",
+    "preset_title",
+]
