@@ -25,7 +25,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from .assets import CDN_DIR
+from .assets import CDN_DIR, missing
 
 #: What a browser or a test sees on standard error when the guard blocks a request.
 BLOCKED = "qisim app: blocked an outside request"
@@ -117,6 +117,14 @@ def serve(host: str = "127.0.0.1", port: int = 8765, quiet: bool = False) -> int
     problem = _cannot_listen(host, port)
     if problem:
         print(f"qisim: error: cannot serve on {host}:{port}: {problem}", file=sys.stderr)
+        return 2
+    gaps = missing(CDN_DIR)
+    if gaps:
+        print(
+            f"qisim: error: the app's front-end files are incomplete in {CDN_DIR} ({len(gaps)} missing, "
+            f"e.g. {gaps[0]}); rebuild them with 'python -m sim.app.assets'",
+            file=sys.stderr,
+        )
         return 2
     guard_sockets()
     configure_solara()
