@@ -103,9 +103,9 @@ START_SETTINGS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 #: Speeds of play offered, in simulated days per second.
-SPEEDS = (1, 3, 10, 30, 60)
+SPEEDS = (1, 5, 10, 20, 40, 80)
 #: Default speed of play (days per second).
-DEFAULT_SPEED = 10
+DEFAULT_SPEED = 20
 
 #: The live figures: name -> title shown above them.
 FIGURES = {

@@ -1,0 +1,166 @@
+"""The workshop app in a real browser: Debian's chromium driven by playwright, with every
+request to a host other than 127.0.0.1 blocked, against ``qisim app`` in a subprocess.
+
+Skipped, with the reason, when chromium or playwright is missing (``.ci/run`` installs
+chromium first, so CI runs them).  The speed of play is printed (``-s`` or the ``-ra``
+summary shows it), not asserted.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from sim.app.testing import chromium, launch, offline_context, running_server
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+if chromium() is None:
+    pytest.skip(
+        "Debian's chromium is not installed (apt-get install -y chromium); .ci/run installs it",
+        allow_module_level=True,
+    )
+
+STATUS = re.compile(
+    r"Day (\d+) of (\d+); A: adoption (\d+)%, alignment ([\d.]+); B: adoption (\d+)%, alignment ([\d.]+)"
+)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    log = tmp_path_factory.mktemp("app") / "server-stderr.log"
+    with running_server(log=log) as srv:
+        yield srv
+    # the server itself made no outside request, at start or while the tests ran
+    assert srv.blocked() == [], srv.stderr_text()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        b = launch(p)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def offline(browser):
+    """New offline pages; checks at the end that nothing non-local was requested."""
+    blocked: list[str] = []
+    requested: list[str] = []
+    contexts = []
+
+    def new_page():
+        context = offline_context(browser, blocked, requested, viewport={"width": 1400, "height": 1000})
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        return page
+
+    yield new_page, requested
+    for context in contexts:
+        context.close()
+    assert blocked == [], f"the page asked for outside resources: {blocked}"
+
+
+def status(page) -> tuple[int, ...]:
+    text = page.locator(".qisim-status").inner_text()
+    m = STATUS.search(text)
+    if not m:
+        return (int(re.search(r"Day (\d+)", text).group(1)),)
+    return tuple(int(g) if "." not in g else float(g) for g in m.groups())
+
+
+def day(page) -> int:
+    return status(page)[0]
+
+
+def wait_day(page, predicate, timeout=20.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        d = day(page)
+        if predicate(d):
+            return d
+        page.wait_for_timeout(100)
+    raise AssertionError(f"day {day(page)} never satisfied the condition")
+
+
+def choose(page, side: str, preset: str) -> None:
+    page.locator(f".qisim-side-{side} .v-select").first.click()
+    page.locator(".menuable__content__active").get_by_role("option", name=preset, exact=True).click()
+
+
+def figures_rendered(page) -> list[int]:
+    """Natural widths of the four figures' images (0 = not rendered)."""
+    return page.eval_on_selector_all("[class*=qisim-figure-] img", "imgs => imgs.map(i => i.naturalWidth)")
+
+
+def test_workshop_story(server, offline, tmp_path):
+    new_page, requested = offline
+    page = new_page()
+    t0 = time.monotonic()
+    page.goto(server.url)
+    page.get_by_role("button", name="Play").wait_for()
+    print(f"\npage ready in {time.monotonic() - t0:.1f} s")
+    assert day(page) == 0
+    assert len(figures_rendered(page)) == 4 and all(w > 0 for w in figures_rendered(page))
+    assert "clinician_only" in page.locator(".qisim-side-A h3").first.inner_text()
+    assert "aligned" in page.locator(".qisim-side-B h3").first.inner_text()
+    assert any("/_solara/cdn/" in url for url in requested)  # the front-end came from the server
+
+    # choose a preset: both sides start from 'aligned', so only a lever will tell them apart
+    choose(page, "A", "aligned")
+    page.get_by_text("Both sides start alike").first.wait_for()
+    assert "aligned" in page.locator(".qisim-side-A h3").first.inner_text()
+
+    # play, and measure the speed in simulated days per second
+    page.get_by_role("button", name="Play").click()
+    start = wait_day(page, lambda d: d >= 5)
+    t_start = time.monotonic()
+    page.wait_for_timeout(4000)
+    end = day(page)
+    rate = (end - start) / (time.monotonic() - t_start)
+    print(f"playing: {rate:.1f} simulated days per second (default speed; 2 sides, 4 figures per tick)")
+    page.get_by_role("button", name="Pause").click()
+    page.get_by_role("button", name="Play").wait_for()
+    d, _, adopt_a, align_a, adopt_b, align_b = status(page)
+    assert (adopt_a, align_a) == (adopt_b, align_b), "same preset, same seed: the sides must agree"
+
+    # a lever on side B only: narrated on B, not on A, and the sides diverge
+    page.locator(".qisim-side-B .qisim-lever-merger").click()
+    page.get_by_role("button", name="Step 30 days").click()
+    wait_day(page, lambda x: x >= d + 30)
+    narration_b = page.locator(".qisim-narration-B").inner_text()
+    narration_a = page.locator(".qisim-narration-A").inner_text()
+    assert f"Day {d}: Lever pulled: a merger is under way" in narration_b
+    assert "Lever pulled" not in narration_a
+    _, _, adopt_a, align_a, adopt_b, align_b = status(page)
+    assert (adopt_a, align_a) != (adopt_b, align_b), "the lever on B must make the sides diverge"
+
+    # export: the one-page debrief and a figure
+    with page.expect_download() as info:
+        page.get_by_role("button", name=re.compile("Debrief")).click()
+    debrief = tmp_path / "debrief.html"
+    info.value.save_as(debrief)
+    text = debrief.read_text()
+    assert "Lever pulled: a merger" in text and text.count("data:image/png;base64,") == 4
+    with page.expect_download() as info:
+        page.get_by_role("button", name=re.compile("Organisation")).click()
+    png = tmp_path / "organisation.png"
+    info.value.save_as(png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sessions_do_not_share_runs(server, offline):
+    new_page, _ = offline
+    first, second = new_page(), new_page()
+    for page in (first, second):
+        page.goto(server.url)
+        page.get_by_role("button", name="Play").wait_for()
+    first.get_by_role("button", name="Step 30 days").click()
+    wait_day(first, lambda d: d == 30)
+    assert day(second) == 0
+    second.get_by_role("button", name="Step", exact=True).click()
+    assert wait_day(second, lambda d: d >= 1) == 1  # not 31: its own pair
+    assert day(first) == 30
