@@ -112,7 +112,8 @@ FIGURES = {
     "adoption": "Adoption, true fidelity and reported compliance",
     "engagement": "Engagement at each level, and their alignment",
     "harm": "Patient harm against the counterfactual",
-    "organisation": "The organisation today: board, middle managers and each ward's clinicians",
+    "organisation": "The organisation today: board, middle managers and each ward's clinicians "
+    "(colour: engagement, managers' priority, board's focus; white dot: used it today)",
 }
 
 
@@ -573,7 +574,7 @@ def _draw_organisation(data, horizon: int, export: bool) -> Figure:
     (cells coloured by engagement; a white dot: used it today)."""
     fig = Figure(figsize=(12, 4.0 + (0.5 if export else 0.0)))
     axes = fig.subplots(1, len(data), squeeze=False).ravel().tolist()
-    fig.subplots_adjust(left=0.055, right=0.9, top=0.86 if not export else 0.8, bottom=0.1, wspace=0.12)
+    fig.subplots_adjust(left=0.065, right=0.9, top=0.86 if not export else 0.8, bottom=0.1, wspace=0.04)
     _title(fig, "organisation", export)
     image = None
     for ax, (label, side), colour in zip(axes, data, SIDE_COLOURS, strict=True):
@@ -625,7 +626,7 @@ def _draw_organisation(data, horizon: int, export: bool) -> Figure:
         ax.set_xlim(0, s.W)
         ax.set_ylim(s.cpw, -2 * (gap + h))
         ax.set_yticks([-2 * (gap + h) + h / 2, -gap - h / 2, s.cpw / 2])
-        ax.set_yticklabels(["Board", "Managers", "Clinicians"], fontsize=8)
+        ax.set_yticklabels(["Board", "Managers", "Clinicians"] if ax is axes[0] else [], fontsize=8)
         step = 1 if s.W <= 16 else max(s.W // 12, 1)
         ax.set_xticks(np.arange(0, s.W, step) + 0.5)
         ax.set_xticklabels([str(w + 1) for w in range(0, s.W, step)], fontsize=7)
