@@ -452,7 +452,7 @@ def forest_figure(facts: list[Fact], results: list[HypothesisResult], path: Path
     ax.axvline(0, color="grey", lw=0.8)
     ax.set_yticks(range(len(rows)), [f"{r.fact} {r.hypothesis.name}" for r in reversed(rows)])
     ax.set_xlabel("statistic scaled to its own range (0 = no difference; black mark = threshold)")
-    ax.set_title("Stylised facts: paired statistic, mean and 95% CI (green pass, orange fail)")
+    ax.set_title("Stylised facts: each statistic's mean and 95% CI\n(green: pass; orange: fail)")
     fig.savefig(path, dpi=110)
 
 
