@@ -136,6 +136,7 @@ def test_a_lever_pulled_while_playing_is_never_lost():
         pair.pull("A", "inspection", duration=1)
         pulled += 1
     player.join()
+    pair.step(1)  # a pull made after the player's last day acts on the next
     lines = [line for line in pair.narration("A") if "Lever pulled: an inspection" in line]
     assert len(lines) == pulled == len(pair.sides[0].pulls)
 
