@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Run the shipped experiments and copy their figures and key tables here.
+#   bash docs/experiments/regenerate.sh [--workers N | --scheduler tcp://HOST:PORT]
+# About 75 s each on 2 cores. Results go to results/<experiment>/ (kept, so that
+# `qisim sweep ... --resume` or `qisim analyse` can be run on them again).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+QISIM=${QISIM:-qisim}
+declare -A KEEP=(
+    [alignment_grid]="main_effects.png interactions_sustainment.png timeseries_adoption.png timeseries_engagement_manager.png replicates.png points.csv main_effects.csv"
+    [sensitivity_morris]="morris.png main_effects.png replicates.png morris_indices.csv"
+)
+for name in alignment_grid sensitivity_morris; do
+    out="results/$name"
+    rm -rf "$out"
+    "$QISIM" sweep "$name" --out "$out" --quiet "$@"
+    "$QISIM" analyse "$out" --quiet > /dev/null
+    mkdir -p "docs/experiments/$name"
+    for f in ${KEEP[$name]}; do
+        cp "$out/analysis/$f" "docs/experiments/$name/$f"
+    done
+    cp "$out/status.json" "docs/experiments/$name/status.json"
+done

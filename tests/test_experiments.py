@@ -1,0 +1,463 @@
+"""Experiments: files, designs and seeds, execution on every executor, the store, resume.
+
+One small grid (4 design points x 8 replicates, 150 days) is run once in this process
+and serves as the reference every other way of running it must reproduce row for row.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from sim.cli import main
+from sim.experiments import load_experiment, shipped_experiments
+from sim.experiments.design import build_design, chunk_size, run_seed, validate_points
+from sim.experiments.experiment import n_points, parse_experiment
+
+ROOT = Path(__file__).resolve().parent.parent
+REVIEW = "incentives.manager.performance_review"
+LEAVES = "facilitation.end_day"  # 400 or 500: after the horizon, so it cannot act
+
+GRID = f"""
+title = "test grid"
+scenario = "aligned"
+horizon = 150
+replicates = 8
+seed = 11
+
+[factors]
+"{REVIEW}" = [0.0, 1.0]
+"{LEAVES}" = [400, 500]
+
+[outputs]
+scalars = ["sustainment", "adoption_final", "alignment_mean", "issues_raised"]
+timeseries = ["adoption"]
+every = 10
+"""
+RUNS = 32
+
+
+def sweep(*args: str) -> int:
+    return main(["sweep", *map(str, args), "--quiet"])
+
+
+def tables(out: Path):
+    return pq.read_table(out / "runs.parquet"), pq.read_table(out / "timeseries.parquet")
+
+
+def assert_same_results(a: Path, b: Path) -> None:
+    runs_a, series_a = tables(a)
+    runs_b, series_b = tables(b)
+    assert runs_a.num_rows == runs_b.num_rows == RUNS
+    assert runs_a.equals(runs_b)
+    assert series_a.equals(series_b)
+
+
+@pytest.fixture(scope="module")
+def grid_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("exp") / "grid.toml"
+    path.write_text(GRID)
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(grid_file, tmp_path_factory) -> Path:
+    """The grid run in this process, one run after another."""
+    out = tmp_path_factory.mktemp("ref") / "grid"
+    assert sweep(grid_file, "--workers", "1", "--out", out) == 0
+    return out
+
+
+# -- experiment files ------------------------------------------------------------------------
+
+
+def test_shipped_experiments_load_by_name_and_stay_small():
+    names = shipped_experiments()
+    assert {"alignment_grid", "sensitivity_morris"} <= set(names)
+    for name in ("alignment_grid", "sensitivity_morris"):
+        exp = load_experiment(name)
+        assert exp.source == f"experiments/{name}.toml"
+        assert exp.title and exp.description
+        design = build_design(exp)
+        validate_points(exp, design)
+        run_days = len(design) * exp.replicates * exp.horizon
+        # ~0.4 s per 730 days: at most ~140 s of model time, about a minute on 2 cores
+        assert run_days <= 250_000, f"{name}: {run_days} run-days"
+
+
+def test_alignment_grid_crosses_one_incentive_per_level():
+    exp = load_experiment("alignment_grid")
+    assert exp.keys == (
+        "incentives.clinician.recognition",
+        "incentives.manager.performance_review",
+        "incentives.board.quality_metrics",
+    )
+    assert n_points(exp) == 27 and exp.seeds == "common" and "sustainment" in exp.scalars
+
+
+@pytest.mark.parametrize("name", ["alignment_grid", "sensitivity_morris"])
+def test_shipped_experiments_have_their_figures_in_docs(name):
+    folder = ROOT / "docs" / "experiments" / name
+    if not (ROOT / "docs").is_dir():
+        pytest.skip("not a source checkout")
+    assert sorted(p.name for p in folder.glob("*.png")), f"no figures in {folder}"
+
+
+BAD = [
+    (
+        'scenario = "aligned"\n[factors]\n"incentives.manager.performence_review" = [0, 1]\n',
+        "incentives.manager.performence_review",
+        "did you mean 'incentives.manager.performance_review'",
+    ),
+    (
+        'scenario = "aligned"\n[factors]\n"incentives.manager.performance_review" = [0, 2]\n',
+        "incentives.manager.performance_review",
+        "must be a number from 0 to 1 (got 2.0)",
+    ),
+    (
+        'scenario = "aligned"\n[factors]\n"incentives.manager.performance_review" = { min = 0, max = 1 }\n',
+        "factors.incentives.manager.performance_review",
+        "a grid needs values, or a range with steps",
+    ),
+    (
+        'scenario = "aligned"\n[design]\nmethod = "sobol"\nsamples = 10\n'
+        '[factors]\n"managers.bias" = { min = -3, max = 0 }\n',
+        "design.samples",
+        "power of 2",
+    ),
+    ('scenario = "aligned"\n[design]\nmethod = "factorial"\n', "design.method", "grid, latin, sobol, morris"),
+    (
+        'scenario = "aligned"\n[design]\nmethod = "morris"\n'
+        '[factors]\n"managers.bias" = { min = -3, max = 0 }\n',
+        "design.samples",
+        "the number of trajectories",
+    ),
+    ('scenario = "aligned"\nreplicate = 5\n', "replicate", "did you mean 'replicates'"),
+    ('scenario = "aligned"\nreplicates = 0\n', "replicates", "from 1 to 100000"),
+    ('scenario = "aligned"\nseeds = "crn"\n', "seeds", "common, independent"),
+    ('scenario = "aligned"\n[factors]\nseed = [1, 2]\n', "factors.seed", "cannot be a factor"),
+    (
+        'scenario = "aligned"\n[set]\n"managers.bias" = 1.0\n[factors]\n"managers.bias" = [0.0, 1.0]\n',
+        "factors.managers.bias",
+        "also in [set]",
+    ),
+    (
+        'scenario = "aligned"\n[outputs]\nscalars = ["sustainability"]\n',
+        "outputs.scalars",
+        "did you mean 'sustainment'",
+    ),
+    (
+        'scenario = "aligned"\n[outputs]\ntimeseries = ["adopton"]\n',
+        "outputs.timeseries",
+        "did you mean 'adoption'",
+    ),
+    ('title = "no base"\n', "scenario", "missing"),
+    ('scenario = "alinged"\n', "scenario", "did you mean 'aligned'"),
+    ('scenario = "aligned"\nhorizon = 0\n', "days", "from 1 to 7300"),
+    (
+        'scenario = "aligned"\n[factors]\n'
+        '"facilitation.start_day" = [0, 200]\n"facilitation.end_day" = [100, 300]\n',
+        "facilitation.end_day",
+        "(at design point 2: facilitation.start_day = 200, facilitation.end_day = 100)",
+    ),
+    (
+        'scenario = "aligned"\n[factors]\n"interventions.1.burden" = [0.01, 0.02]\n',
+        "interventions.1.burden",
+        "'interventions' has 1 entries",
+    ),
+    ('scenario = "aligned"\n[factors\n', None, "not valid TOML"),
+]
+
+
+@pytest.mark.parametrize(("text", "key", "message"), BAD)
+def test_bad_experiment_files_get_one_line_and_nothing_is_written(tmp_path, capsys, text, key, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("qisim: error: ")
+    assert str(path) in err and message in err
+    if key:
+        assert f"key '{key}'" in err
+    assert not out.exists()
+
+
+def test_unknown_experiment_name_lists_the_shipped_ones(capsys):
+    assert main(["sweep", "alignment_gird", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean 'alignment_grid'" in err and "sensitivity_morris" in err
+
+
+def test_nested_and_quoted_dotted_keys_are_the_same_factor():
+    a = parse_experiment({"scenario": "aligned", "factors": {"managers": {"bias": [-2.0, 0.0]}}})
+    b = parse_experiment({"scenario": "aligned", "factors": {"managers.bias": [-2.0, 0.0]}})
+    assert a.factors == b.factors and a.fingerprint() == b.fingerprint()
+
+
+# -- designs and seeds -----------------------------------------------------------------------
+
+
+def experiment(**design) -> dict:
+    return {"scenario": "aligned", "horizon": 30, "replicates": 2, **design}
+
+
+def test_grid_crosses_every_level_first_factor_slowest():
+    exp = parse_experiment(
+        experiment(
+            factors={
+                "managers.bias": {"min": -2, "max": 0, "steps": 3},
+                "organisation.wards_per_hospital": {"min": 4, "max": 5, "steps": 3},  # integers: 4, 5
+                "interventions.0.co_designed": [True, False],
+            }
+        )
+    )
+    design = build_design(exp)
+    assert len(design) == n_points(exp) == 3 * 2 * 2
+    assert [v[0] for v in design.values[:4]] == [-2.0] * 4 and design.values[4][0] == -1.0
+    assert {v[1] for v in design.values} == {4, 5} and all(isinstance(v[1], int) for v in design.values)
+    assert design.overrides(1) == {
+        "managers.bias": -2.0,
+        "organisation.wards_per_hospital": 4,
+        "interventions.0.co_designed": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("method", "samples", "extra", "points"),
+    [
+        ("latin", 7, {}, 7),
+        ("sobol", 8, {}, 8 * (3 + 2)),
+        ("sobol", 4, {"second_order": True}, 4 * (2 * 3 + 2)),
+        ("morris", 5, {"levels": 4}, 5 * (3 + 1)),
+    ],
+)
+def test_samplers_give_the_documented_number_of_points_within_the_ranges(method, samples, extra, points):
+    exp = parse_experiment(
+        experiment(
+            design={"method": method, "samples": samples, "seed": 3, **extra},
+            factors={
+                "managers.bias": {"min": -3.0, "max": -1.0},
+                "organisation.wards_per_hospital": {"min": 4, "max": 9},
+                "interventions.0.pathway": ["issues", "fidelity"],
+            },
+        )
+    )
+    design = build_design(exp)
+    assert len(design) == n_points(exp) == points
+    assert design.unit.shape == (points, 3) and ((design.unit >= 0) & (design.unit <= 1)).all()
+    bias, wards, pathway = zip(*design.values, strict=True)
+    assert all(-3.0 <= b <= -1.0 for b in bias)
+    assert all(isinstance(w, int) and 4 <= w <= 9 for w in wards)
+    assert set(pathway) <= {"issues", "fidelity"}
+    assert build_design(exp).values == design.values  # the sampler's seed fixes it
+
+
+def test_common_random_numbers_give_replicate_r_one_seed_at_every_point():
+    crn = parse_experiment(experiment(seed=5))
+    indep = parse_experiment(experiment(seed=5, seeds="independent"))
+    assert run_seed(crn, 0, 3) == run_seed(crn, 7, 3) != run_seed(crn, 0, 4)
+    assert run_seed(indep, 0, 3) != run_seed(indep, 7, 3)
+    expected = int(np.random.SeedSequence(5, spawn_key=(3,)).generate_state(1, np.uint64)[0]) >> 1
+    assert run_seed(crn, 0, 3) == expected < 2**63
+
+
+def test_chunks_share_start_up_among_runs_but_leave_many_tasks():
+    assert chunk_size(10) == 1 and chunk_size(64) == 1
+    assert chunk_size(270) == 5 and chunk_size(10**6) == 32
+
+
+# -- running and storing ---------------------------------------------------------------------
+
+
+def test_a_sweep_stores_tidy_rows_with_a_manifest(reference, grid_file):
+    runs, series = tables(reference)
+    assert runs.column_names == [
+        "point",
+        "replicate",
+        "seed",
+        REVIEW,
+        LEAVES,
+        "sustainment",
+        "adoption_final",
+        "alignment_mean",
+        "issues_raised",
+        "status",
+        "error",
+    ]
+    assert runs["point"].to_pylist() == [p for p in range(4) for _ in range(8)]
+    assert runs["replicate"].to_pylist() == list(range(8)) * 4
+    assert set(runs["status"].to_pylist()) == {"ok"}
+    assert series.column_names == ["point", "replicate", "day", "adoption"]
+    assert series.num_rows == RUNS * 15 and sorted(set(series["day"].to_pylist())) == list(range(0, 150, 10))
+    manifest = json.loads((reference / "manifest.json").read_text())
+    assert manifest["experiment"]["text"] == grid_file.read_text()
+    assert manifest["versions"]["qisim"] and manifest["runs"] == RUNS and manifest["points"] == 4
+    assert runs["seed"].to_pylist()[:8] == manifest["replicate_seeds"]
+    assert (reference / "experiment.toml").read_text() == grid_file.read_text()
+    assert pq.read_table(reference / "design.parquet").num_rows == 4
+
+
+def test_the_consolidated_files_hold_exactly_what_the_parts_hold(reference):
+    import pyarrow as pa
+
+    from sim.experiments.store import Store, row_group_rows
+
+    store = Store.open(reference)
+    runs, series = tables(reference)
+    assert store.read_runs().equals(runs)
+    assert pa.concat_tables(store.iter_series()).equals(series)
+    assert len(store.part_files("runs")) == len(store.part_files("series")) == RUNS  # one run per chunk here
+    assert (
+        row_group_rows(100) == 16_384 and row_group_rows(10**8) == 141_421 and row_group_rows(10**12) == 2**20
+    )
+
+
+def test_common_random_numbers_leave_a_factor_that_cannot_act_without_effect(reference):
+    df = tables(reference)[0].to_pandas()
+    for review in (0.0, 1.0):
+        a = df[(df[REVIEW] == review) & (df[LEAVES] == 400)].reset_index(drop=True)
+        b = df[(df[REVIEW] == review) & (df[LEAVES] == 500)].reset_index(drop=True)
+        for col in ("seed", "sustainment", "adoption_final", "alignment_mean", "issues_raised"):
+            assert a[col].tolist() == b[col].tolist()
+    assert df[df["point"] == 0]["alignment_mean"].nunique() == 8  # replicates differ
+
+
+def test_a_local_process_pool_gives_the_same_rows(reference, grid_file, tmp_path):
+    assert sweep(grid_file, "--workers", "2", "--out", tmp_path / "pool") == 0
+    assert_same_results(reference, tmp_path / "pool")
+
+
+def test_a_dask_cluster_gives_the_same_rows(reference, grid_file, tmp_path, capsys):
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=1,
+        threads_per_worker=2,
+        processes=False,
+        protocol="tcp",
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:
+        assert sweep(grid_file, "--scheduler", cluster.scheduler_address, "--out", tmp_path / "dask") == 0
+    assert "Dask cluster" in capsys.readouterr().out
+    assert_same_results(reference, tmp_path / "dask")
+
+
+def test_a_sweep_killed_mid_way_resumes_to_the_same_dataset(reference, grid_file, tmp_path, capsys):
+    out = tmp_path / "killed"
+    code = "import sys; from sim.cli import main; sys.exit(main(sys.argv[1:]))"
+    argv = [
+        sys.executable,
+        "-c",
+        code,
+        "sweep",
+        str(grid_file),
+        "--out",
+        str(out),
+        "--workers",
+        "2",
+        "--quiet",
+    ]
+    proc = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    try:
+        while len(list((out / "parts").glob("runs-*.parquet"))) < 2:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "no runs stored"
+            time.sleep(0.01)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    parts = list((out / "parts").glob("runs-*.parquet"))
+    assert 2 <= len(parts) < RUNS and not (out / "runs.parquet").exists()
+    stored = sum(pq.read_table(p).num_rows for p in parts)  # every part file is whole
+    assert sweep(grid_file, "--out", out, "--resume", "--workers", "1") == 0
+    assert f"{stored} were already stored" in capsys.readouterr().out
+    assert_same_results(reference, out)
+    assert not list(out.rglob(".*tmp*"))
+
+
+def test_a_run_that_raises_is_recorded_and_resume_runs_it_again(
+    reference, grid_file, tmp_path, monkeypatch, capsys
+):
+    from sim.experiments import execute
+
+    exp = load_experiment(grid_file)
+    bad_seed = run_seed(exp, 0, 2)
+    real = execute.simulate
+
+    def flaky(scenario, seed):
+        if seed == bad_seed and scenario[LEAVES] == 500:
+            raise RuntimeError("injected failure")
+        return real(scenario, seed)
+
+    monkeypatch.setattr(execute, "simulate", flaky)
+    out = tmp_path / "flaky"
+    assert sweep(grid_file, "--workers", "1", "--out", out) == 1
+    assert "18 ok" not in capsys.readouterr().out
+    runs = tables(out)[0].to_pandas()
+    failed = runs[runs["status"] == "failed"]
+    assert failed[["point", "replicate"]].values.tolist() == [[1, 2], [3, 2]]
+    assert failed["error"].str.contains("RuntimeError: injected failure").all()
+    assert failed["sustainment"].isna().all() and runs["status"].eq("ok").sum() == RUNS - 2
+    series = tables(out)[1].to_pandas()
+    assert not ((series["point"] == 1) & (series["replicate"] == 2)).any()
+
+    monkeypatch.setattr(execute, "simulate", real)
+    assert sweep(grid_file, "--workers", "1", "--out", out, "--resume") == 0
+    assert "ran 2 " in capsys.readouterr().out
+    assert_same_results(reference, out)
+
+
+def test_an_out_directory_never_mixes_experiments(reference, grid_file, tmp_path, capsys):
+    before = (reference / "runs.parquet").read_bytes()
+    other = tmp_path / "other.toml"
+    other.write_text(GRID.replace("seed = 11", "seed = 12"))
+    assert sweep(other, "--out", reference, "--resume") == 2
+    assert "different experiment" in capsys.readouterr().err
+    assert sweep(grid_file, "--out", reference) == 2
+    assert "add --resume" in capsys.readouterr().err
+    assert (reference / "runs.parquet").read_bytes() == before
+    assert sweep(grid_file, "--out", reference, "--resume", "--workers", "1") == 0
+    assert "ran 0 " in capsys.readouterr().out
+    assert (reference / "runs.parquet").read_bytes() == before
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("mine")
+    assert sweep(grid_file, "--out", tmp_path / "taken") == 2
+    assert "not a sweep directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--workers", "0"], "--workers: must be an integer >= 1"),
+        (["--workers", "2", "--scheduler", "tcp://127.0.0.1:8786"], "not both"),
+        (["--scheduler", "localhost"], "expected an address such as tcp://HOST:PORT"),
+    ],
+)
+def test_bad_sweep_options_exit_2_before_writing(grid_file, tmp_path, capsys, args, message):
+    out = tmp_path / "out"
+    assert main(["sweep", str(grid_file), "--out", str(out), "--quiet", *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_the_command_line_lists_sweep_and_analyse_without_importing_heavy_libraries():
+    # (pyarrow and matplotlib come with pandas and the run figures; SALib and Dask must not)
+    code = (
+        "import sys; from sim.cli import _build_parser; p = _build_parser(); "
+        "print(' '.join(m for m in ('SALib', 'dask', 'distributed') if m in sys.modules)); "
+        "p.print_help()"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    first, _, help_text = out.partition("\n")
+    assert first == ""
+    assert "sweep" in help_text and "analyse" in help_text

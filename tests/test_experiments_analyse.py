@@ -1,0 +1,190 @@
+"""``qisim analyse``: tables and figures of a stored sweep, and sensitivity indices."""
+
+import csv
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from sim.cli import main
+from sim.experiments.analyse import half_widths
+from sim.stats import mean_ci, t975
+
+REVIEW = "incentives.manager.performance_review"
+LEAVES = "facilitation.end_day"  # after the horizon: cannot act
+INERT = {"min": 200, "max": 300}
+
+GRID = f"""
+title = "analysis grid"
+scenario = "aligned"
+horizon = 100
+replicates = 4
+seed = 3
+
+[factors]
+"{REVIEW}" = [0.0, 1.0]
+"{LEAVES}" = [200, 300]
+
+[outputs]
+scalars = ["sustainment", "adoption_final", "alignment_mean"]
+timeseries = ["adoption", "engagement_manager"]
+every = 5
+"""
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def run(tmp: Path, name: str, text: str) -> Path:
+    exp = tmp / f"{name}.toml"
+    exp.write_text(text)
+    out = tmp / name
+    assert main(["sweep", str(exp), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory) -> Path:
+    out = run(tmp_path_factory.mktemp("analysis"), "grid", GRID)
+    assert main(["analyse", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_analysis_writes_tables_figures_and_a_readme(grid):
+    files = {p.name for p in (grid / "analysis").iterdir()}
+    expected = {
+        "README.md",
+        "points.csv",
+        "main_effects.csv",
+        "main_effects.png",
+        "interactions.csv",
+        "timeseries.csv",
+        "timeseries_adoption.png",
+        "timeseries_engagement_manager.png",
+        "replicates.csv",
+        "replicates_summary.csv",
+        "replicates.png",
+    }
+    assert expected <= files
+    assert {f"interactions_{o}.png" for o in ("sustainment", "adoption_final", "alignment_mean")} <= files
+    readme = (grid / "analysis" / "README.md").read_text()
+    assert all(f"`{name}`" in readme for name in files - {"README.md"})
+
+
+def test_points_table_holds_each_points_mean_and_t_interval(grid):
+    runs = pq.read_table(grid / "runs.parquet").to_pandas()
+    table = rows(grid / "analysis" / "points.csv")
+    assert len(table) == 4
+    for point in (0, 3):
+        x = runs[runs["point"] == point].sort_values("replicate")["alignment_mean"].to_numpy()
+        mean, lo, hi = mean_ci(x)
+        row = table[point]
+        assert float(row["alignment_mean_mean"]) == pytest.approx(mean, rel=1e-12)
+        assert float(row["alignment_mean_ci_low"]) == pytest.approx(lo, rel=1e-12)
+        assert float(row["alignment_mean_ci_high"]) == pytest.approx(hi, rel=1e-12)
+        assert row["runs_ok"] == "4" and row["runs_failed"] == "0"
+
+
+def test_main_effects_pair_replicates_so_an_inert_factor_shows_exactly_nothing(grid):
+    effects = rows(grid / "analysis" / "main_effects.csv")
+    inert = [r for r in effects if r["factor"] == LEAVES]
+    assert len(inert) == 2 * 3  # two levels, three outcomes
+    assert all(float(r["difference_from_first"]) == 0.0 for r in inert)
+    review = next(
+        r for r in effects if r["factor"] == REVIEW and r["level"] == "1" and r["outcome"] == "alignment_mean"
+    )
+    # QI in managers' reviews raises their engagement, hence alignment; the paired interval says so
+    assert 0 < float(review["difference_ci_low"]) < float(review["difference_from_first"])
+    assert float(review["ci_high"]) - float(review["ci_low"]) > float(review["difference_ci_high"]) - float(
+        review["difference_ci_low"]
+    )
+
+
+def test_replicate_check_tracks_the_interval_as_replicates_are_added(grid):
+    curve = [r for r in rows(grid / "analysis" / "replicates.csv") if r["outcome"] == "alignment_mean"]
+    assert [int(r["replicates"]) for r in curve] == [2, 3, 4]
+    summary = {r["outcome"]: r for r in rows(grid / "analysis" / "replicates_summary.csv")}
+    assert set(summary) == {"sustainment", "adoption_final", "alignment_mean"}
+    assert summary["alignment_mean"]["settled"] in ("yes", "no")
+    assert int(summary["alignment_mean"]["replicates_for_target"]) >= 2
+
+
+def test_half_widths_follow_the_t_interval():
+    y = np.array([[1.0, 2.0, 4.0, 7.0]])
+    hw, sd = half_widths(y)
+    for n in (2, 3, 4):
+        assert sd[0, n - 2] == pytest.approx(np.std(y[0, :n], ddof=1))
+        assert hw[0, n - 2] == pytest.approx(t975(n - 1) * np.std(y[0, :n], ddof=1) / np.sqrt(n))
+
+
+def test_a_new_analysis_replaces_the_old_one_and_a_partial_sweep_can_be_analysed(grid, tmp_path, capsys):
+    copy = tmp_path / "partial"
+    shutil.copytree(grid, copy)
+    (copy / "analysis" / "stale.png").write_bytes(b"old")
+    for part in sorted((copy / "parts").glob("*-000003.parquet")):  # one chunk lost
+        part.unlink()
+    (copy / "runs.parquet").unlink()
+    assert main(["analyse", str(copy), "--quiet"]) == 0
+    assert "1 not run yet" in capsys.readouterr().out
+    assert not (copy / "analysis" / "stale.png").exists()
+    assert (copy / "analysis" / "main_effects.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["."], "not a sweep directory"), (["missing-dir"], "is not a directory")],
+)
+def test_analyse_refuses_what_is_not_a_sweep(tmp_path, monkeypatch, capsys, args, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(["analyse", *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_analyse_names_the_outcomes_it_can_draw(grid, capsys):
+    assert main(["analyse", str(grid), "--outcomes", "sustainment,harms", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "key 'harms'" in err and "sustainment" in err
+
+
+def factors_text(method: str, samples: int, replicates: int) -> str:
+    return f"""
+title = "{method}"
+scenario = "aligned"
+horizon = 60
+replicates = {replicates}
+[design]
+method = "{method}"
+samples = {samples}
+seed = 5
+[factors]
+"{REVIEW}" = {{ min = 0.0, max = 1.0 }}
+"{LEAVES}" = {{ min = 200, max = 300 }}
+[outputs]
+scalars = ["adoption_final", "alignment_mean"]
+"""
+
+
+def test_morris_indices_rank_an_active_factor_above_one_that_cannot_act(tmp_path):
+    out = run(tmp_path, "morris", factors_text("morris", 4, 2))
+    assert main(["analyse", str(out), "--quiet"]) == 0
+    table = {(r["outcome"], r["factor"]): r for r in rows(out / "analysis" / "morris_indices.csv")}
+    assert float(table["alignment_mean", LEAVES]["mu_star"]) == 0.0
+    active = table["alignment_mean", REVIEW]
+    assert float(active["mu_star"]) > 0 and np.isfinite(float(active["mu_star_conf"]))
+    assert (out / "analysis" / "morris.png").exists()
+
+
+def test_sobol_indices_give_no_share_of_variance_to_a_factor_that_cannot_act(tmp_path):
+    out = run(tmp_path, "sobol", factors_text("sobol", 8, 1))
+    assert main(["analyse", str(out), "--quiet"]) == 0
+    table = {(r["outcome"], r["factor"]): r for r in rows(out / "analysis" / "sobol_indices.csv")}
+    inert = table["alignment_mean", LEAVES]
+    assert float(inert["S1"]) == 0.0 and float(inert["ST"]) == 0.0
+    active = table["alignment_mean", REVIEW]
+    assert float(active["ST"]) > 0.5 and float(active["ST_conf"]) > 0
+    assert (out / "analysis" / "sobol.png").exists()
+    assert not (out / "analysis" / "replicates.csv").exists()  # one replicate: nothing to check
