@@ -310,6 +310,9 @@ from solara.server import telemetry
 import solara.server.starlette as st
 st.on_startup()      # what uvicorn's lifespan runs at start: telemetry.server_start() included
 telemetry.track("probe")   # what Solara calls on events while running
+if MODE == "defaults":
+    from solara.__main__ import _check_version
+    _check_version()       # what 'solara run' does at start, unless --no-check-version
 if telemetry._thread.ident is not None:
     telemetry._thread.join(1.0)
 out.update(blocked=blocked, telemetry=ss.telemetry.mixpanel_enable, mode=ss.main.mode,
@@ -337,10 +340,12 @@ def test_server_settings_make_no_outside_request():
 
 
 def test_without_the_settings_solara_would_call_home():
-    """The guard's negative control: Solara's defaults send telemetry at start."""
+    """The guard's negative control: Solara's defaults send telemetry at start, and
+    ``solara run`` (which ``qisim app`` never calls) asks PyPI for a newer version."""
     out = _guarded("defaults")
     assert out["telemetry"] is True
     assert any("mixpanel" in b or "ipify" in b for b in out["blocked"]), out["blocked"]
+    assert any("pypi.org" in b for b in out["blocked"][2:]), out["blocked"]  # solara run's version check
 
 
 def test_server_serves_page_and_front_end_locally(tmp_path):
@@ -443,3 +448,17 @@ def test_cli_does_not_import_solara_for_other_commands():
         cwd=ROOT,
     )
     assert done.stdout.strip().endswith("False")
+
+
+def test_live_figures_are_drawn_once_per_change_and_read_without_the_lock():
+    pair = Pair()
+    first = pair.live_figures(80)
+    assert set(first) == set(FIGURES) and pair.live_figures(80) is first
+    pair.step(1)
+    with pair.lock:  # another thread holds the lock: a render still gets the last figures
+        done = []
+        reader = threading.Thread(target=lambda: done.append(pair.live_figures(80, cached=True)))
+        reader.start()
+        reader.join(5)
+        assert done and done[0] is first
+    assert pair.live_figures(80) is not first

@@ -36,6 +36,8 @@ from .session import (
 
 #: Figures are drawn at this resolution in the page (export uses a higher one).
 LIVE_DPI = 80
+#: Seconds the play loop rests after each tick, holding no lock (Python's locks are not fair).
+YIELD = 0.03
 
 _CSS = """
 .qisim-narration { max-height: 260px; overflow-y: auto; font-size: 0.85em; border: 1px solid #ddd;
@@ -59,13 +61,14 @@ def Page():
     error = solara.use_reactive("")
 
     def refresh():
+        pair.live_figures(LIVE_DPI)  # drawn here, so that the page's render only swaps images
         version.set(pair.version)
 
     def loop(cancel: threading.Event):
         if not playing.value:
             return
         player = Player(speed.value)
-        while not cancel.is_set() and not pair.done:
+        while not cancel.is_set() and playing.value and not pair.done:
             wait = player.wait()
             if wait:
                 cancel.wait(wait)
@@ -73,6 +76,7 @@ def Page():
             player.advanced(pair.step(player.due()))
             stats["rate"] = player.days_per_second
             refresh()  # draws again, in this thread
+            cancel.wait(YIELD)  # let the page's own events (pause, a lever) take the pair's lock
         if pair.done:
             playing.set(False)
 
@@ -219,9 +223,7 @@ def SidePanel(pair: Pair, name: str, reset, refresh, version: int):
 
 @solara.component
 def Figures(pair: Pair, version: int):
-    images = solara.use_memo(
-        lambda: {name: pair.figure_png(name, dpi=LIVE_DPI) for name in FIGURES}, dependencies=[version]
-    )
+    images = pair.live_figures(LIVE_DPI, cached=True)
     for name, png in images.items():
         with solara.Column(classes=[f"qisim-figure-{name}"], gap="0px"):
             solara.Text(FIGURES[name], style={"font-weight": "bold", "margin-top": "8px"})

@@ -18,8 +18,10 @@ silently reaching out.
 
 from __future__ import annotations
 
+import faulthandler
 import ipaddress
 import os
+import signal
 import socket
 import sys
 import warnings
@@ -128,6 +130,8 @@ def serve(host: str = "127.0.0.1", port: int = 8765, quiet: bool = False) -> int
         return 2
     guard_sockets()
     configure_solara()
+    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 <pid>` prints every thread's stack (a hung page)
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     import uvicorn
     from solara.server.starlette import app
 

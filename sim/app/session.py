@@ -216,6 +216,7 @@ class Pair:
     ):
         self.lock = threading.RLock()
         self.version = 0
+        self._live: tuple[tuple[int, int] | None, dict[str, bytes]] = (None, {})
         self.sides: list[Side] = []
         self.reset(a, b, seed)
 
@@ -328,6 +329,20 @@ class Pair:
             data = [(label, s) for label, s in zip(self.labels(), self.sides, strict=True)]
             draw = _DRAW[name]
             return draw(data, self.horizon, export)
+
+    def live_figures(self, dpi: int = 80, cached: bool = False) -> dict[str, bytes]:
+        """Every live figure as PNG, drawn once per change of the pair (cached).
+
+        ``cached=True`` returns the last drawn figures without waiting for the lock (for a
+        page's render while the play loop steps); they are drawn only if there are none.
+        """
+        if cached and self._live[1] and self._live[0][1] == dpi:
+            return self._live[1]
+        with self.lock:
+            key = (self.version, dpi)
+            if self._live[0] != key:
+                self._live = (key, {name: self.figure_png(name, dpi=dpi) for name in FIGURES})
+            return self._live[1]
 
     def figure_png(self, name: str, dpi: int = 72, export: bool = False) -> bytes:
         fig = self.figure(name, export=export)
