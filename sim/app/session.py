@@ -720,8 +720,7 @@ def _debrief(pair: Pair, images: dict[str, bytes]) -> str:
         for lbl, s in zip(labels, pair.sides, strict=True)
     )
     figs = "".join(
-        f"<h2>{e(FIGURES[name])}</h2><img alt='{e(FIGURES[name])}' "
-        f"src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
+        f"<p><img alt='{e(FIGURES[name])}' src='data:image/png;base64,{base64.b64encode(png).decode()}'></p>"
         for name, png in images.items()
     )
     narr = "".join(
@@ -741,7 +740,7 @@ def _debrief(pair: Pair, images: dict[str, bytes]) -> str:
         f"<h2>Outcomes</h2><table><tr><th></th>{head}</tr>{''.join(rows)}</table>"
         "<p class='meta'>Last 90 days: the final window of min(90, days) days. Effect: the relative "
         "reduction of harms against the same wards without the intervention.</p>"
-        f"{figs}<h2>What happened, and why</h2><div class='cols'>{narr}</div>"
+        f"<h2>Figures</h2>{figs}<h2>What happened, and why</h2><div class='cols'>{narr}</div>"
         "</body></html>"
     )
 
