@@ -387,7 +387,8 @@ def interactions(data: Data, outcomes: list[str], out: Path) -> list[Path]:
 
 
 def envelopes(data: Data, out: Path, result: Analysis) -> list[Path]:
-    """Mean daily paths with 95% bands, streamed chunk by chunk from the store."""
+    """Mean daily paths with 95% bands.  One column at a time is streamed from the store,
+    chunk by chunk, into per-replicate sums: memory is groups x replicates x days."""
     store = data.store
     columns = store.series_columns
     settings = store.manifest["settings"]
@@ -407,21 +408,21 @@ def envelopes(data: Data, out: Path, result: Analysis) -> list[Path]:
             labels, group, _ = groups_of(data, i)
             groupings.append((key, labels, group))
     reps, nd = data.replicates, len(days)
-    sums = {c: [np.zeros(len(lab) * reps * nd) for _, lab, _ in groupings] for c in columns}
-    counts = [np.zeros(len(lab) * reps * nd) for _, lab, _ in groupings]
-    for table in store.iter_series(["point", "replicate", "day", *columns]):
-        point = table["point"].to_numpy()
-        rep = table["replicate"].to_numpy()
-        d = table["day"].to_numpy() // every
-        for g, (_, labels, group) in enumerate(groupings):
-            size = len(labels) * reps * nd
-            index = (group[point] * reps + rep) * nd + d
-            counts[g] += np.bincount(index, minlength=size)
-            for c in columns:
-                sums[c][g] += np.bincount(index, weights=table[c].to_numpy(), minlength=size)
     rows: dict[str, list] = {k: [] for k in ("column", "by", "group", "day", "mean", "ci_low", "ci_high")}
     paths = []
     for c in columns:
+        sums = [np.zeros(len(lab) * reps * nd) for _, lab, _ in groupings]
+        counts = [np.zeros(len(lab) * reps * nd) for _, lab, _ in groupings]
+        for table in store.iter_series(["point", "replicate", "day", c]):
+            point = table["point"].to_numpy()
+            rep = table["replicate"].to_numpy()
+            d = table["day"].to_numpy() // every
+            values = table[c].to_numpy()
+            for g, (_, labels, group) in enumerate(groupings):
+                size = len(labels) * reps * nd
+                index = (group[point] * reps + rep) * nd + d
+                counts[g] += np.bincount(index, minlength=size)
+                sums[g] += np.bincount(index, weights=values, minlength=size)
         fig, axes = _figure(
             f"{c}: mean daily path"
             + (
@@ -436,7 +437,7 @@ def envelopes(data: Data, out: Path, result: Analysis) -> list[Path]:
         )
         for g, (by, labels, _) in enumerate(groupings):
             with np.errstate(invalid="ignore", divide="ignore"):
-                per_rep = (sums[c][g] / counts[g]).reshape(len(labels), reps, nd)
+                per_rep = (sums[g] / counts[g]).reshape(len(labels), reps, nd)
             ax = axes[g]
             for j, label in enumerate(labels):
                 mean, lo, hi, _n = row_mean_ci(per_rep[j].T)
