@@ -181,7 +181,7 @@ def SidePanel(pair: Pair, name: str, reset, refresh, version: int):
     with solara.Card(classes=[f"qisim-side-{name}"], margin=0):
         solara.HTML(tag="h3", unsafe_innerHTML=html.escape(f"Side {name}: {spec.label}"))
         solara.Select(f"Preset of side {name}", values=preset_names(), value=spec.preset, on_value=choose)
-        solara.Text(side.scenario["title"], style={"font-weight": "bold"})
+        solara.Text(side.scenario["title"], style={"font-weight": "bold", "display": "block"})
         solara.Text(preset_description(spec.preset), classes=["qisim-desc"])
         if (
             spec.preset == other.preset
