@@ -344,7 +344,7 @@ def test_a_dask_cluster_gives_the_same_rows(reference, grid_file, tmp_path, caps
         processes=False,
         protocol="tcp",
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address=":0",
     ) as cluster:
         assert sweep(grid_file, "--scheduler", cluster.scheduler_address, "--out", tmp_path / "dask") == 0
     assert "Dask cluster" in capsys.readouterr().out
@@ -433,6 +433,19 @@ def test_an_out_directory_never_mixes_experiments(reference, grid_file, tmp_path
     (tmp_path / "taken" / "notes.txt").write_text("mine")
     assert sweep(grid_file, "--out", tmp_path / "taken") == 2
     assert "not a sweep directory" in capsys.readouterr().err
+
+
+def test_results_of_other_model_code_are_not_resumed(reference, grid_file, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(reference, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    assert manifest["versions"]["qisim_model_code"]
+    manifest["versions"]["qisim_model_code"] = "0123456789ab"  # as if the model had been edited since
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    assert sweep(grid_file, "--out", copy, "--resume") == 2
+    assert "holds results of model code 0123456789ab" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,7 @@ import traceback
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -167,11 +168,37 @@ def open_executor(workers: int | None = None, scheduler: str | None = None) -> I
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+#: The modules whose code decides what a run gives (see :func:`model_code`).
+MODEL_MODULES = (
+    "agents",
+    "events",
+    "mechanisms",
+    "model",
+    "scenario",
+    "schema",
+    "state",
+    "experiments/execute",
+)
+
+
+def model_code() -> str:
+    """A short hash of the source of the modules that decide a run's results: the
+    version number alone does not change with every edit of the model, and results of
+    different model code must not be mixed (on --resume, or across Dask workers)."""
+    import hashlib
+
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for name in MODEL_MODULES:
+        digest.update(name.encode() + b"\0" + (root / f"{name}.py").read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
 def worker_version() -> str:
-    """The qisim version a (Dask) worker runs."""
+    """The qisim version and model code a (Dask) worker runs."""
     from sim import __version__
 
-    return __version__
+    return f"{__version__} (model code {model_code()})"
 
 
 @contextmanager
@@ -180,7 +207,6 @@ def _dask_executor(address: str, wait_seconds: float = 60.0) -> Iterator[Executo
     run this version of qisim."""
     from distributed import Client  # Dask distributed: runs tasks on a cluster of workers
 
-    from sim import __version__
     from sim.cli import UsageError
 
     if not re.fullmatch(r"((tcp|tls|ws|wss|ucx)://)?(\[[0-9a-fA-F:.]+\]|[^\s/:\[\]]+):\d{1,5}", address):
@@ -206,12 +232,13 @@ def _dask_executor(address: str, wait_seconds: float = 60.0) -> Iterator[Executo
                 f"--scheduler: a worker of {address} cannot import qisim ({type(err).__name__}: {err}); "
                 "install qisim on every worker"
             ) from None
-        wrong = {w: v for w, v in versions.items() if v != __version__}
+        here = worker_version()
+        wrong = {w: v for w, v in versions.items() if v != here}
         if wrong:
             w, v = next(iter(wrong.items()))
             raise UsageError(
-                f"--scheduler: worker {w} runs qisim {v}, this is qisim {__version__}; "
-                "install the same version everywhere"
+                f"--scheduler: worker {w} runs qisim {v}, this is qisim {here}; "
+                "install the same qisim everywhere"
             )
         slots = max(1, sum(client.nthreads().values()))
         executor = client.get_executor(pure=False)

@@ -93,7 +93,9 @@ def make_manifest(exp: Experiment) -> dict[str, Any]:
 
 
 def _versions() -> dict[str, str]:
-    out = {"qisim": __version__, "python": platform.python_version()}
+    from .execute import model_code
+
+    out = {"qisim": __version__, "qisim_model_code": model_code(), "python": platform.python_version()}
     for dist in ("numpy", "mesa", "pyarrow", "SALib"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             out[dist] = metadata.version(dist)

@@ -94,12 +94,13 @@ def check_out(out: Path, manifest: dict[str, Any], resume: bool, exp: Experiment
             f"{manifest['experiment']['fingerprint']}); "
             "choose another --out"
         )
-    old_version = old.get("versions", {}).get("qisim")
-    if old_version != manifest["versions"]["qisim"]:
-        raise OutDirError(
-            f"--out: '{out}' holds results of qisim {old_version}; this is qisim "
-            f"{manifest['versions']['qisim']}, whose runs may differ; choose another --out"
-        )
+    old_v, new_v = old.get("versions", {}), manifest["versions"]
+    for key, what in (("qisim", "qisim"), ("qisim_model_code", "model code")):
+        if old_v.get(key) != new_v[key]:
+            raise OutDirError(
+                f"--out: '{out}' holds results of {what} {old_v.get(key)}; this is {what} {new_v[key]}, "
+                "whose runs may differ; choose another --out"
+            )
     if not resume:
         stored = int(Store.open(out).stored_ok().sum())
         raise OutDirError(
