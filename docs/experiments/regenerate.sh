@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 QISIM=${QISIM:-qisim}
+PYTHON=${PYTHON:-python}
 declare -A KEEP=(
     [alignment_grid]="main_effects.png interactions_sustainment.png timeseries_adoption.png timeseries_engagement_manager.png replicates.png points.csv main_effects.csv"
     [sensitivity_morris]="morris.png main_effects.png replicates.png morris_indices.csv"
@@ -20,4 +21,8 @@ for name in alignment_grid sensitivity_morris; do
         cp "$out/analysis/$f" "docs/experiments/$name/$f"
     done
     cp "$out/status.json" "docs/experiments/$name/status.json"
+    # which experiment, qisim and model code made the figures
+    "$PYTHON" -c 'import json, sys; m = json.load(open(sys.argv[1]))
+json.dump({"experiment": m["experiment"]["fingerprint"], **m["versions"]}, open(sys.argv[2], "w"), indent=2, sort_keys=True)' \
+        "$out/manifest.json" "docs/experiments/$name/versions.json"
 done
