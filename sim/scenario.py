@@ -314,3 +314,6 @@ def _validate(v: dict[str, Any], source: str) -> dict[str, Any]:
                 f"must be -1 (all) or from 0 to {hospitals - 1} (got {ev['hospital']})",
             )
     return v
+
+
+check_value = _check  # public: type and range check of one value against its schema entry
