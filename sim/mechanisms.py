@@ -533,21 +533,24 @@ def replace_posts(s: State, p: NS, mask: np.ndarray, u: np.ndarray) -> None:
     Whether a newcomer is a champion is drawn afresh (``u`` < champion share); a
     champion starts at the champions' engagement, anyone else at the initial mean.
     """
-    if not mask.any():
+    posts = mask.nonzero()[0]
+    if not len(posts):
         return
     org, c = p.organisation, p.clinicians
-    champion = u < org.champion_share
-    changed = mask & (champion != s.c_champion)
-    s.c_champion = np.where(mask, champion, s.c_champion)
-    start = np.where(champion, max(org.champion_engagement, c.engagement_initial), c.engagement_initial)
-    s.c_eng_start = np.where(mask, start, s.c_eng_start)
-    s.c_eng[mask] = s.c_eng_start[mask][:, None]
-    s.c_skill[mask] = 0.0
-    s.c_value[mask] = 0.0
-    s.c_fad[mask] = c.fad_belief_initial
-    if changed.any():
-        s.update_tie_weights()
-        s.w_champions = s.c_champion.reshape(s.W, s.cpw).sum(axis=1)
+    champion = u[posts] < org.champion_share
+    changed = posts[champion != s.c_champion[posts]]
+    s.c_champion[posts] = champion
+    s.c_eng_start[posts] = np.where(
+        champion, max(org.champion_engagement, c.engagement_initial), c.engagement_initial
+    )
+    s.c_eng[posts] = s.c_eng_start[posts][:, None]
+    s.c_skill[posts] = 0.0
+    s.c_value[posts] = 0.0
+    s.c_fad[posts] = c.fad_belief_initial
+    if len(changed):
+        wards = np.unique(s.c_ward[changed])
+        s.update_tie_weights(wards)
+        s.w_champions[wards] = s.c_champion.reshape(s.W, s.cpw)[wards].sum(axis=1)
 
 
 def _mgr_to_hosp(s: State, x: np.ndarray) -> np.ndarray:

@@ -234,10 +234,25 @@ class State:
         self.issues = IssueStore(K)
         self.today: dict[str, np.ndarray] = {}
 
-    def update_tie_weights(self) -> None:
-        """Weights of each clinician's peers: a champion counts ``champion_weight`` times."""
-        self.tie_weight = np.where(self.c_champion, self.champion_weight, 1.0)[self.c_ties]
-        self.tie_weight_sum = np.maximum(self.tie_weight.sum(axis=1, keepdims=True), 1e-9)
+    def update_tie_weights(self, wards: np.ndarray | None = None) -> None:
+        """Weights of each clinician's peers: a champion counts ``champion_weight`` times.
+
+        With ``wards``, only the posts of those wards are updated (ties stay within a ward).
+        The weights are also kept tie by tie (``tie_weight_T``, shape (T, N)), as the daily
+        peer influence reads them.
+        """
+        weight = np.where(self.c_champion, self.champion_weight, 1.0)
+        if wards is None:
+            self.tie_weight = weight[self.c_ties]
+            self.tie_weight_sum = np.maximum(self.tie_weight.sum(axis=1, keepdims=True), 1e-9)
+            self.c_ties_T = np.ascontiguousarray(self.c_ties.T)
+            self.tie_weight_T = np.ascontiguousarray(self.tie_weight.T)
+            return
+        posts = (wards[:, None] * self.cpw + np.arange(self.cpw)).ravel()
+        tw = weight[self.c_ties[posts]]
+        self.tie_weight[posts] = tw
+        self.tie_weight_sum[posts] = np.maximum(tw.sum(axis=1, keepdims=True), 1e-9)
+        self.tie_weight_T[:, posts] = tw.T
 
     # convenient per-ward reductions --------------------------------------------------
     def ward_mean(self, x: np.ndarray) -> np.ndarray:
