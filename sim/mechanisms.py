@@ -214,41 +214,70 @@ def clinician_engagement(s: State, p: NS) -> None:
     are fads, micromanagement, and competing initiatives. Groups differ in responsiveness.
     """
     c, iv = p.clinicians, p.iv
-    ward = s.c_ward
-    mgr_prio = s.m_priority[s.ward_mgr][ward]
     threshold = p.managers.micromanagement_threshold
     held = np.minimum(s.w_accountability, threshold)
     micro = np.maximum(0.0, s.w_accountability - threshold) / max(1e-9, 1.0 - threshold)
-    active = s.w_active[ward]
-    load = (s.w_active.sum(axis=1, keepdims=True) - s.w_active)[ward]
-    if p.actions.clinician.influence_peers and s.c_ties.shape[1]:
-        peer = (s.c_eng[s.c_ties] * s.tie_weight[:, :, None]).sum(axis=1) / s.tie_weight_sum
-        peer_term = c.w_peer * (peer - 0.5)
-    else:
-        peer_term = 0.0
-    incentive = s.c_incentive_own[:, None] + p.incentives.clinician.performance_management * mgr_prio
-    z = (
-        c.bias
-        + c.w_incentive * incentive
-        + c.w_value * s.c_value
-        + (
-            c.w_support * s.w_support
-            + c.w_backing * s.w_backing
-            + c.w_protected_time * s.w_protected
-            + c.w_accountability * held
-            - c.w_micromanagement * micro
-        )[ward]
-        + peer_term
-        + c.w_codesign * iv.co_designed
-        + c.w_face_validity * iv.face_validity
-        + c.w_adaptation * iv.adaptation
-        + c.w_facilitator * s.facil_present[s.c_hosp][:, None]
-        + c.w_champion * s.c_champion[:, None]
-        - c.w_fad * s.c_fad[:, None]
-        - c.w_load * load
+    managers = (
+        c.w_support * s.w_support
+        + c.w_backing * s.w_backing
+        + c.w_protected_time * s.w_protected
+        + c.w_accountability * held
+        - c.w_micromanagement * micro
     )
-    target = sigmoid(z)
-    s.c_eng += np.where(active, s.resp[:, None] * (target - s.c_eng), 0.0)  # resp <= 1: no overshoot
+    # the target's terms are added one by one, in place; ward and hospital terms broadcast
+    # over the posts of a ward or hospital (``_by_ward``, ``_by_hosp``)
+    mgr_prio = p.incentives.clinician.performance_management * s.m_priority[s.ward_mgr]
+    z = _by_ward(s, s.c_incentive_own[:, None]) + mgr_prio[:, None, :]  # the incentive
+    z *= c.w_incentive
+    z += c.bias
+    z += _by_ward(s, c.w_value * s.c_value)
+    z += managers[:, None, :]
+    if p.actions.clinician.influence_peers and s.c_ties.shape[1]:
+        z += _by_ward(s, c.w_peer * (_peer_engagement(s) - 0.5))
+    else:
+        z += 0.0
+    z += c.w_codesign * iv.co_designed
+    z += c.w_face_validity * iv.face_validity
+    z += c.w_adaptation * iv.adaptation
+    _by_hosp(s, z)[...] += (c.w_facilitator * s.facil_present)[:, None, None]
+    z += _by_ward(s, c.w_champion * s.c_champion[:, None])
+    z -= _by_ward(s, c.w_fad * s.c_fad[:, None])
+    if s.K > 1:  # other interventions running on the ward compete (with one, none do)
+        load = s.w_active.sum(axis=1, keepdims=True) - s.w_active
+        z -= (c.w_load * load)[:, None, :]
+    step = _sigmoid_into(z)  # the target
+    step -= _by_ward(s, s.c_eng)
+    step *= _by_ward(s, s.resp[:, None])  # resp <= 1: no overshoot
+    s.c_eng += np.where(s.w_active[:, None, :], step, 0.0).reshape(s.N, s.K)
+
+
+def _peer_engagement(s: State) -> np.ndarray:
+    """Each clinician's peers' engagement, weighted (champions count more): (N, K).
+
+    The ties are summed one after another, as numpy sums a short or non-contiguous
+    axis; numpy sums eight or more ties of one intervention pairwise, so that case is
+    left to numpy.
+    """
+    T = s.c_ties.shape[1]
+    if s.K == 1 and T >= 8:
+        return (s.c_eng[s.c_ties] * s.tie_weight[:, :, None]).sum(axis=1) / s.tie_weight_sum
+    x = s.c_eng.take(s.c_ties_T, axis=0)  # (T, N, K)
+    x *= s.tie_weight_T[:, :, None]
+    total = x[0].copy()
+    for t in range(1, T):
+        total += x[t]
+    total /= s.tie_weight_sum
+    return total
+
+
+def _by_ward(s: State, x: np.ndarray) -> np.ndarray:
+    """A per-post (N, ...) array as (W, posts per ward, ...), a view."""
+    return x.reshape(s.W, s.cpw, *x.shape[1:])
+
+
+def _by_hosp(s: State, x: np.ndarray) -> np.ndarray:
+    """A per-post array, as (W, posts per ward, K) or (N, K), as (H, posts per hospital, K)."""
+    return x.reshape(s.H, s.wph * s.cpw, s.K)
 
 
 def clinician_use(s: State, p: NS) -> None:
@@ -262,36 +291,51 @@ def clinician_use(s: State, p: NS) -> None:
     strong mandates or an inspection, and less where the tool was locally adapted and owned.
     """
     c, iv = p.clinicians, p.iv
-    ward, hosp = s.c_ward, s.c_hosp
-    p_use = sigmoid((s.c_eng - c.use_threshold) / c.use_width)
-    mandate = s.mandate[hosp]
-    p_use = p_use + (1.0 - p_use) * mandate
-    p_use = np.where(s.w_active[ward], p_use, 0.0)
-    free = np.maximum(0.0, 1.0 - s.w_workload - p.organisation.ehr_time_cost * s.ehr[s.ward_hosp])
+    N, K = s.N, s.K
+    p_use = s.c_eng - c.use_threshold
+    p_use /= c.use_width
+    p_use = _sigmoid_into(p_use)
+    if np.count_nonzero(s.mandate):  # (adding no mandate would leave p_use as it is)
+        _by_hosp(s, p_use)[...] += _by_hosp(s, 1.0 - p_use) * s.mandate[:, None, :]
+    p_use = np.where(s.w_active[:, None, :], _by_ward(s, p_use), 0.0)  # (W, posts per ward, K)
+    free = 1.0 - s.w_workload
+    if np.count_nonzero(s.ehr):  # (subtracting no EHR time would leave free time as it is)
+        free -= p.organisation.ehr_time_cost * s.ehr[s.ward_hosp]
+    free = np.maximum(0.0, free)
     s.w_free_time = free
     need = iv.burden * (1.0 - s.w_protected)  # (W, K) minutes not covered by protected time
-    demand = (p_use * need[ward]).sum(axis=1)
-    scale = np.minimum(1.0, free[ward] / np.maximum(demand, 1e-12))
+    demand = (p_use * need[:, None, :]).reshape(N, K)
+    demand = demand[:, 0].copy() if K == 1 else demand.sum(axis=1)  # a sum of one term is that term
+    free_post = free.repeat(s.cpw)
+    scale = np.minimum(1.0, free_post / np.maximum(demand, 1e-12))
+    p_use = p_use.reshape(N, K)
     p_use *= scale[:, None]
     s.today["qi_time_expected"] = demand * scale  # never more than the clinician's free time
-    s.today["free_time"] = free[ward]
+    s.today["free_time"] = free_post
     use = s.rng["use"].random(p_use.shape) < p_use
 
-    q = s.c_skill * iv.core * (c.fidelity_floor + (1.0 - c.fidelity_floor) * s.c_eng)
+    q = c.fidelity_floor + (1.0 - c.fidelity_floor) * s.c_eng
+    q *= s.c_skill * iv.core
     faithful = use & (s.rng["faithful"].random(q.shape) < q)
 
-    pressure = 1.0 - (1.0 - mandate) * (1.0 - s.inspection[hosp])[:, None]
-    tick = pressure * ((iv.ticks + (1 - iv.ticks) * iv.tick_leak) * (1.0 - iv.adaptation)) * s.w_active[ward]
-    over = np.maximum(iv.overreport * (1.0 - iv.adaptation), tick)
-    u = s.rng["report"].random(q.shape)
-    reported = faithful | (use & (u < over)) | (~use & (u < tick))
+    pressure = 1.0 - (1.0 - s.mandate) * (1.0 - s.inspection)[:, None]  # (H, K)
+    # tick_rate = (ticks + (1 - ticks) * tick_leak) * (1 - adaptation), overreport_rate =
+    # overreport * (1 - adaptation): parameters, derived once (sim.state.make_params)
+    tick = pressure[s.ward_hosp] * iv.tick_rate * s.w_active  # (W, K)
+    over = np.maximum(iv.overreport_rate, tick)
+    u = _by_ward(s, s.rng["report"].random(q.shape))
+    use3, faithful3 = _by_ward(s, use), _by_ward(s, faithful)
+    reported = faithful3 | (use3 & (u < over[:, None, :])) | (~use3 & (u < tick[:, None, :]))
     # Briefings happen on working days only: at weekends practice stays as it was
     # (the numbers are drawn all the same, so the streams stay in step).
-    today = ((s.day % 7) < 5) | ~iv.working_days_only.astype(bool)
+    today = ((s.day % 7) < 5) | ~iv.briefing
     s.practice_today = today
-    s.c_use = np.where(today, use, s.c_use)
-    s.c_faithful = np.where(today, faithful, s.c_faithful)
-    s.c_reported = np.where(today, reported, s.c_reported)
+    if np.count_nonzero(today) == K:
+        s.c_use, s.c_faithful, s.c_reported = use, faithful, reported.reshape(N, K)
+    elif np.count_nonzero(today):
+        s.c_use = np.where(today, use, s.c_use)
+        s.c_faithful = np.where(today, faithful, s.c_faithful)
+        s.c_reported = np.where(today, reported.reshape(N, K), s.c_reported)
 
 
 def learning_and_value(s: State, p: NS) -> None:
@@ -304,11 +348,18 @@ def learning_and_value(s: State, p: NS) -> None:
     today = s.practice_today  # (K,): briefings are practised on working days only
     use = s.c_use * today
     unused = ~s.c_use * today
-    train = s.w_train[s.c_ward]
-    practice = np.minimum(1.0, use + train)
-    s.c_skill += c.skill_learning * practice * (1.0 - s.c_skill) - c.skill_decay * unused * s.c_skill
-    experience = use * iv.usefulness_clinicians * s.c_skill
-    s.c_value += c.value_rate * today * (experience - s.c_value)
+    practice = np.minimum(1.0, _by_ward(s, use) + s.w_train[:, None, :]).reshape(s.N, s.K)
+    practice *= c.skill_learning
+    practice *= 1.0 - s.c_skill
+    unused = c.skill_decay * unused
+    unused *= s.c_skill
+    practice -= unused
+    s.c_skill += practice
+    experience = use * iv.usefulness_clinicians
+    experience *= s.c_skill
+    experience -= s.c_value
+    experience *= c.value_rate * today
+    s.c_value += experience
 
 
 def raise_issues(s: State, p: NS) -> None:
@@ -408,6 +459,14 @@ def resolve_issues(s: State, p: NS) -> None:
     st.close(done, lapse, s.day)
 
 
+def _sigmoid_into(z: np.ndarray) -> np.ndarray:
+    """:func:`sigmoid` computed in place in ``z`` (the same operations; no temporaries)."""
+    np.negative(z, out=z)
+    np.exp(z, out=z)
+    z += 1.0
+    return np.divide(1.0, z, out=z)
+
+
 def feedback_from_issues(s: State, p: NS) -> None:
     """Resolved issues improve care and feed back as value to clinicians and usefulness to managers.
 
@@ -420,7 +479,8 @@ def feedback_from_issues(s: State, p: NS) -> None:
         s.w_improve * 0.5 ** (1.0 / isp.improvement_half_life) + isp.improvement_per_resolution * resolved
     )
     gain = np.minimum(1.0, isp.value_per_resolution * resolved / s.cpw)
-    s.c_value = np.minimum(1.0, s.c_value + gain[s.c_ward])
+    value = (_by_ward(s, s.c_value) + gain[:, None, :]).reshape(s.N, s.K)
+    s.c_value = np.minimum(1.0, value, out=value)
     # managers notice what the resolutions do for their plans in proportion to their
     # attention, or as far as a present facilitator brings the information to them
     attention = np.minimum(1.0, s.m_share / m.qi_share_full)

@@ -81,8 +81,13 @@ def make_params(scenario: Scenario) -> SimpleNamespace:
         else:
             setattr(iv, p.key, np.array(values, dtype=float if p.kind is float else int))
     iv.issues_pathway = iv.pathway == "issues"
+    iv.briefing = iv.working_days_only.astype(bool)  # practised on working days only
     iv.ticks = (iv.monitoring == "ticks").astype(float)
     iv.core = core_integrity(iv.adaptation, iv.soft_periphery)
+    # ticked without faithful use, as a share of the pressure to show compliance; and
+    # over-reported by users: both less where the tool was locally adapted and owned
+    iv.tick_rate = (iv.ticks + (1 - iv.ticks) * iv.tick_leak) * (1.0 - iv.adaptation)
+    iv.overreport_rate = iv.overreport * (1.0 - iv.adaptation)
     root.iv = iv
     return root
 
