@@ -372,9 +372,9 @@ def raise_issues(s: State, p: NS) -> None:
     iv, isp = p.iv, p.issues
     use_share = s.ward_mean(s.c_use)
     faithful_share = s.ward_mean(s.c_faithful)
-    quality = np.divide(faithful_share, use_share, out=np.zeros_like(use_share), where=use_share > 0)
+    quality = np.divide(faithful_share, use_share, out=np.zeros(use_share.shape), where=use_share > 0)
     working = (s.day % 7) < 5
-    briefing = iv.working_days_only.astype(bool)
+    briefing = iv.briefing
     s.w_briefing = briefing & working & (use_share >= isp.briefing_quorum) & s.w_active
     sessions = np.where(briefing, s.w_briefing, use_share)
     backlog = s.today.get("backlog_mgr", np.zeros(s.W))
@@ -388,8 +388,7 @@ def raise_issues(s: State, p: NS) -> None:
     if total == 0:
         s.today["board_issues"] = np.zeros((s.H, s.K))
         return
-    cell = np.repeat(np.arange(s.W * s.K), counts)
-    ward, k = cell // s.K, cell % s.K
+    ward, k = np.divmod(np.arange(s.W * s.K).repeat(counts), s.K)
     u = r.random((total, 3))
     authority = (u[:, 0] > 1 - isp.share_cross_department - isp.share_board).astype(np.int8)
     authority += u[:, 0] > 1 - isp.share_board
@@ -397,15 +396,14 @@ def raise_issues(s: State, p: NS) -> None:
     s.issues.add(
         ward=ward,
         k=k,
-        raised=np.full(total, s.day),
+        raised=s.day,
         severity=r.beta(isp.severity_a, isp.severity_b, total),
         authority=authority,
         c_fit=u[:, 1],
         m_fit=np.clip(fit + isp.fit_jitter * (2.0 * u[:, 2] - 1.0), 0.0, 1.0),
     )
-    board = np.zeros((s.H, s.K))
-    np.add.at(board, (s.ward_hosp[ward], k), authority == 2)
-    s.today["board_issues"] = board / s.wph
+    board = np.bincount(s.ward_hosp[ward] * s.K + k, weights=authority == 2, minlength=s.H * s.K)
+    s.today["board_issues"] = board.reshape(s.H, s.K) / s.wph
 
 
 def resolve_issues(s: State, p: NS) -> None:
@@ -420,43 +418,49 @@ def resolve_issues(s: State, p: NS) -> None:
     """
     isp, st = p.issues, s.issues
     o = st.open
-    ward, k = o["ward"], o["k"].astype(np.intp)
-    sev = o["severity"].astype(float)
-    auth = o["authority"]
-    c_side = sigmoid(
-        isp.agreement_bias
-        + isp.w_severity * sev
-        + isp.w_priority * (o["c_fit"] + s.ward_mean(s.c_eng)[ward, k] - 1.0)
-    )
-    m_side = sigmoid(
-        isp.agreement_bias
-        + isp.w_severity * sev
-        + isp.w_priority * (o["m_fit"] + s.m_priority[s.ward_mgr[ward], k] - 1.0)
-    )
-    agreement = c_side * m_side
-    o["agreement"] = agreement.astype(np.float32)
-    cell = ward * s.K + k
-    hosp = s.ward_hosp[ward]
-    ward_ok = 1.0 if p.actions.manager.resolve_issues else s.facil_present[hosp].astype(float)
-    broker = s.w_broker[ward, k]
-    authority_ok = np.where(auth == 0, ward_ok, np.where(auth == 1, broker, broker * s.b_focus[hosp, k]))
+    cell = o["cell"]  # ward * K + k: per-cell values are gathered with one flat index
+    base = isp.agreement_bias + isp.w_severity * o["severity"]  # both sides weigh severity alike
+    agreement = _agree(base, isp.w_priority, o["c_fit"], s.ward_mean(s.c_eng).take(cell))
+    agreement *= _agree(base, isp.w_priority, o["m_fit"], s.m_priority[s.ward_mgr].take(cell))
+    # what each authority needs, per cell: the ward's manager (or the facilitator standing
+    # in for managers who do not resolve issues), a manager who brokers it, or that and
+    # the board's focus
+    needs = np.empty((s.W, s.K, 3))
+    needs[:, :, 0] = 1.0 if p.actions.manager.resolve_issues else s.facil_present[s.ward_hosp][:, None]
+    needs[:, :, 1] = s.w_broker
+    needs[:, :, 2] = s.w_broker * s.b_focus[s.ward_hosp]
     # Each issue's pull on managers' time is its agreement x authority; a ward's
     # resolutions per day are capped by its managerial capacity.
-    pull = isp.resolution_rate * agreement * authority_ok
-    demand = np.bincount(cell, weights=pull, minlength=s.W * s.K).reshape(s.W, s.K)
-    cap = np.minimum(1.0, s.w_capacity / np.maximum(demand, 1e-12))
-    hazard = pull * cap[ward, k]
-    done = s.rng["resolution"].random(st.n_open) < hazard
-    lapse = ~done & (s.day - o["raised"] >= isp.lapse_days)
+    pull = isp.resolution_rate * agreement
+    pull *= needs.take(o["acell"])
     WK = s.W * s.K
-    s.today["resolved_sev"] = np.bincount(cell[done], weights=sev[done], minlength=WK).reshape(s.W, s.K)
-    s.today["resolved_k"] = np.bincount(k[done], minlength=s.K)
-    mcell = s.ward_mgr[ward[done]] * s.K + k[done]
-    s.today["resolved_fit"] = np.bincount(mcell, weights=sev[done] * o["m_fit"][done], minlength=s.M * s.K)
-    keep = ~(done | lapse)
-    s.today["backlog_mgr"] = np.bincount(ward[keep & (auth >= 1)], minlength=s.W).astype(float)
-    s.today["open_wk"] = np.bincount(cell[keep], minlength=WK).reshape(s.W, s.K)
-    st.close(done, lapse, s.day)
+    demand = np.bincount(cell, weights=pull, minlength=WK).reshape(s.W, s.K)
+    cap = np.minimum(1.0, s.w_capacity / np.maximum(demand, 1e-12))
+    pull *= cap.take(cell)  # the hazard
+    done = s.rng["resolution"].random(st.n_open) < pull
+    idx = done.nonzero()[0]
+    # open issues are in the order raised: those old enough to lapse come first
+    old = st.raised_by(s.day - isp.lapse_days)
+    lapse = (~done[:old]).nonzero()[0]
+    dcell, dsev = cell[idx], o["severity"][idx]
+    s.today["resolved_sev"] = np.bincount(dcell, weights=dsev, minlength=WK).reshape(s.W, s.K)
+    dward, dk = np.divmod(dcell, s.K) if s.K else (dcell, dcell)
+    s.today["resolved_k"] = np.bincount(dk, minlength=s.K)
+    mcell = s.ward_mgr[dward] * s.K + dk
+    s.today["resolved_fit"] = np.bincount(mcell, weights=dsev * o["m_fit"][idx], minlength=s.M * s.K)
+    st.close(idx, lapse, s.day, agreement)
+    s.today["backlog_mgr"] = st.open_above_ward.astype(float)
+    s.today["open_wk"] = st.open_wk.reshape(s.W, s.K).copy()
+
+
+def _agree(base: np.ndarray, w_priority: float, fit: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """One side's agreement that issues need change: sigmoid(base + w_priority * (fit + level - 1)),
+    computed in place in ``level`` (the priority of the issue's cell, as gathered)."""
+    level += fit  # = fit + level
+    level -= 1.0
+    level *= w_priority
+    level += base
+    return _sigmoid_into(level)
 
 
 def _sigmoid_into(z: np.ndarray) -> np.ndarray:

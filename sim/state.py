@@ -236,7 +236,7 @@ class State:
         self.w_free_time = np.zeros(W)
         self.facil_present = np.zeros(H, dtype=bool)
         self.practice_today = np.ones(K, dtype=bool)
-        self.issues = IssueStore(K)
+        self.issues = IssueStore(K, W)
         self.today: dict[str, np.ndarray] = {}
 
     def update_tie_weights(self, wards: np.ndarray | None = None) -> None:
@@ -277,8 +277,14 @@ class IssueStore:
     Log columns: ward, intervention, raised day, severity, authority needed (0 ward,
     1 cross-department, 2 board), how well it serves clinicians' and managers'
     priorities, agreement (at closing, or as last computed while open), resolved day
-    and lapsed day (-1 if not).  The open table holds the same fields for open issues
-    only, stored contiguously, so a day's work never scans the whole log.
+    and lapsed day (-1 if not).  The open table holds what the day's resolution reads,
+    for open issues only, in the order they were raised: the log row (``id``), the
+    (ward, intervention) cell ``ward * K + k``, the cell and authority together
+    (``acell = 3 * cell + authority``), and severity and fits as float64 (the float32
+    values of the log, exactly).  So a day's work never scans the whole log and gathers
+    per-cell values with one flat index.  Counts of open issues per cell and, per ward,
+    of those needing authority above the ward are kept up to date as issues open and
+    close.
     """
 
     FIELDS = {
@@ -293,22 +299,47 @@ class IssueStore:
         "resolved": np.int32,
         "lapsed": np.int32,
     }
-    OPEN_FIELDS = ("ward", "k", "raised", "severity", "authority", "c_fit", "m_fit", "agreement")
+    OPEN_FIELDS = {
+        "id": np.int64,
+        "cell": np.intp,
+        "acell": np.intp,
+        "severity": np.float64,
+        "c_fit": np.float64,
+        "m_fit": np.float64,
+    }
 
-    def __init__(self, K: int, capacity: int = 1024):
+    def __init__(self, K: int, W: int = 0, capacity: int = 1024):
+        self.K, self.W = K, W
         self.n = 0
         self.cols = {f: np.zeros(capacity, dtype=t) for f, t in self.FIELDS.items()}
-        self.open = {f: np.zeros(0, dtype=self.FIELDS[f]) for f in self.OPEN_FIELDS}
-        self.open["id"] = np.zeros(0, dtype=np.int64)
+        # the open table lives at the start of one of two sets of buffers, and closing
+        # issues compacts it from one into the other, so a day allocates no large array
+        self._buf = self._buffers(capacity)
+        self._spare = self._buffers(capacity)
+        self._n_open = 0
+        self.open_wk = np.zeros(W * K, dtype=np.intp)  # open issues per cell
+        self.open_above_ward = np.zeros(W, dtype=np.intp)  # open issues per ward needing authority above it
+        # agreement as last computed, for every issue then open, and which of them stayed open
+        self._agreement = np.zeros(0)
+        self._kept = np.zeros(0, dtype=np.intp)
         self.raised_total = 0
         self.resolved_total = 0
         self.lapsed_total = 0
 
+    def _buffers(self, capacity: int) -> dict[str, np.ndarray]:
+        return {f: np.zeros(capacity, dtype=t) for f, t in self.OPEN_FIELDS.items()}
+
+    @property
+    def open(self) -> dict[str, np.ndarray]:
+        """The open table, field by field (views, valid until issues are next added or closed)."""
+        return {f: a[: self._n_open] for f, a in self._buf.items()}
+
     @property
     def n_open(self) -> int:
-        return len(self.open["id"])
+        return self._n_open
 
     def add(self, **cols: np.ndarray) -> None:
+        """Log new issues (arrays of equal length, or a scalar for all) and open them."""
         m = len(cols["ward"])
         if m == 0:
             return
@@ -325,28 +356,74 @@ class IssueStore:
             self.cols[f][sl] = v
         self.cols["resolved"][sl] = -1
         self.cols["lapsed"][sl] = -1
-        for f in self.OPEN_FIELDS:
-            self.open[f] = np.concatenate([self.open[f], self.cols[f][sl]])
-        self.open["id"] = np.concatenate([self.open["id"], np.arange(self.n, need)])
+        start, end = self._n_open, self._n_open + m
+        if end > len(self._buf["id"]):
+            size = max(end, 2 * len(self._buf["id"]))
+            buf = self._buffers(size)
+            for f, a in self._buf.items():
+                buf[f][:start] = a[:start]
+            self._buf, self._spare = buf, self._buffers(size)
+        b = {f: a[start:end] for f, a in self._buf.items()}
+        authority, ward = self.cols["authority"][sl], self.cols["ward"][sl]
+        cell = ward.astype(np.intp) * self.K + self.cols["k"][sl]
+        b["id"][:] = np.arange(self.n, need)
+        b["cell"][:] = cell
+        b["acell"][:] = 3 * cell + authority
+        for f in ("severity", "c_fit", "m_fit"):
+            b[f][:] = self.cols[f][sl]  # as logged (float32), to float64: exact
+        self._n_open = end
+        self._count(cell, ward, authority, +1)
         self.n = need
         self.raised_total += m
 
-    def close(self, resolved: np.ndarray, lapsed: np.ndarray, day: int) -> None:
-        """Close the open issues flagged in ``resolved`` or ``lapsed`` (masks over the open table)."""
-        ids = self.open["id"]
-        closing = resolved | lapsed
-        self.cols["resolved"][ids[resolved]] = day
-        self.cols["lapsed"][ids[lapsed]] = day
-        self.cols["agreement"][ids[closing]] = self.open["agreement"][closing]
-        self.resolved_total += int(resolved.sum())
-        self.lapsed_total += int(lapsed.sum())
-        keep = ~closing
-        self.open = {f: a[keep] for f, a in self.open.items()}
+    def _count(self, cell: np.ndarray, ward: np.ndarray, authority: np.ndarray, sign: int) -> None:
+        """Add (sign +1) or remove (-1) issues from the per-cell and per-ward counts."""
+        per_cell = np.bincount(cell, minlength=self.W * self.K)
+        per_ward = np.bincount(ward[authority >= 1], minlength=self.W)
+        if sign > 0:
+            self.open_wk += per_cell
+            self.open_above_ward += per_ward
+        else:
+            self.open_wk -= per_cell
+            self.open_above_ward -= per_ward
+
+    def raised_by(self, day: int) -> int:
+        """How many open issues were raised on or before ``day`` (they come first)."""
+        raised = self.cols["raised"]
+        if not self._n_open or raised[self._buf["id"][0]] > day:
+            return 0
+        logged = int(raised[: self.n].searchsorted(raised.dtype.type(day), side="right"))
+        return int(self._buf["id"][: self._n_open].searchsorted(logged))
+
+    def close(self, resolved: np.ndarray, lapsed: np.ndarray, day: int, agreement: np.ndarray) -> None:
+        """Close the open issues at positions ``resolved`` and ``lapsed`` of the open table;
+        ``agreement`` is the one computed today for every open issue."""
+        gone = np.concatenate([resolved, lapsed])
+        closing = np.zeros(self._n_open, dtype=bool)
+        closing[gone] = True
+        kept = (~closing).nonzero()[0]
+        self._agreement, self._kept = agreement, kept
+        if not len(gone):
+            return
+        o = self.open
+        ids = o["id"][gone]  # the resolved, then the lapsed
+        self.cols["resolved"][ids[: len(resolved)]] = day
+        self.cols["lapsed"][ids[len(resolved) :]] = day
+        self.cols["agreement"][ids] = agreement[gone]
+        self.resolved_total += len(resolved)
+        self.lapsed_total += len(lapsed)
+        self._count(o["cell"][gone], self.cols["ward"][ids], o["acell"][gone] % 3, -1)
+        for f, a in o.items():
+            a.take(kept, out=self._spare[f][: len(kept)], mode="clip")  # indices are in range
+        self._buf, self._spare = self._spare, self._buf
+        self._n_open = len(kept)
 
     def column(self, name: str) -> np.ndarray:
         """A log column; agreement of still-open issues is the one last computed."""
         col = self.cols[name][: self.n]
-        if name == "agreement" and self.n_open:
+        if name == "agreement" and len(self._kept):
             col = col.copy()
-            col[self.open["id"]] = self.open["agreement"]
+            # the first issues of the open table are those that stayed open at the last
+            # computation; issues raised since have none yet
+            col[self.open["id"][: len(self._kept)]] = self._agreement[self._kept]
         return col
