@@ -99,8 +99,10 @@ def expire_events(s: State) -> list[str]:
         ("ehr", "the EHR roll-out is complete"),
         ("inspection", "the inspection is over"),
     ):
-        until = getattr(s, f"{name}_until")
         level = getattr(s, name)
+        if not np.count_nonzero(level):
+            continue
+        until = getattr(s, f"{name}_until")
         done = (level > 0) & (until <= s.day)
         if done.any():
             level[done] = 0.0

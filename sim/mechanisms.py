@@ -27,6 +27,8 @@ def launch_interventions(s: State, p: NS) -> list[tuple[int, int]]:
     pairs launched today.
     """
     iv = p.iv
+    if s.day not in iv.launch_day.tolist() and s.day not in iv.scale_up_day.tolist():
+        return []
     n_first = np.where(iv.hospitals_at_launch > 0, iv.hospitals_at_launch, s.H)
     first = np.arange(s.H)[:, None] < n_first[None, :]
     due = ((iv.launch_day == s.day)[None, :] & first) | ((iv.scale_up_day == s.day)[None, :] & ~first)
@@ -63,7 +65,7 @@ def spread_between_wards(s: State, p: NS) -> list[tuple[int, int]]:
     sp = p.spread
     u = s.rng["spread"].random((s.W, s.K))
     candidates = s.active[s.ward_hosp] & ~s.w_started
-    if not candidates.any():
+    if not np.count_nonzero(candidates):
         return []
     running = s.hosp_mean(s.w_started & (s.w_use_ema >= sp.running_threshold))
     top = (s.b_focus * s.resources[:, None])[s.ward_hosp]
@@ -171,15 +173,16 @@ def manager_attention(s: State, p: NS) -> None:
     m = p.managers
     salience = s.m_priority * s.m_active
     other = m.operational_demand + m.event_demand * (s.merger + s.ehr)[s.mgr_hosp]
-    s.m_share = salience / np.maximum(salience.sum(axis=1, keepdims=True) + other[:, None], 1e-12)
+    s.m_share = salience / np.maximum(_sum_k(salience)[:, None] + other[:, None], 1e-12)
     # a ward's share of its manager's QI attention; the facilitator stands in for a manager
     # giving QI the full share, scaled by the facilitator's strength
     share = s.m_share[s.ward_mgr]
     facil = (p.facilitation.strength * s.facil_present)[s.ward_hosp][:, None] * m.qi_share_full
     s.w_intensity = np.minimum(1.0, share / m.qi_share_full)
-    effective = np.minimum(1.0, np.maximum(share, facil) / m.qi_share_full)
+    acting = np.maximum(share, facil)
+    effective = np.minimum(1.0, acting / m.qi_share_full)
     per_ward = (1.0 - m.clinical_share) / s.mgr_wards[s.ward_mgr][:, None]
-    s.w_capacity = p.issues.capacity_per_manager * np.maximum(share, facil) * per_ward
+    s.w_capacity = p.issues.capacity_per_manager * acting * per_ward
     s.w_broker = effective * p.actions.manager.broker_issues
     s.w_train = p.actions.manager.training * effective * s.w_active
 
@@ -268,6 +271,11 @@ def _peer_engagement(s: State) -> np.ndarray:
         total += x[t]
     total /= s.tie_weight_sum
     return total
+
+
+def _sum_k(x: np.ndarray) -> np.ndarray:
+    """``x.sum(axis=1)`` over interventions; with one intervention, that one's values."""
+    return x[:, 0] if x.shape[1] == 1 else x.sum(axis=1)
 
 
 def _by_ward(s: State, x: np.ndarray) -> np.ndarray:
@@ -512,15 +520,16 @@ def initiative_fatigue(s: State, p: NS) -> list[tuple[int, int]]:
     )
     s.w_abandoned |= dropped
     # the interventions running on the ward visibly work in proportion to their fidelity
-    running = s.w_active.sum(axis=1)
-    fid = (s.today["faithful_share"] * s.w_active).sum(axis=1) / np.maximum(running, 1)
+    running = _sum_k(s.w_active)
+    fid = _sum_k(s.today["faithful_share"] * s.w_active) / np.maximum(running, 1)
     ward_delta = (
         c.fad_from_backlog * s.today["backlog_mgr"] / s.cpw
-        + c.fad_per_abandonment * dropped.sum(axis=1)
+        + c.fad_per_abandonment * _sum_k(dropped)
         - c.fad_recovery * fid
     )
-    s.c_fad = np.clip(s.c_fad + ward_delta[s.c_ward], 0.0, 1.0)
-    return [tuple(x) for x in np.argwhere(dropped)]
+    fad = (_by_ward(s, s.c_fad) + ward_delta[:, None]).reshape(s.N)
+    s.c_fad = fad.clip(0.0, 1.0, out=fad)
+    return [tuple(x) for x in np.argwhere(dropped)] if np.count_nonzero(dropped) else []
 
 
 def patient_outcome(s: State, p: NS) -> None:
@@ -537,7 +546,10 @@ def patient_outcome(s: State, p: NS) -> None:
     through_use = iv.effect_max * s.w_fid_ema
     through_issues = iv.effect_max * (1.0 - np.exp(-s.w_improve))
     effect_k = np.where(iv.issues_pathway, through_issues, through_use)
-    effect = 1.0 - np.prod(1.0 - effect_k, axis=1) if s.K else np.zeros(s.W)
+    if s.K == 1:
+        effect = 1.0 - (1.0 - effect_k[:, 0])  # the product of one factor is that factor
+    else:
+        effect = 1.0 - np.prod(1.0 - effect_k, axis=1) if s.K else np.zeros(s.W)
     r = s.rng["outcome"]
     trend = (1.0 - o.secular_trend) ** (s.day / 365.0)
     noise = np.exp(s.rng["outcome.noise"].normal(-0.5 * o.noise_sd**2, o.noise_sd, s.W))
@@ -564,13 +576,12 @@ def measure_alignment(s: State, p: NS) -> None:
     lc = s.ward_mean(s.c_eng[:, 0])
     lm = s.m_priority[s.ward_mgr, 0]
     lb = s.b_focus[s.ward_hosp, 0]
-    levels = np.stack([lc, lm, lb])
     s.today.update(
         level_c=lc,
         level_m=lm,
         level_b=lb,
         alignment=np.cbrt(lc * lm * lb),
-        spread=levels.max(axis=0) - levels.min(axis=0),
+        spread=np.maximum(np.maximum(lc, lm), lb) - np.minimum(np.minimum(lc, lm), lb),
     )
 
 
@@ -619,4 +630,4 @@ def replace_posts(s: State, p: NS, mask: np.ndarray, u: np.ndarray) -> None:
 
 def _mgr_to_hosp(s: State, x: np.ndarray) -> np.ndarray:
     """Mean over each hospital's managers of an (M, K) array."""
-    return x.reshape(s.H, s.M // s.H, s.K).mean(axis=1)
+    return np.add.reduce(x.reshape(s.H, s.M // s.H, s.K), axis=1) / (s.M // s.H)  # = mean(axis=1)

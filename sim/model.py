@@ -237,83 +237,78 @@ class QIModel(mesa.Model):
     # -- observation ------------------------------------------------------------------
     def _observe(self) -> None:
         s, t = self.state, self.state.today
-        K = s.K
-        use_w = t["use_share"][:, 0] if K else np.zeros(s.W)
-        fid_w = t["faithful_share"][:, 0] if K else np.zeros(s.W)
-        rep_w = s.ward_mean(s.c_reported[:, 0]) if K else np.zeros(s.W)
-        harms, harms_cf = t["harms"], t["harms_cf"]
-        bed_days = s.w_bed_days
-        bd = float(bed_days.sum())
+        K, W = s.K, s.W
+        # the day's per-ward values, one row each: WARD_COLUMNS, then the priority spread and
+        # the expected harms with and without the intervention; their sums over wards are
+        # one reduction (a row sums exactly as the 1-D array would)
+        wards = np.zeros((len(WARD_COLUMNS) + 3, W))
+        reported = s.ward_mean(s.c_reported) if K else None
+        if K:
+            wards[0] = t["use_share"][:, 0]
+            wards[1] = t["faithful_share"][:, 0]
+            # a 1-D mean may sum in another order than the mean of one of K > 1 columns
+            wards[2] = reported[:, 0] if K == 1 else s.ward_mean(s.c_reported[:, 0])
+            wards[7] = s.w_briefing[:, 0]
+            wards[8] = t["raised"][:, 0] if "raised" in t else 0.0
+            wards[9] = t["open_wk"][:, 0] if "open_wk" in t else 0.0
+        wards[3] = t["level_c"]
+        wards[4] = t["level_m"]
+        wards[5] = t["level_b"]
+        wards[6] = t["alignment"]
+        wards[10] = t["harms"]
+        wards[11] = t["harms_cf"]
+        wards[12] = s.w_bed_days
+        wards[13] = effect = t["effect"]
+        wards[14] = t["spread"]
+        wards[15] = t["lam_cf"] * (1 - effect)
+        wards[16] = t["lam_cf"]
+        sums = np.add.reduce(wards, axis=1)
+        means = sums / W
+        bd = float(sums[12])
+        h, h_cf = sums[10], sums[11]  # whole numbers
         st = s.issues
-        open_wk = t.get("open_wk", np.zeros((s.W, max(K, 1))))
-        raised_wk = t.get("raised", np.zeros((s.W, max(K, 1))))
-        effect = t["effect"]
-        lam_cf = t["lam_cf"]
         row = (
             s.day,
-            use_w.mean(),
-            fid_w.mean(),
-            rep_w.mean(),
-            t["level_c"].mean(),
-            s.m_priority[:, 0].mean() if K else 0.0,
-            s.b_focus[:, 0].mean() if K else 0.0,
-            t["alignment"].mean(),
-            t["spread"].mean(),
-            s.w_briefing[:, 0].mean() if K else 0.0,
-            float(s.facil_present.mean()),
+            means[0],
+            means[1],
+            means[2],
+            means[3],
+            np.add.reduce(s.m_priority[:, 0]) / s.M if K else 0.0,
+            np.add.reduce(s.b_focus[:, 0]) / s.H if K else 0.0,
+            means[6],
+            means[14],
+            means[7] if K else 0.0,
+            np.count_nonzero(s.facil_present) / s.H,
             st.raised_total,
             st.n_open,
             st.resolved_total,
             st.lapsed_total,
-            int(harms.sum()),
-            int(harms_cf.sum()),
+            int(h),
+            int(h_cf),
             bd,
-            1000.0 * harms.sum() / bd,
-            1000.0 * harms_cf.sum() / bd,
-            1000.0 * (lam_cf * (1 - effect)).sum() / bd,
-            1000.0 * lam_cf.sum() / bd,
+            1000.0 * h / bd,
+            1000.0 * h_cf / bd,
+            1000.0 * sums[15] / bd,
+            1000.0 * sums[16] / bd,
         )
         self._rows.append(row)
         self._row = dict(zip(COLUMNS, row, strict=True))
         if self.detail:
-            self._ward_rows.append(
-                np.stack(
-                    [
-                        use_w,
-                        fid_w,
-                        rep_w,
-                        t["level_c"],
-                        t["level_m"],
-                        t["level_b"],
-                        t["alignment"],
-                        s.w_briefing[:, 0] if K else np.zeros(s.W),
-                        raised_wk[:, 0] if K else np.zeros(s.W),
-                        open_wk[:, 0] if K else np.zeros(s.W),
-                        harms,
-                        harms_cf,
-                        bed_days,
-                        effect,
-                    ],
-                    axis=1,
-                ).astype(np.float32)
-            )
+            self._ward_rows.append(wards[: len(WARD_COLUMNS)].T.astype(np.float32, order="C"))
             if K:
-                self._iv_rows.append(
-                    np.stack(
-                        [
-                            s.w_active.mean(axis=0),
-                            t["use_share"].mean(axis=0),
-                            t["faithful_share"].mean(axis=0),
-                            s.ward_mean(s.c_reported).mean(axis=0),
-                            s.c_eng.mean(axis=0),
-                            s.m_priority.mean(axis=0),
-                            s.b_focus.mean(axis=0),
-                            raised_wk.sum(axis=0),
-                            t["resolved_k"],
-                        ],
-                        axis=1,
-                    )
-                )
+                iv = np.empty((K, len(INTERVENTION_COLUMNS)))  # the columns' means over wards, ...
+                per_ward = np.empty((4, W, K))
+                per_ward[0] = s.w_active
+                per_ward[1] = t["use_share"]
+                per_ward[2] = t["faithful_share"]
+                per_ward[3] = reported
+                iv[:, :4] = (np.add.reduce(per_ward, axis=1) / W).T
+                iv[:, 4] = np.add.reduce(s.c_eng, axis=0) / s.N  # ... clinicians, managers, hospitals
+                iv[:, 5] = np.add.reduce(s.m_priority, axis=0) / s.M
+                iv[:, 6] = np.add.reduce(s.b_focus, axis=0) / s.H
+                iv[:, 7] = np.add.reduce(t["raised"], axis=0) if "raised" in t else 0.0
+                iv[:, 8] = t["resolved_k"]
+                self._iv_rows.append(iv)
         self._narrate()
 
     # -- narration --------------------------------------------------------------------
@@ -342,10 +337,12 @@ class QIModel(mesa.Model):
         if not s.K:
             return
         name = self.primary
-        running = s.w_use_ema[:, 0] >= p.spread.running_threshold
-        if memo["wards_running"] is None:
+        first = memo["wards_running"] is None
+        if first or s.day % 7 == 6:  # a weekly look at the wards, so the story is not told day by day
+            running = s.w_use_ema[:, 0] >= p.spread.running_threshold
+        if first:
             memo["wards_running"] = running
-        elif s.day % 7 == 6:  # a weekly look at the wards, so the story is not told day by day
+        elif s.day % 7 == 6:
             n_now, n_prev = int(running.sum()), int(memo["wards_running"].sum())
             briefing = bool(p.iv.working_days_only[0])
             if n_now < n_prev:
@@ -360,7 +357,7 @@ class QIModel(mesa.Model):
                     f"({n_now} of {s.W} now run it)."
                 )
             memo["wards_running"] = running
-        high = s.m_priority[:, 0].mean() >= 0.5
+        high = self._row["engagement_manager"] >= 0.5  # the managers' mean priority
         if memo["mgr_high"] is None:
             memo["mgr_high"] = high
         elif high != memo["mgr_high"]:
