@@ -287,6 +287,10 @@ def report(r: dict) -> str:
         )
     big = r["sizes"][-1]
     c, d, e = r["one"], r["hundred"], r["sweep"]
+    fixed, per = linear_fit(r)
+    lines += ["", "cost against size, 730 days (fit: fixed + per clinician)"]
+    lines += [f"  {x['clinicians']:>6,} clinicians: {fmt_s(x['run_s'])}" for x in r["scaling"]]
+    lines += [f"  fit: {fixed:.3f} s + {per * 1e6 / DAYS:.4f} us per clinician-day"]
     lines += [
         "",
         "(c) one hospital (300 clinicians), 730 days",
@@ -327,8 +331,16 @@ def report(r: dict) -> str:
     return "\n".join(lines)
 
 
+def linear_fit(r: dict) -> tuple[float, float]:
+    """Least-squares wall time = fixed + per_clinician * clinicians over the scaling sizes."""
+    n = np.array([x["clinicians"] for x in r["scaling"]], dtype=float)
+    t = np.array([x["run_s"] for x in r["scaling"]])
+    per, fixed = np.polyfit(n, t, 1)
+    return float(fixed), float(per)
+
+
 def plot(r: dict, path: Path) -> None:
-    """Wall time against clinicians (730 days) and against days (10 and 100 hospitals)."""
+    """Wall time against clinicians (730 days), and cumulative wall time against days."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -338,22 +350,32 @@ def plot(r: dict, path: Path) -> None:
     rows = sorted(r["scaling"], key=lambda x: x["clinicians"])
     n = np.array([x["clinicians"] for x in rows], dtype=float)
     t = np.array([x["run_s"] for x in rows])
-    slope = t[-1] / n[-1]
-    a1.plot(n, t, "o-", label="qisim, 730 days")
-    a1.plot(n, slope * n, "--", color="grey", label="proportional to clinicians")
-    a1.set_xscale("log")
-    a1.set_yscale("log")
+    fixed, per = linear_fit(r)
+    a1.plot(n, t, "o", label="qisim, 730 days of 'aligned'")
+    grid = np.linspace(0, n.max(), 50)
+    a1.plot(
+        grid,
+        fixed + per * grid,
+        "--",
+        color="grey",
+        label=f"{fixed:.2f} s + {per * 1e6 / DAYS:.3f} us per clinician-day",
+    )
     a1.set_xlabel("clinicians")
     a1.set_ylabel("wall time of the run (s)")
-    a1.set_title("cost against size")
-    a1.legend()
+    a1.set_title("cost against size: linear")
+    a1.set_xlim(0)
+    a1.set_ylim(0)
+    a1.legend(loc="upper left")
     for hospitals, cum in r["per_day"].items():
         days = np.arange(1, len(cum) + 1)
         a2.plot(days, cum, label=f"{int(hospitals) * 300:,} clinicians")
+        late = days > 200  # the open-issue table fills over the first months
+        slope, icpt = np.polyfit(days[late], np.asarray(cum)[late], 1)
+        a2.plot(days, icpt + slope * days, ":", color="grey")
     a2.set_xlabel("days simulated")
     a2.set_ylabel("cumulative wall time (s)")
-    a2.set_title("cost against days")
-    a2.legend()
+    a2.set_title("cost against days (dotted: linear fit after day 200)")
+    a2.legend(loc="upper left")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
