@@ -227,8 +227,11 @@ def clinician_engagement(s: State, p: NS) -> None:
         + c.w_accountability * held
         - c.w_micromanagement * micro
     )
-    # the target's terms are added one by one, in place; ward and hospital terms broadcast
-    # over the posts of a ward or hospital (``_by_ward``, ``_by_hosp``)
+    # target = sigmoid(bias + w_incentive * incentive + w_value * value + managers' terms
+    #                  + peers + co-design + face validity + adaptation + facilitator
+    #                  + champion - fad - load), its terms added one by one in this order,
+    # in place; ward and hospital terms broadcast over the posts of a ward or hospital
+    # (``_by_ward``, ``_by_hosp``)
     mgr_prio = p.incentives.clinician.performance_management * s.m_priority[s.ward_mgr]
     z = _by_ward(s, s.c_incentive_own[:, None]) + mgr_prio[:, None, :]  # the incentive
     z *= c.w_incentive
@@ -238,7 +241,7 @@ def clinician_engagement(s: State, p: NS) -> None:
     if p.actions.clinician.influence_peers and s.c_ties.shape[1]:
         z += _by_ward(s, c.w_peer * (_peer_engagement(s) - 0.5))
     else:
-        z += 0.0
+        z += 0.0  # no peer term (added all the same, as it always was)
     z += c.w_codesign * iv.co_designed
     z += c.w_face_validity * iv.face_validity
     z += c.w_adaptation * iv.adaptation
@@ -300,6 +303,8 @@ def clinician_use(s: State, p: NS) -> None:
     """
     c, iv = p.clinicians, p.iv
     N, K = s.N, s.K
+    # p_use = sigmoid((engagement - threshold) / width), raised by a mandate to
+    # p_use + (1 - p_use) * mandate, nil on wards not running it, scaled to free time
     p_use = s.c_eng - c.use_threshold
     p_use /= c.use_width
     p_use = _sigmoid_into(p_use)
@@ -357,12 +362,15 @@ def learning_and_value(s: State, p: NS) -> None:
     use = s.c_use * today
     unused = ~s.c_use * today
     practice = np.minimum(1.0, _by_ward(s, use) + s.w_train[:, None, :]).reshape(s.N, s.K)
-    practice *= c.skill_learning
-    practice *= 1.0 - s.c_skill
-    unused = c.skill_decay * unused
-    unused *= s.c_skill
-    practice -= unused
-    s.c_skill += practice
+    # skill += learning * practice * (1 - skill) - decay * unused * skill, in place
+    gain = practice
+    gain *= c.skill_learning
+    gain *= 1.0 - s.c_skill
+    loss = c.skill_decay * unused
+    loss *= s.c_skill
+    gain -= loss
+    s.c_skill += gain
+    # value += value_rate * today * (use * usefulness * skill - value), in place
     experience = use * iv.usefulness_clinicians
     experience *= s.c_skill
     experience -= s.c_value
