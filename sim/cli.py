@@ -25,7 +25,6 @@ from .outputs import paired_differences, write_compare, write_run
 from .scenario import Scenario, ScenarioError, load_scenario, preset_names
 from .schema import Param
 
-
 #: Modules that add subcommands, each with ``register(subparsers)``; they import heavy
 #: libraries inside their command functions, so that every command starts fast.
 COMMAND_MODULES = ("sim.experiments.cli", "sim.app.cli", "sim.validation")

@@ -389,13 +389,14 @@ class QIModel(mesa.Model):
                 )
 
     def _why_down(self) -> str:
-        s, p = self.state, self.params
+        s = self.state
         if (s.merger > 0).any():
             return ": the merger takes the ward managers' attention"
         if (s.ehr > 0).any():
             return ": the EHR roll-out takes clinicians' time and managers' attention"
-        fac = p.facilitation
-        if fac.enabled and 0 <= s.day - fac.end_day <= 180:
+        # a facilitator who was there and left (as planned or by a lever) within six months
+        left = (s.facil_from <= s.facil_until) & (s.facil_until <= s.day) & (s.day - s.facil_until <= 180)
+        if left.any():
             return ": the facilitator has left and the managers have not taken over their work"
         if s.today["backlog_mgr"].sum() > s.W:
             return ": issues raised wait unresolved for managers"

@@ -57,8 +57,13 @@ import numpy as np
 
 from .. import schema
 from ..model import COLUMNS, QIModel
-from ..scenario import Scenario, ScenarioError, data_dir, load_scenario
-from ..scenario import check_value  # the scenario's own type and range check
+from ..scenario import (
+    Scenario,
+    ScenarioError,
+    check_value,  # the scenario's own type and range check
+    data_dir,
+    load_scenario,
+)
 from ..schema import Param
 
 METHODS = ("grid", "latin", "sobol", "morris")
