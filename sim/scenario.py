@@ -39,6 +39,24 @@ def data_dir(name: str) -> Path:
     return Path(__file__).resolve().parent.parent / name
 
 
+def find_toml(name_or_path: str | Path, folder: str, what: str) -> tuple[Path, str]:
+    """The file a command-line name means: a path to a ``.toml`` file, or the name of one
+    shipped in ``folder`` (``scenarios`` or ``experiments``); with the name to report it by."""
+    text = str(name_or_path)
+    path = Path(text)
+    if path.suffix == ".toml" or path.exists() or "/" in text:
+        if not path.is_file():
+            raise ScenarioError(text, None, "file not found")
+        return path, text
+    path = data_dir(folder) / f"{text}.toml"
+    if not path.is_file():
+        names = sorted(p.stem for p in data_dir(folder).glob("*.toml"))
+        hint = difflib.get_close_matches(text, names, n=1)
+        did = f" (did you mean '{hint[0]}'?)" if hint else ""
+        raise ScenarioError("", None, f"unknown {what} '{text}'{did}; {what}s are: {', '.join(names)}")
+    return path, f"{folder}/{path.name}"
+
+
 def preset_names() -> list[str]:
     return sorted(p.stem for p in data_dir("scenarios").glob("*.toml"))
 
@@ -104,20 +122,7 @@ def load_scenario(
     >>> load_scenario("aligned", ["days=365"])["days"]
     365
     """
-    text = str(name_or_path)
-    path = Path(text)
-    if path.suffix == ".toml" or path.exists() or "/" in text:
-        if not path.is_file():
-            raise ScenarioError(text, None, "file not found")
-        source = text
-    else:
-        path = data_dir("scenarios") / f"{text}.toml"
-        if not path.is_file():
-            names = preset_names()
-            hint = difflib.get_close_matches(text, names, n=1)
-            did = f" (did you mean '{hint[0]}'?)" if hint else ""
-            raise ScenarioError("", None, f"unknown preset '{text}'{did}; presets are: {', '.join(names)}")
-        source = f"scenarios/{path.name}"
+    path, source = find_toml(name_or_path, "scenarios", "preset")
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:

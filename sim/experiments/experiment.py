@@ -62,6 +62,7 @@ from ..scenario import (
     ScenarioError,
     check_value,  # the scenario's own type and range check
     data_dir,
+    find_toml,
     load_scenario,
 )
 from ..schema import Param
@@ -210,22 +211,7 @@ def shipped_experiments() -> list[str]:
 
 def load_experiment(name_or_path: str | Path) -> Experiment:
     """Read and validate an experiment file, by path or by the name of a shipped one."""
-    text = str(name_or_path)
-    path = Path(text)
-    if path.suffix == ".toml" or path.exists() or "/" in text:
-        if not path.is_file():
-            raise ScenarioError(text, None, "file not found")
-        source = text
-    else:
-        path = data_dir("experiments") / f"{text}.toml"
-        if not path.is_file():
-            names = shipped_experiments()
-            hint = difflib.get_close_matches(text, names, n=1)
-            did = f" (did you mean '{hint[0]}'?)" if hint else ""
-            raise ScenarioError(
-                "", None, f"unknown experiment '{text}'{did}; shipped experiments are: {', '.join(names)}"
-            )
-        source = f"experiments/{path.name}"
+    path, source = find_toml(name_or_path, "experiments", "experiment")
     try:
         body = path.read_text(encoding="utf-8")
         raw = tomllib.loads(body)
