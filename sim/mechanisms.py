@@ -495,9 +495,8 @@ def feedback_from_issues(s: State, p: NS) -> None:
     """
     isp, m = p.issues, p.managers
     resolved = s.today["resolved_sev"]
-    s.w_improve = (
-        s.w_improve * 0.5 ** (1.0 / isp.improvement_half_life) + isp.improvement_per_resolution * resolved
-    )
+    s.w_improve *= improvement_kept(s, p)
+    s.w_improve += isp.improvement_per_resolution * resolved
     gain = np.minimum(1.0, isp.value_per_resolution * resolved / s.cpw)
     value = (_by_ward(s, s.c_value) + gain[:, None, :]).reshape(s.N, s.K)
     s.c_value = np.minimum(1.0, value, out=value)
@@ -507,6 +506,24 @@ def feedback_from_issues(s: State, p: NS) -> None:
     brought = (p.facilitation.strength * s.facil_present)[s.mgr_hosp][:, None]
     useful = s.today["resolved_fit"].reshape(s.M, s.K) * np.maximum(attention, brought)
     s.m_useful = np.minimum(1.0, s.m_useful * (1.0 - m.usefulness_decay) + m.usefulness_gain * useful)
+
+
+def improvement_kept(s: State, p: NS) -> np.ndarray:
+    """Share of each ward's improvement to care that survives the day: (W, K).
+
+    Claim: a fix made by resolving an issue (a changed procedure, rota or piece of
+    equipment) lasts only while someone keeps it in place; gains are sustained where the
+    front line keeps running the practice that spots slippage and the middle manager
+    owns the change (Keystone, with managers engaged, sustained its reduction to 36
+    months; scale-ups with weak managerial collaboration did not beat the secular
+    trend). Maintenance = the ward's remembered use x its manager's QI priority; the
+    daily decay blends the maintained and unmaintained half-lives by it.
+    """
+    isp = p.issues
+    maintained = s.w_use_ema * s.m_priority[s.ward_mgr]
+    rate = np.log(2.0) / isp.improvement_half_life_unmaintained
+    rate = rate + (np.log(2.0) / isp.improvement_half_life - rate) * maintained
+    return np.exp(-rate)
 
 
 def initiative_fatigue(s: State, p: NS) -> list[tuple[int, int]]:

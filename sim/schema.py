@@ -721,7 +721,17 @@ PARAMS: list[Param] = [
         1,
         3650,
         "days",
-        "Half-life of a resolved issue's improvement to care.",
+        "Half-life of a resolved issue's improvement to care while it is maintained "
+        "(the ward runs the practice and its manager prioritises it).",
+    ),
+    I(
+        "issues.improvement_half_life_unmaintained",
+        45,
+        1,
+        3650,
+        "days",
+        "Half-life of that improvement where nobody maintains it (the practice stopped, "
+        "or the manager gives it no priority).",
     ),
     # -- outcome --------------------------------------------------------------------
     F("outcome.harm_rate_baseline", 10.0, 0.01, 1000, "harms per 1,000 bed-days", "Harm rate at day 0."),
