@@ -361,7 +361,8 @@ def learning_and_value(s: State, p: NS) -> None:
     today = s.practice_today  # (K,): briefings are practised on working days only
     use = s.c_use * today
     unused = ~s.c_use * today
-    practice = np.minimum(1.0, _by_ward(s, use) + s.w_train[:, None, :]).reshape(s.N, s.K)
+    train = s.w_train if (s.day % 7) < 5 else np.zeros_like(s.w_train)  # sessions on working days
+    practice = np.minimum(1.0, _by_ward(s, use) + train[:, None, :]).reshape(s.N, s.K)
     # skill += learning * practice * (1 - skill) - decay * unused * skill, in place
     gain = practice
     gain *= c.skill_learning
@@ -577,12 +578,12 @@ def patient_outcome(s: State, p: NS) -> None:
         effect = 1.0 - np.prod(1.0 - effect_k, axis=1) if s.K else np.zeros(s.W)
     r = s.rng["outcome"]
     trend = (1.0 - o.secular_trend) ** (s.day / 365.0)
-    noise = np.exp(s.rng["outcome.noise"].normal(-0.5 * o.noise_sd**2, o.noise_sd, s.W))
+    noise = np.exp(s.rng["outcome_noise"].normal(-0.5 * o.noise_sd**2, o.noise_sd, s.W))
     lam_cf = o.harm_rate_baseline / 1000.0 * s.w_bed_days * s.w_acuity * trend * noise
     harms_cf = r.poisson(lam_cf)
     # a stream of its own: how many numbers the thinning uses depends on the effect, and
     # the counterfactual's stream must not depend on it
-    harms = s.rng["outcome.thinning"].binomial(harms_cf, 1.0 - effect)
+    harms = s.rng["outcome_thinning"].binomial(harms_cf, 1.0 - effect)
     s.today.update(effect=effect, lam_cf=lam_cf, harms_cf=harms_cf, harms=harms)
 
 

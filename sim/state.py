@@ -33,8 +33,8 @@ STREAMS = (
     "turnover",
     "events",
     "spread",
-    "outcome.thinning",
-    "outcome.noise",
+    "outcome_thinning",
+    "outcome_noise",
 )
 
 
