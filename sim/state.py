@@ -246,15 +246,15 @@ class State:
         The weights are also kept tie by tie (``tie_weight_T``, shape (T, N)), as the daily
         peer influence reads them.
         """
-        weight = np.where(self.c_champion, self.champion_weight, 1.0)
         if wards is None:
+            weight = np.where(self.c_champion, self.champion_weight, 1.0)
             self.tie_weight = weight[self.c_ties]
             self.tie_weight_sum = np.maximum(self.tie_weight.sum(axis=1, keepdims=True), 1e-9)
             self.c_ties_T = np.ascontiguousarray(self.c_ties.T)
             self.tie_weight_T = np.ascontiguousarray(self.tie_weight.T)
             return
         posts = (wards[:, None] * self.cpw + np.arange(self.cpw)).ravel()
-        tw = weight[self.c_ties[posts]]
+        tw = np.where(self.c_champion[self.c_ties[posts]], self.champion_weight, 1.0)  # their ties only
         self.tie_weight[posts] = tw
         self.tie_weight_sum[posts] = np.maximum(tw.sum(axis=1, keepdims=True), 1e-9)
         self.tie_weight_T[:, posts] = tw.T
