@@ -26,6 +26,8 @@ interpreter and libraries:
 
 The machine may be shared: every measurement is repeated (``--repeats``) and the minimum
 is kept; qisim and the baseline are measured alternately, so that both see the same load.
+CPU time (``time.process_time``) is reported beside wall time for the in-process timings:
+on a machine whose cores other work keeps busy it is the steadier of the two.
 """
 
 from __future__ import annotations
@@ -83,15 +85,15 @@ class AdderModel(mesa.Model):
         self.agents.shuffle_do("step")
 
 
-def baseline_cost(n: int, agent_steps: float = 3e6) -> float:
-    """Seconds per agent-step of the idiomatic Mesa model with ``n`` agents."""
+def baseline_cost(n: int, agent_steps: float = 3e6) -> tuple[float, float]:
+    """Seconds per agent-step of the idiomatic Mesa model with ``n`` agents: wall and CPU time."""
     steps = max(10, int(agent_steps / n))
     model = AdderModel(n)
     model.step()  # warm up
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(steps):
         model.step()
-    return (time.perf_counter() - t0) / (steps * n)
+    return (time.perf_counter() - t0) / (steps * n), (time.process_time() - c0) / (steps * n)
 
 
 # -- qisim ------------------------------------------------------------------------------------
@@ -104,12 +106,19 @@ def scenario(hospitals: int, days: int = DAYS):
 def qisim_run(hospitals: int, days: int = DAYS) -> dict:
     """Build and run the model in this process; seconds for each, and the size."""
     sc = scenario(hospitals, days)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     model = QIModel(sc, rng=1)
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     model.run()
-    t2 = time.perf_counter()
-    return {"build_s": t1 - t0, "run_s": t2 - t1, "model_s": t2 - t0, "clinicians": model.state.N}
+    t2, c2 = time.perf_counter(), time.process_time()
+    return {
+        "build_s": t1 - t0,
+        "run_s": t2 - t1,
+        "model_s": t2 - t0,
+        "run_cpu_s": c2 - c1,
+        "model_cpu_s": c2 - c0,
+        "clinicians": model.state.N,
+    }
 
 
 def per_day_times(hospitals: int, days: int = DAYS) -> list[float]:
@@ -129,12 +138,12 @@ CHILD = """
 import json, resource, sys, time
 t0 = time.perf_counter()
 from sim import QIModel, load_scenario
-t1 = time.perf_counter()
+t1, c1 = time.perf_counter(), time.process_time()
 sc = load_scenario({preset!r}, ["organisation.hospitals={hospitals}", "days={days}"])
 m = QIModel(sc, rng=1)
 m.run()
-t2 = time.perf_counter()
-print(json.dumps({{"import_s": t1 - t0, "model_s": t2 - t1,
+t2, c2 = time.perf_counter(), time.process_time()
+print(json.dumps({{"import_s": t1 - t0, "model_s": t2 - t1, "model_cpu_s": c2 - c1,
                   "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}}))
 """
 
@@ -277,13 +286,14 @@ def report(r: dict) -> str:
         "",
         "(a, b) cost per clinician-day, 730 days of `aligned`, QIModel defaults (detail=True)",
         "| clinicians | hospitals | qisim run | qisim per clinician-day | Mesa baseline per agent-step "
-        "| qisim / baseline |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| qisim / baseline | the same in CPU time |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in r["sizes"]:
         lines.append(
             f"| {row['clinicians']:,} | {row['hospitals']} | {fmt_s(row['run_s'])} "
-            f"| {row['per_cd_us']:.3f} us | {row['baseline_us']:.3f} us | {row['ratio']:.3f} |"
+            f"| {row['per_cd_us']:.3f} us | {row['baseline_us']:.3f} us | {row['ratio']:.3f} "
+            f"| {row['ratio_cpu']:.3f} |"
         )
     big = r["sizes"][-1]
     c, d, e = r["one"], r["hundred"], r["sweep"]
@@ -294,11 +304,13 @@ def report(r: dict) -> str:
     lines += [
         "",
         "(c) one hospital (300 clinicians), 730 days",
-        f"  model alone (build + run, in process):   {fmt_s(c['model_s'])}",
+        f"  model alone (build + run, in process):   {fmt_s(c['model_s'])} "
+        f"(CPU time {fmt_s(c['model_cpu_s'])})",
         f"  `qisim run {PRESET}` (subprocess, all outputs): {fmt_s(c['cli_s'])}",
         "",
         "(d) 100 hospitals (30,000 clinicians), 730 days, fresh interpreter",
-        f"  model alone (build + run):               {fmt_s(d['model_s'])}",
+        f"  model alone (build + run):               {fmt_s(d['model_s'])} "
+        f"(CPU time {fmt_s(d['model_cpu_s'])})",
         f"  whole child (imports + model):           {fmt_s(d['wall_s'])}",
         f"  peak memory (child's peak RSS):          {d['peak_gib']:.3f} GiB",
     ]
@@ -408,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
 
     say("(a, b) qisim and the Mesa baseline at 300, 3,000, 30,000 clinicians")
     runs: dict[int, list[dict]] = {h: [] for h in SCALING_SIZES}
-    base: dict[int, list[float]] = {h: [] for h in SIZES}
+    base: dict[int, list[tuple[float, float]]] = {h: [] for h in SIZES}
     for rep in range(reps):
         for h in SCALING_SIZES:
             if h in SIZES or rep == 0:
@@ -421,7 +433,9 @@ def main(argv: list[str] | None = None) -> int:
     for h in SIZES:
         b = best[h]
         per_cd = b["run_s"] / (b["clinicians"] * DAYS)
-        bl = min(base[h])
+        per_cd_cpu = min(x["run_cpu_s"] for x in runs[h]) / (b["clinicians"] * DAYS)
+        bl = min(x[0] for x in base[h])
+        bl_cpu = min(x[1] for x in base[h])
         r["sizes"].append(
             {
                 "hospitals": h,
@@ -430,6 +444,8 @@ def main(argv: list[str] | None = None) -> int:
                 "per_cd_us": per_cd * 1e6,
                 "baseline_us": bl * 1e6,
                 "ratio": per_cd / bl,
+                "baseline_cpu_us": bl_cpu * 1e6,
+                "ratio_cpu": per_cd_cpu / bl_cpu,
             }
         )
     r["scaling"] = [
@@ -439,12 +455,18 @@ def main(argv: list[str] | None = None) -> int:
 
     say("(c) one hospital: the model, and `qisim run` in a subprocess")
     one = min((x["model_s"] for x in runs[1]), default=float("inf"))
-    r["one"] = {"model_s": one, "cli_s": min(cli_run(1)["wall_s"] for _ in range(reps))}
+    one_cpu = min((x["model_cpu_s"] for x in runs[1]), default=float("inf"))
+    r["one"] = {
+        "model_s": one,
+        "model_cpu_s": one_cpu,
+        "cli_s": min(cli_run(1)["wall_s"] for _ in range(reps)),
+    }
 
     say("(d) 100 hospitals in a fresh interpreter")
     children = [child_model(100) for _ in range(reps)]
     r["hundred"] = {
         "model_s": min(c["model_s"] for c in children),
+        "model_cpu_s": min(c["model_cpu_s"] for c in children),
         "wall_s": min(c["wall_s"] for c in children),
         "import_s": min(c["import_s"] for c in children),
         "peak_gib": max(c["peak_gib"] for c in children),

@@ -338,7 +338,9 @@ def clinician_use(s: State, p: NS) -> None:
     over = np.maximum(iv.overreport_rate, tick)
     u = _by_ward(s, s.rng["report"].random(q.shape))
     use3, faithful3 = _by_ward(s, use), _by_ward(s, faithful)
-    reported = faithful3 | (use3 & (u < over[:, None, :])) | (~use3 & (u < tick[:, None, :]))
+    # reported = faithful | (use & (u < over)) | (~use & (u < tick)): users' threshold is
+    # ``over``, non-users' ``tick``
+    reported = faithful3 | (u < np.where(use3, over[:, None, :], tick[:, None, :]))
     # Briefings happen on working days only: at weekends practice stays as it was
     # (the numbers are drawn all the same, so the streams stay in step).
     today = ((s.day % 7) < 5) | ~iv.briefing
@@ -621,11 +623,12 @@ def turnover_and_rotation(s: State, p: NS) -> tuple[int, int]:
     c = p.clinicians
     u = s.rng["turnover"].random((2, s.N))
     leave = u[0] < c.turnover_per_year / 365.0
-    rotate = np.zeros(s.N, dtype=bool)
     if c.rotation_days and s.day >= c.rotation_start and (s.day - c.rotation_start) % c.rotation_days == 0:
         rotate = s.c_group == 1
-    replace_posts(s, p, leave | rotate, u[1])
-    return int(rotate.sum()), int((leave & ~rotate).sum())
+        replace_posts(s, p, leave | rotate, u[1])
+        return int(rotate.sum()), int((leave & ~rotate).sum())
+    replace_posts(s, p, leave, u[1])  # no rotation today
+    return 0, int(np.count_nonzero(leave))
 
 
 def replace_posts(s: State, p: NS, mask: np.ndarray, u: np.ndarray) -> None:

@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -58,9 +59,135 @@ KEY_OUTCOMES = (
 
 
 def write_csv(path: Path, columns: Mapping[str, Any]) -> None:
-    """Write equal-length columns as CSV with deterministic number formatting."""
-    frame = pd.DataFrame({name: _csv_column(np.asarray(v)) for name, v in columns.items()})
-    frame.to_csv(path, index=False, lineterminator="\n")
+    """Write equal-length columns as CSV with deterministic number formatting.
+
+    The text is that of pandas' ``to_csv`` (numbers as numpy formats them, text as the
+    ``csv`` module quotes it); tables of numbers and plain text are assembled with numpy
+    (:func:`_write_csv_fast`), anything else goes through pandas.
+    """
+    prepared = {name: _csv_column(np.asarray(v)) for name, v in columns.items()}
+    if not _write_csv_fast(path, prepared):
+        frame = pd.DataFrame({name: _for_pandas(v) for name, v in prepared.items()})
+        frame.to_csv(path, index=False, lineterminator="\n")
+
+
+class _Formatted(NamedTuple):
+    """A float column of few distinct values (``values``, to be formatted once each), and
+    each row's index into them (``codes``)."""
+
+    values: np.ndarray
+    codes: np.ndarray
+
+
+def _for_pandas(v):
+    return pd.Categorical.from_codes(v.codes, v.values.astype(str)) if isinstance(v, _Formatted) else v
+
+
+#: Rows assembled at a time by :func:`_write_csv_fast` (bounds its memory).
+CSV_CHUNK_ROWS = 1 << 16
+_CSV_SPECIAL = re.compile(r'[,"\r\n\x00]')
+
+
+def _write_csv_fast(path: Path, columns: Mapping[str, Any]) -> bool:
+    """Write prepared columns (:func:`_csv_column`) as pandas would, if every column is
+    numbers, booleans, formatted categories or text that needs no quoting; returns False
+    (writing nothing) otherwise.
+
+    A chunk of rows at a time, each column's fields become a fixed-width bytes array,
+    NUL-padded (distinct values formatted once where there are few); the arrays are laid
+    out side by side with the commas and newlines, and dropping the NUL padding leaves
+    the CSV text.
+    """
+    names = [str(name) for name in columns]
+    if len(names) < 2 or any(_CSV_SPECIAL.search(name) for name in names):
+        return False  # (a lone empty field is quoted; quoted names are left to pandas)
+    fields = []
+    for v in columns.values():
+        f = _csv_fields(v)
+        if f is None:
+            return False
+        fields.append(f)
+    n = {len(v.codes if isinstance(v, _Formatted) else v) for v in columns.values()}
+    if len(n) != 1:
+        return False
+    n = n.pop()
+    with open(path, "wb") as out:
+        out.write((",".join(names) + "\n").encode())
+        for lo in range(0, n, CSV_CHUNK_ROWS):
+            rows = slice(lo, min(n, lo + CSV_CHUNK_ROWS))
+            texts = [f(rows) for f in fields]
+            widths = [t.dtype.itemsize for t in texts]
+            starts = np.cumsum([0] + [w + 1 for w in widths])  # a field, then a comma or newline
+            block = np.empty((len(texts[0]), starts[-1]), dtype=np.uint8)
+            for t, w, s in zip(texts, widths, starts, strict=False):
+                block[:, s : s + w] = t.view(np.uint8).reshape(-1, w)
+                block[:, s + w] = ord(",")
+            block[:, -1] = ord("\n")
+            flat = block.ravel()
+            out.write(flat[flat != 0].tobytes())
+    return True
+
+
+def _csv_fields(v) -> Callable[[slice], np.ndarray] | None:
+    """For a prepared column, a function from a slice of rows to their CSV fields as a
+    bytes array (``S``, NUL-padded); None if the column is not one that function writes."""
+    if isinstance(v, _Formatted):
+        table = _narrow(_float_bytes(v.values))
+        return lambda rows: table[v.codes[rows]]
+    if not isinstance(v, np.ndarray) or v.ndim != 1:
+        return None
+    kind = v.dtype.kind
+    if kind == "b":
+        table = np.array([b"False", b"True"])
+        return lambda rows: table[v[rows].view(np.uint8)]
+    if kind in "iu":
+        lo, hi = (int(v.min()), int(v.max())) if len(v) else (0, 0)
+        if hi - lo <= max(1024, len(v)):  # each value formatted once
+            table = _encoded(np.arange(lo, hi + 1, dtype=v.dtype).astype(str))
+            return lambda rows: table[v[rows] - v.dtype.type(lo)]
+        return lambda rows: _encoded(v[rows].astype(str))
+    if kind == "f":
+        return lambda rows: _narrow(_float_bytes(v[rows]))
+    if kind == "U":
+        if len(v) and _CSV_SPECIAL.search("".join(v.tolist())):
+            return None
+        return lambda rows: _encoded(v[rows])
+    if kind == "O":  # text only, each distinct value encoded once
+        codes, uniques = pd.factorize(v)
+        if (codes < 0).any() or not all(type(x) is str for x in uniques):
+            return None
+        if len(uniques) and _CSV_SPECIAL.search("".join(uniques)):
+            return None
+        table = _encoded(np.array(uniques, dtype=str)) if len(uniques) else np.zeros(0, dtype="S1")
+        return lambda rows: table[codes[rows]]
+    return None
+
+
+def _float_bytes(v: np.ndarray) -> np.ndarray:
+    """Floats as numpy formats them for ``astype(str)`` (as pandas writes them), NaN empty.
+
+    Cast to bytes directly at the width numpy gives the text (no value is cut short).
+    """
+    width = np.zeros(1, dtype=v.dtype).astype(str).dtype.itemsize // 4
+    text = v.astype(f"S{width}")
+    text[np.isnan(v)] = b""  # pandas' empty na_rep
+    return text
+
+
+def _narrow(text: np.ndarray) -> np.ndarray:
+    """Bytes (``S``) no wider than the longest value (less to lay out)."""
+    width = max(1, int(np.strings.str_len(text).max())) if len(text) else 1
+    return text if width == text.dtype.itemsize else text.astype(f"S{width}")
+
+
+def _encoded(text: np.ndarray) -> np.ndarray:
+    """Text (``U``) as UTF-8 bytes (``S``), no wider than its longest value."""
+    if not len(text):
+        return np.zeros(0, dtype="S1")
+    if (text.view(np.uint32) < 128).all():
+        width = max(1, int(np.strings.str_len(text).max()))
+        return text.astype(f"S{width}")
+    return np.strings.encode(text, "utf-8")
 
 
 def _csv_column(v: np.ndarray):
@@ -71,8 +198,11 @@ def _csv_column(v: np.ndarray):
     if finite.all() and np.array_equal(v, np.round(v)):
         return v.astype(np.int64)
     uniques, codes = np.unique(v, return_inverse=True)
-    if finite.all() and len(uniques) * 4 < len(v):  # formatting is the slow part
-        return pd.Categorical.from_codes(codes, uniques.astype(str))
+    # formatting is the slow part: each distinct value once, where there are few (and where
+    # there is no -0.0, which np.unique would not tell from 0.0, at any share below 80%)
+    few = len(uniques) * 4 < len(v) or (len(uniques) * 5 < len(v) * 4 and not np.signbit(v[v == 0]).any())
+    if finite.all() and few:
+        return _Formatted(uniques, codes)
     return v
 
 

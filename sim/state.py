@@ -246,15 +246,15 @@ class State:
         The weights are also kept tie by tie (``tie_weight_T``, shape (T, N)), as the daily
         peer influence reads them.
         """
-        weight = np.where(self.c_champion, self.champion_weight, 1.0)
         if wards is None:
+            weight = np.where(self.c_champion, self.champion_weight, 1.0)
             self.tie_weight = weight[self.c_ties]
             self.tie_weight_sum = np.maximum(self.tie_weight.sum(axis=1, keepdims=True), 1e-9)
             self.c_ties_T = np.ascontiguousarray(self.c_ties.T)
             self.tie_weight_T = np.ascontiguousarray(self.tie_weight.T)
             return
         posts = (wards[:, None] * self.cpw + np.arange(self.cpw)).ravel()
-        tw = weight[self.c_ties[posts]]
+        tw = np.where(self.c_champion[self.c_ties[posts]], self.champion_weight, 1.0)  # their ties only
         self.tie_weight[posts] = tw
         self.tie_weight_sum[posts] = np.maximum(tw.sum(axis=1, keepdims=True), 1e-9)
         self.tie_weight_T[:, posts] = tw.T
@@ -286,9 +286,10 @@ class IssueStore:
     (ward, intervention) cell ``ward * K + k``, the cell and authority together
     (``acell = 3 * cell + authority``), and severity and fits as float64 (the float32
     values of the log, exactly).  So a day's work never scans the whole log and gathers
-    per-cell values with one flat index.  Counts of open issues per cell and, per ward,
-    of those needing authority above the ward are kept up to date as issues open and
-    close.
+    per-cell values with one flat index.  Counts of open issues per cell and authority
+    (``acell``) are kept up to date as issues open and close; those per cell
+    (``open_wk``) and, per ward, of those needing authority above the ward
+    (``open_above_ward``) are summed from them.
     """
 
     FIELDS = {
@@ -315,20 +316,36 @@ class IssueStore:
     def __init__(self, K: int, W: int = 0, capacity: int = 1024):
         self.K, self.W = K, W
         self.n = 0
-        self.cols = {f: np.zeros(capacity, dtype=t) for f, t in self.FIELDS.items()}
+        self.cols = {f: self._column(capacity, f, t) for f, t in self.FIELDS.items()}
         # the open table lives at the start of one of two sets of buffers, and closing
         # issues compacts it from one into the other, so a day allocates no large array
         self._buf = self._buffers(capacity)
         self._spare = self._buffers(capacity)
         self._n_open = 0
-        self.open_wk = np.zeros(W * K, dtype=np.intp)  # open issues per cell
-        self.open_above_ward = np.zeros(W, dtype=np.intp)  # open issues per ward needing authority above it
+        self.open_acell = np.zeros(3 * W * K, dtype=np.intp)  # open issues per cell and authority
         # agreement as last computed, for every issue then open, and which of them stayed open
         self._agreement = np.zeros(0)
         self._kept = np.zeros(0, dtype=np.intp)
         self.raised_total = 0
         self.resolved_total = 0
         self.lapsed_total = 0
+
+    @staticmethod
+    def _column(capacity: int, field: str, dtype) -> np.ndarray:
+        """A log column's buffer; the resolved and lapsed days start at -1 (not yet)."""
+        if field in ("resolved", "lapsed"):
+            return np.full(capacity, -1, dtype=dtype)
+        return np.zeros(capacity, dtype=dtype)
+
+    @property
+    def open_wk(self) -> np.ndarray:
+        """Open issues per cell (ward * K + k)."""
+        return np.add.reduce(self.open_acell.reshape(-1, 3), axis=1)
+
+    @property
+    def open_above_ward(self) -> np.ndarray:
+        """Open issues per ward that need authority above the ward's (cross-department, board)."""
+        return np.add.reduce(self.open_acell.reshape(self.W, self.K, 3)[:, :, 1:].reshape(self.W, -1), axis=1)
 
     def _buffers(self, capacity: int) -> dict[str, np.ndarray]:
         return {f: np.zeros(capacity, dtype=t) for f, t in self.OPEN_FIELDS.items()}
@@ -352,14 +369,12 @@ class IssueStore:
         if need > cap:
             new = max(need, 2 * cap)
             for f, a in self.cols.items():
-                b = np.zeros(new, dtype=a.dtype)
+                b = self._column(new, f, a.dtype)
                 b[: self.n] = a[: self.n]
                 self.cols[f] = b
         sl = slice(self.n, need)
         for f, v in cols.items():
             self.cols[f][sl] = v
-        self.cols["resolved"][sl] = -1
-        self.cols["lapsed"][sl] = -1
         start, end = self._n_open, self._n_open + m
         if end > len(self._buf["id"]):
             size = max(end, 2 * len(self._buf["id"]))
@@ -367,29 +382,19 @@ class IssueStore:
             for f, a in self._buf.items():
                 buf[f][:start] = a[:start]
             self._buf, self._spare = buf, self._buffers(size)
-        b = {f: a[start:end] for f, a in self._buf.items()}
-        authority, ward = self.cols["authority"][sl], self.cols["ward"][sl]
-        cell = ward.astype(np.intp) * self.K + self.cols["k"][sl]
-        b["id"][:] = np.arange(self.n, need)
-        b["cell"][:] = cell
-        b["acell"][:] = 3 * cell + authority
+        b = self._buf
+        cell = b["cell"][start:end]
+        np.multiply(self.cols["ward"][sl], self.K, out=cell, dtype=np.intp)
+        cell += self.cols["k"][sl]
+        acell = np.multiply(cell, 3, out=b["acell"][start:end])
+        acell += self.cols["authority"][sl]
+        b["id"][start:end] = np.arange(self.n, need)
         for f in ("severity", "c_fit", "m_fit"):
-            b[f][:] = self.cols[f][sl]  # as logged (float32), to float64: exact
+            b[f][start:end] = self.cols[f][sl]  # as logged (float32), to float64: exact
         self._n_open = end
-        self._count(cell, ward, authority, +1)
+        self.open_acell += np.bincount(acell, minlength=len(self.open_acell))
         self.n = need
         self.raised_total += m
-
-    def _count(self, cell: np.ndarray, ward: np.ndarray, authority: np.ndarray, sign: int) -> None:
-        """Add (sign +1) or remove (-1) issues from the per-cell and per-ward counts."""
-        per_cell = np.bincount(cell, minlength=self.W * self.K)
-        per_ward = np.bincount(ward[authority >= 1], minlength=self.W)
-        if sign > 0:
-            self.open_wk += per_cell
-            self.open_above_ward += per_ward
-        else:
-            self.open_wk -= per_cell
-            self.open_above_ward -= per_ward
 
     def raised_by(self, day: int) -> int:
         """How many open issues were raised on or before ``day`` (they come first)."""
@@ -403,9 +408,9 @@ class IssueStore:
         """Close the open issues at positions ``resolved`` and ``lapsed`` of the open table;
         ``agreement`` is the one computed today for every open issue."""
         gone = np.concatenate([resolved, lapsed])
-        closing = np.zeros(self._n_open, dtype=bool)
-        closing[gone] = True
-        kept = (~closing).nonzero()[0]
+        staying = np.ones(self._n_open, dtype=bool)
+        staying[gone] = False
+        kept = staying.nonzero()[0]
         self._agreement, self._kept = agreement, kept
         if not len(gone):
             return
@@ -416,7 +421,7 @@ class IssueStore:
         self.cols["agreement"][ids] = agreement[gone]
         self.resolved_total += len(resolved)
         self.lapsed_total += len(lapsed)
-        self._count(o["cell"][gone], self.cols["ward"][ids], o["acell"][gone] % 3, -1)
+        self.open_acell -= np.bincount(o["acell"][gone], minlength=len(self.open_acell))
         for f, a in o.items():
             a.take(kept, out=self._spare[f][: len(kept)], mode="clip")  # indices are in range
         self._buf, self._spare = self._spare, self._buf
