@@ -318,6 +318,15 @@ def _validate(v: dict[str, Any], source: str) -> dict[str, Any]:
                 f"events.{i}.hospital",
                 f"must be -1 (all) or from 0 to {hospitals - 1} (got {ev['hospital']})",
             )
+        if ev["ward"] >= 0 and ev["kind"] != "launch":
+            raise ScenarioError(source, f"events.{i}.ward", f"must be -1 unless events.{i}.kind = 'launch'")
+        if ev["ward"] >= v["organisation.wards_per_hospital"]:
+            raise ScenarioError(
+                source,
+                f"events.{i}.ward",
+                f"must be -1 (every ward) or from 0 to organisation.wards_per_hospital - 1 "
+                f"({v['organisation.wards_per_hospital'] - 1}) (got {ev['ward']})",
+            )
     return v
 
 
