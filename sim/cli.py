@@ -27,7 +27,7 @@ from .schema import Param
 
 #: Modules that add subcommands, each with ``register(subparsers)``; they import heavy
 #: libraries inside their command functions, so that every command starts fast.
-COMMAND_MODULES = ("sim.experiments.cli", "sim.app.cli", "sim.validation")
+COMMAND_MODULES = ("sim.experiments.cli", "sim.app.cli", "sim.validation", "sim.trials.cli")
 
 
 class UsageError(Exception):

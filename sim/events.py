@@ -1,6 +1,6 @@
 """Timeline events and the levers a trainer pulls mid-run.
 
-Both are the same thing: a dict ``{day, kind, duration, strength, hospital}`` (see
+Both are the same thing: a dict ``{day, kind, duration, strength, hospital, ward}`` (see
 :data:`sim.schema.EVENT`) applied to the model's *state* on its day, never to the
 scenario.  :func:`apply_event` changes the state and returns a plain-language line.
 """
@@ -11,7 +11,7 @@ from types import SimpleNamespace as NS
 
 import numpy as np
 
-from .mechanisms import replace_posts
+from .mechanisms import replace_posts, start_wards
 from .state import State
 
 FOREVER = 1 << 40
@@ -88,7 +88,32 @@ def apply_event(s: State, p: NS, ev: dict, primary: str) -> str:
     if kind == "resources":
         s.resources[mask] = strength
         return f"the board sets the QI budget it releases in {where} to {strength:.0%}."
+    if kind == "launch":
+        return _launch(s, p, mask, ev.get("ward", -1), where, primary)
     raise ValueError(f"unknown event kind {kind!r}")
+
+
+def _launch(s: State, p: NS, hospitals: np.ndarray, ward: int, where: str, primary: str) -> str:
+    """The primary intervention starts on ``ward`` (-1: every ward) of the hospitals struck;
+    a hospital that has not launched it launches it now, as on a launch day (its board
+    takes it up, its staff count one more initiative, its mandate applies)."""
+    if not s.K:
+        return "a launch is scheduled, but the scenario has no intervention to launch."
+    new = np.zeros((s.H, s.K), dtype=bool)
+    new[:, 0] = hospitals & ~s.launched[:, 0] & ~s.deferred[:, 0]
+    if new.any():
+        s.launched |= new
+        s.active = s.launched & ~s.deferred
+        s.mandate[new] = p.iv.mandate_strength[0]
+        s.c_fad = np.minimum(1.0, s.c_fad + p.clinicians.fad_per_launch * new[s.c_hosp, 0])
+    on_ward = np.arange(s.W) % s.wph == ward if ward >= 0 else np.ones(s.W, dtype=bool)
+    start = np.zeros((s.W, s.K), dtype=bool)
+    start[:, 0] = hospitals[s.ward_hosp] & on_ward & s.active[s.ward_hosp, 0] & ~s.w_started[:, 0]
+    if start.any():
+        start_wards(s, start)
+    wards = "every ward" if ward < 0 else f"ward {ward + 1}"
+    launched = f"; {where} launches it" if new.any() else ""
+    return f"{primary} starts on {wards} of {where}{launched}."
 
 
 def expire_events(s: State) -> list[str]:

@@ -57,6 +57,19 @@ def find_toml(name_or_path: str | Path, folder: str, what: str) -> tuple[Path, s
     return path, f"{folder}/{path.name}"
 
 
+def read_toml(name_or_path: str | Path, folder: str, what: str) -> tuple[Path, str, str, dict[str, Any]]:
+    """A shipped-or-path ``.toml`` file (:func:`find_toml`) read: its path, the name to
+    report it by, its text and its tables; a one-line error if it cannot be read."""
+    path, source = find_toml(name_or_path, folder, what)
+    try:
+        body = path.read_text(encoding="utf-8")
+        return path, source, body, tomllib.loads(body)
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError(source, None, f"not valid TOML ({err})") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ScenarioError(source, None, f"cannot be read ({err})") from None
+
+
 def preset_names() -> list[str]:
     return sorted(p.stem for p in data_dir("scenarios").glob("*.toml"))
 
@@ -317,6 +330,15 @@ def _validate(v: dict[str, Any], source: str) -> dict[str, Any]:
                 source,
                 f"events.{i}.hospital",
                 f"must be -1 (all) or from 0 to {hospitals - 1} (got {ev['hospital']})",
+            )
+        if ev["ward"] >= 0 and ev["kind"] != "launch":
+            raise ScenarioError(source, f"events.{i}.ward", f"must be -1 unless events.{i}.kind = 'launch'")
+        if ev["ward"] >= v["organisation.wards_per_hospital"]:
+            raise ScenarioError(
+                source,
+                f"events.{i}.ward",
+                f"must be -1 (every ward) or from 0 to organisation.wards_per_hospital - 1 "
+                f"({v['organisation.wards_per_hospital'] - 1}) (got {ev['ward']})",
             )
     return v
 

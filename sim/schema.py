@@ -786,7 +786,14 @@ INTERVENTION: list[Param] = [
         "issues it surfaces (a safety briefing).",
         choices=("fidelity", "issues"),
     ),
-    I("launch_day", 0, 0, 7300, "day", "Day the intervention is launched."),
+    I(
+        "launch_day",
+        0,
+        -1,
+        7300,
+        "day",
+        "Day the intervention is launched (-1 = only where an event of kind 'launch' launches it).",
+    ),
     F("burden", 0.03, 0, 0.5, "share of a shift", "Clinician time each day's use takes."),
     F("evidence", 0.5, 0, 1, "strength", "Strength of the evidence behind it (used in strategic selection)."),
     F("face_validity", 0.5, 0, 1, "strength", "How obviously useful it looks to clinicians."),
@@ -882,10 +889,19 @@ EVENT_KINDS = (
     "protected_time",
     "resources",
 )
+#: Event kinds of a timeline only, not levers of the workshop app: a trial's schedule of
+#: which wards start the primary intervention on which day.
+SCHEDULE_KINDS = ("launch",)
 
 EVENT: list[Param] = [
     I("day", 0, 0, 7300, "day", "Day the event strikes."),
-    S("kind", "merger", "What happens.", choices=EVENT_KINDS),
+    S(
+        "kind",
+        "merger",
+        "What happens ('launch': the primary intervention starts on `ward` of `hospital`, and the "
+        "hospital launches it if it has not yet).",
+        choices=EVENT_KINDS + SCHEDULE_KINDS,
+    ),
     I("duration", 180, 0, 7300, "days", "How long its pressure lasts (0 = permanent or instantaneous)."),
     F(
         "strength",
@@ -896,6 +912,15 @@ EVENT: list[Param] = [
         "How strong it is (for staff_turnover: the share of posts replaced).",
     ),
     I("hospital", -1, -1, 500, "index", "Hospital it strikes (-1 = all)."),
+    I(
+        "ward",
+        -1,
+        -1,
+        99,
+        "index",
+        "For kind 'launch': the ward, counted from 0 within each hospital struck, that starts "
+        "the primary intervention (-1 = every ward); must be -1 for other kinds.",
+    ),
 ]
 
 BY_KEY: dict[str, Param] = {p.key: p for p in PARAMS}

@@ -28,26 +28,7 @@ def register(sub) -> None:
     p.add_argument(
         "experiment", metavar="EXPERIMENT", help="an experiment .toml file, or the name of a shipped one"
     )
-    p.add_argument(
-        "--workers",
-        type=int,
-        metavar="N",
-        help="local worker processes (default: the CPUs available; 1 runs in this process)",
-    )
-    p.add_argument(
-        "--scheduler",
-        metavar="ADDRESS",
-        help="run on a Dask distributed cluster, e.g. tcp://10.0.0.5:8786 (workers need qisim installed)",
-    )
-    p.add_argument(
-        "--out", type=Path, metavar="DIR", help="results directory (default: results/<experiment>)"
-    )
-    p.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue the sweep stored in --out: run only the runs that are missing or failed",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_run_arguments(p, "results/<experiment>")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser(
@@ -70,20 +51,56 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_analyse)
 
 
+def add_run_arguments(p: argparse.ArgumentParser, default_out: str) -> None:
+    """The options of a command that runs a design through the sweep runner."""
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="local worker processes (default: the CPUs available; 1 runs in this process)",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on a Dask distributed cluster, e.g. tcp://10.0.0.5:8786 (workers need qisim installed)",
+    )
+    p.add_argument("--out", type=Path, metavar="DIR", help=f"results directory (default: {default_out})")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the sweep stored in --out: run only the runs that are missing or failed",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run (or resume) an experiment and store its results."""
-    from .execute import open_executor
     from .experiment import load_experiment
-    from .sweep import OutDirError, open_store, prepare, run_sweep, summary_text
 
+    check_executor_args(args)
+    exp = load_experiment(args.experiment)
+    out = args.out if args.out is not None else Path("results") / _slug(exp.name)
+    report, text = sweep(exp, out, args, f"qisim sweep {args.experiment} --out {out}")
+    print(text)
+    return exit_status(report)
+
+
+def check_executor_args(args: argparse.Namespace) -> None:
+    """--workers and --scheduler make sense, alone."""
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers: must be an integer >= 1 (got {args.workers})")
     if args.workers is not None and args.scheduler:
         raise UsageError("give --workers (a local pool) or --scheduler (a Dask cluster), not both")
     if args.scheduler is not None and not args.scheduler.strip():
         raise UsageError("--scheduler: give an address such as tcp://127.0.0.1:8786")
-    exp = load_experiment(args.experiment)
-    out = args.out if args.out is not None else Path("results") / _slug(exp.name)
+
+
+def sweep(exp, out: Path, args: argparse.Namespace, command: str):
+    """Check, then run (or resume) ``exp`` into ``out`` on the executor of ``args``; returns
+    the sweep's report and its closing summary."""
+    from .execute import open_executor
+    from .sweep import OutDirError, open_store, prepare, run_sweep, summary_text
+
     try:
         plan = prepare(exp, out, args.resume)
     except OutDirError as err:
@@ -93,10 +110,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             print(f"{exp.name}: {exp.title}; running {info.label}", file=sys.stderr)
         store = open_store(plan)
         report = run_sweep(plan, store, info, progress=not args.quiet)
-    command = f"qisim sweep {args.experiment} --out {out}"
     if args.scheduler:
         command += f" --scheduler {args.scheduler}"
-    print(summary_text(report, command))
+    return report, summary_text(report, command)
+
+
+def exit_status(report) -> int:
+    """0 when every run is stored; 1 when some failed or the executor broke; 130 when interrupted."""
     if report.interrupted:
         return 1 if report.stopped else 130
     return 1 if report.failed else 0

@@ -90,7 +90,10 @@ def validate_points(exp: Experiment, design: Design) -> None:
     for point in range(len(design)):
         overrides = design.overrides(point)
         try:
-            exp.base.with_overrides(overrides, source=exp.source)
+            if exp.runner is not None:
+                exp.runner.check(exp.base, overrides)
+            else:
+                exp.base.with_overrides(overrides, source=exp.source)
         except ScenarioError as err:
             where = ", ".join(f"{k} = {v!r}" for k, v in overrides.items())
             raise ScenarioError(

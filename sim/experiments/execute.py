@@ -30,6 +30,7 @@ import traceback
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ class Task:
     scalars: tuple[str, ...]
     timeseries: tuple[str, ...]
     every: int
+    runner: Any = None  # Experiment.runner: what one run is, when not a model run's summary
 
 
 @dataclass
@@ -76,22 +78,14 @@ def run_task(task: Task) -> TaskResult:
     for point, replicate, seed, overrides in task.runs:
         row: dict[str, Any] = {"point": point, "replicate": replicate, "seed": seed}
         try:
-            scenario = task.base.with_overrides({**overrides, "seed": seed}, source="experiment")
-            model = simulate(scenario, seed)
-            summary = model.summary()
-            row.update({k: summary[k] for k in task.scalars})
+            run = task.runner if task.runner is not None else partial(model_run, task)
+            scalars, kept = run(task.base, overrides, seed)
+            row.update({k: scalars[k] for k in task.scalars})
             row.update(status="ok", error=None)
-            if task.timeseries:
-                ts = model.timeseries()
-                keep = slice(None, None, task.every)
-                day = ts["day"][keep].astype(np.int64)
-                cols = {
-                    "point": np.full(len(day), point),
-                    "replicate": np.full(len(day), replicate),
-                    "day": day,
-                }
-                cols.update({c: ts[c][keep] for c in task.timeseries})
-                series.append(cols)
+            if task.timeseries and kept is not None:
+                n = len(kept["day"])
+                cols = {"point": np.full(n, point), "replicate": np.full(n, replicate)}
+                series.append(cols | {c: kept[c] for c in ("day", *task.timeseries)})
         except Exception as err:  # a failed run is recorded, and the chunk goes on
             last = traceback.extract_tb(err.__traceback__)[-1:] if err.__traceback__ else []
             where = f" ({os.path.basename(last[0].filename)}:{last[0].lineno})" if last else ""
@@ -101,6 +95,18 @@ def run_task(task: Task) -> TaskResult:
     if series:
         joined = {k: np.concatenate([s[k] for s in series]) for k in series[0]}
     return TaskResult(task.chunk, rows, joined)
+
+
+def model_run(task: Task, base: Scenario, overrides: Mapping[str, Any], seed: int):
+    """One model run of a sweep: its summary, and its kept daily series (every k-th day)."""
+    model = simulate(base.with_overrides({**overrides, "seed": seed}, source="experiment"), seed)
+    if not task.timeseries:
+        return model.summary(), None
+    ts = model.timeseries()
+    keep = slice(None, None, task.every)
+    return model.summary(), {"day": ts["day"][keep].astype(np.int64)} | {
+        c: ts[c][keep] for c in task.timeseries
+    }
 
 
 # -- executors -------------------------------------------------------------------------------

@@ -47,7 +47,6 @@ import hashlib
 import json
 import math
 import textwrap
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,8 +61,8 @@ from ..scenario import (
     ScenarioError,
     check_value,  # the scenario's own type and range check
     data_dir,
-    find_toml,
     load_scenario,
+    read_toml,
 )
 from ..schema import Param
 
@@ -167,6 +166,11 @@ class Experiment:
     scalar_kinds: Mapping[str, type] = field(repr=False)
     timeseries: tuple[str, ...]
     every: int
+    #: What one run is, when not a model run's summary: a picklable callable
+    #: ``runner(base, overrides, seed) -> (scalars, rows or None)`` with ``settings()`` (kept
+    #: in the fingerprint) and ``check(base, overrides)`` (a design point's validation); the
+    #: rows, long-format columns with a ``day``, are stored as the series (virtual trials).
+    runner: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         """Everything that decides the results (the fingerprint is a hash of it)."""
@@ -192,7 +196,7 @@ class Experiment:
                 "timeseries": list(self.timeseries),
                 "every": self.every,
             },
-        }
+        } | ({"runner": self.runner.settings()} if self.runner is not None else {})
 
     def fingerprint(self) -> str:
         """A short hash of what decides the results: same fingerprint, same runs."""
@@ -211,14 +215,7 @@ def shipped_experiments() -> list[str]:
 
 def load_experiment(name_or_path: str | Path) -> Experiment:
     """Read and validate an experiment file, by path or by the name of a shipped one."""
-    path, source = find_toml(name_or_path, "experiments", "experiment")
-    try:
-        body = path.read_text(encoding="utf-8")
-        raw = tomllib.loads(body)
-    except tomllib.TOMLDecodeError as err:
-        raise ScenarioError(source, None, f"not valid TOML ({err})") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ScenarioError(source, None, f"cannot be read ({err})") from None
+    path, source, body, raw = read_toml(name_or_path, "experiments", "experiment")
     return parse_experiment(raw, source, name=path.stem, text=body, folder=path.parent)
 
 

@@ -126,7 +126,7 @@ def tasks(exp: Experiment, design: Design, store: Store, todo: np.ndarray) -> It
             if todo[run]
         )
         if runs:
-            yield Task(c, exp.base, runs, exp.scalars, exp.timeseries, exp.every)
+            yield Task(c, exp.base, runs, exp.scalars, exp.timeseries, exp.every, exp.runner)
 
 
 def run_sweep(plan: Plan, store: Store, info: ExecutorInfo, progress: bool = True) -> SweepReport:

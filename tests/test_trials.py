@@ -1,0 +1,254 @@
+"""Virtual trials: the launch hook, the designs, the estimators against the counterfactual
+truth, the command's bad input, reproducibility across workers, and resume."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim import QIModel
+from sim.cli import main
+from sim.scenario import ScenarioError, from_dict
+from sim.trials.definition import Settings, load_trial, parse_trial, to_experiment
+from sim.trials.report import summarise, wilson
+from sim.trials.run import clusters, randomisation_rng, schedule
+
+SMALL = {"hospitals": 2, "wards_per_hospital": 6, "clinicians_per_ward": 8}
+#: A mandated checklist whose effect is there soon after the switch, and a steep secular trend.
+CHECKLIST = {
+    "organisation.hospitals": 2,
+    "organisation.wards_per_hospital": 6,
+    "organisation.clinicians_per_ward": 8,
+    "outcome.secular_trend": 0.3,
+    "spread.rate": 0.0,
+    "interventions.0.pathway": "fidelity",
+    "interventions.0.mandate_strength": 1.0,
+    "interventions.0.effect_max": 0.5,
+}
+
+
+def trial(design: dict, fixed: dict, trials: int = 4, seed: int = 7, **extra) -> dict:
+    return {"scenario": "aligned", "trials": trials, "seed": seed, "set": fixed, "design": design, **extra}
+
+
+def simulate(raw: dict) -> pd.DataFrame:
+    """Every simulated trial of a (one-point) trial, in this process."""
+    exp = to_experiment(parse_trial(raw, "test.toml"))
+    from sim.experiments.design import run_seed
+
+    rows = [exp.runner(exp.base, {}, run_seed(exp, 0, r))[0] for r in range(exp.replicates)]
+    return pd.DataFrame(rows).assign(status="ok", point=0)
+
+
+# -- the model's launch hook -------------------------------------------------------------------
+
+
+def test_a_launch_event_starts_the_intervention_on_its_ward_on_its_day_and_nowhere_else():
+    raw = {
+        "organisation": SMALL,
+        "spread": {"rate": 0.0},
+        "interventions": [{"name": "briefing", "launch_day": -1}],
+        "events": [{"day": 30, "kind": "launch", "hospital": 1, "ward": 2}],
+    }
+    model = QIModel(from_dict(raw), rng=3).run(60)
+    s = model.state
+    started = np.flatnonzero(s.w_started[:, 0])
+    assert started.tolist() == [1 * 6 + 2]
+    assert s.launched[:, 0].tolist() == [False, True]  # the hospital launched it; the other did not
+    wards = pd.DataFrame(model.ward_detail())
+    on = wards[(wards.ward == 8)]
+    assert on[on.day < 30].adoption.max() == 0 and on[on.day >= 35].adoption.max() > 0
+    assert wards[wards.ward != 8].adoption.max() == 0
+    # without events, launch_day = -1 launches nothing
+    quiet = QIModel(from_dict({**raw, "events": []}), rng=3).run(60)
+    assert not quiet.state.launched.any() and quiet.timeseries()["adoption"].max() == 0
+
+
+@pytest.mark.parametrize(
+    ("event", "key"),
+    [
+        ({"day": 1, "kind": "launch", "ward": 6}, "events.0.ward"),
+        ({"day": 1, "kind": "merger", "ward": 0}, "events.0.ward"),
+        ({"day": 1, "kind": "launch", "ward": -2}, "events.0.ward"),
+    ],
+)
+def test_bad_launch_events_are_refused(event, key):
+    with pytest.raises(ScenarioError) as err:
+        from_dict({"organisation": SMALL, "interventions": [{"name": "x"}], "events": [event]})
+    assert err.value.key == key
+
+
+# -- designs -----------------------------------------------------------------------------------
+
+
+def test_stepped_wedge_switches_every_cluster_once_in_groups_in_a_seeded_order():
+    st = Settings(kind="stepped_wedge", steps=4)
+    a = schedule(st, 10, randomisation_rng(1))
+    assert sorted(np.bincount(a)[1:].tolist()) == [2, 2, 3, 3] and a.min() == 1 and a.max() == 4
+    assert np.array_equal(a, schedule(st, 10, randomisation_rng(1)))
+    assert any(not np.array_equal(a, schedule(st, 10, randomisation_rng(s))) for s in range(2, 5))
+    par = schedule(Settings(kind="parallel", baseline_periods=2, followup_periods=2), 9, randomisation_rng(1))
+    assert (par == 2).sum() == 4 and (par == 4).sum() == 5  # 4 switch, 5 never (period 4 = never)
+    assert clusters("ward", 3, 2, 4) == [(0, 0), (1, 0), (0, 1)]
+    assert clusters("hospital", 0, 3, 4) == [(0, -1), (1, -1), (2, -1)]
+
+
+# -- estimators against the truth ----------------------------------------------------------------
+
+
+def test_period_adjusted_estimate_is_close_to_the_truth_and_the_naive_one_takes_the_secular_trend():
+    runs = simulate(
+        trial(
+            {"kind": "parallel", "baseline_periods": 2, "followup_periods": 2, "period_days": 90},
+            CHECKLIST,
+            30,
+        )
+    )
+    assert (runs.true_rr < 0.93).all()  # the intervention works, by the model's counterfactual
+    assert (runs.secular_rr < 0.9).mean() > 0.8  # and harm falls everywhere anyway
+    table = summarise(runs, [])
+    row = table.iloc[0]
+    assert abs(row.bias) < 0.05  # log rate ratio: within 5% of the truth on average
+    assert (
+        row.naive_bias < -0.1 and row.naive_bias_high < row.bias_low
+    )  # credits the trend to the intervention
+    assert row.coverage >= 0.8 and row.naive_coverage < row.coverage
+
+
+def test_coverage_is_near_95_percent_when_the_intervention_does_nothing():
+    fixed = {**CHECKLIST, "interventions.0.effect_max": 0.0}
+    runs = simulate(trial({"kind": "stepped_wedge", "steps": 4, "period_days": 45}, fixed, 40, seed=11))
+    assert (runs.true_rr == 1.0).all()
+    row = summarise(runs, []).iloc[0]
+    assert 0.85 <= row.coverage <= 1.0 and row.power <= 0.1
+    assert row.naive_bias < 0 and row.naive_power > row.power  # the naive study sees a benefit
+
+
+def test_wilson_interval():
+    assert wilson(0, 10)[0] == 0.0 and 0.277 < wilson(0, 10)[1] < 0.278  # 0 of 10: up to 27.8%
+    low, high = wilson(95, 100)
+    assert low < 0.95 < high and 0.88 < low < 0.9
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+FAST = trial(
+    {"kind": "stepped_wedge", "steps": 3, "period_days": 30},
+    {**CHECKLIST, "organisation.wards_per_hospital": 3},
+    3,
+    factors={"clusters.count": [4, 6]},
+)
+
+
+def toml_text(raw: dict) -> str:
+    """A small TOML writer for the tables the tests use."""
+    lines, tables = [], []
+    for k, v in raw.items():
+        (tables if isinstance(v, dict) else lines).append((k, v))
+    out = [f"{k} = {_val(v)}" for k, v in lines]
+    for k, v in tables:
+        out.append(f"[{k}]")
+        out += [f'"{kk}" = {_val(vv)}' for kk, vv in v.items()]
+    return "\n".join(out) + "\n"
+
+
+def _val(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, list):
+        return "[" + ", ".join(_val(x) for x in v) + "]"
+    return repr(v)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", "import sys; from sim.cli import main; sys.exit(main(sys.argv[1:]))", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"desing": {}}, ["test.toml", "desing", "did you mean 'design'"]),
+        ({"design": {"kind": "zigzag"}}, ["design.kind", "'stepped_wedge'", "'before_after'"]),
+        ({"design": {"steps": "four"}}, ["design.steps", "an integer from 1 to 100"]),
+        ({"design": {"period_days": 3}}, ["design.period_days", "from 7 to 3650"]),
+        ({"design": {"steps": 9}}, ["design.steps", "at most the number of clusters (4)", "design point 0"]),
+        ({"factors": {"clusters.count": [4, 40]}}, ["clusters.count", "at most 6", "design point 1"]),
+        ({"factors": {"design.kind": ["parallel"]}}, ["factors.design.kind", "cannot be a factor"]),
+        ({"measure": {"process": ["smiles"]}}, ["measure.process", "'smiles'", "fidelity"]),
+        ({"set": {"organisation.hopsitals": 2}}, ["organisation.hopsitals", "organisation.hospitals"]),
+    ],
+)
+def test_bad_trial_files_exit_2_with_one_line_and_write_nothing(tmp_path, capsys, change, words):
+    raw = copy.deepcopy(FAST)
+    for key, value in change.items():
+        raw[key] = {**raw.get(key, {}), **value} if isinstance(raw.get(key), dict) else value
+    path = tmp_path / "test.toml"
+    path.write_text(toml_text(raw))
+    out = tmp_path / "out"
+    assert main(["trial", str(path), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    for word in words:
+        assert word in err, (word, err)
+    assert not out.exists()
+
+
+def test_missing_file_and_unknown_name_exit_2(capsys):
+    assert main(["trial", "no/such/trial.toml"]) == 2
+    assert "no/such/trial.toml: file not found" in capsys.readouterr().err
+    assert main(["trial", "heads_upp"]) == 2
+    assert "did you mean 'heads_up'" in capsys.readouterr().err
+
+
+def test_shipped_trials_load_by_name_and_every_design_point_checks():
+    from sim.experiments.design import build_design, validate_points
+
+    for name in ("heads_up", "power_alignment"):
+        exp = to_experiment(load_trial(name))
+        validate_points(exp, build_design(exp))
+    assert load_trial("heads_up").settings.periods * load_trial("heads_up").settings.period_days == 568
+
+
+def test_one_and_two_workers_give_the_same_trials_and_resume_completes_them(tmp_path):
+    path = tmp_path / "fast.toml"
+    path.write_text(toml_text(FAST))
+    one, two = tmp_path / "one", tmp_path / "two"
+    r1 = run_cli("trial", str(path), "--workers", "1", "--out", str(one), "--quiet")
+    r2 = run_cli("trial", str(path), "--workers", "2", "--out", str(two), "--quiet")
+    assert r1.returncode == 0 and r2.returncode == 0, r1.stderr + r2.stderr
+    for name in ("runs.parquet", "timeseries.parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(one / name), pd.read_parquet(two / name))
+    runs = pd.read_parquet(one / "runs.parquet")
+    assert (
+        len(runs) == 6
+        and (runs.status == "ok").all()
+        and runs.groupby("point").clusters.first().tolist() == [4, 6]
+    )
+    cp = pd.read_parquet(one / "timeseries.parquet")
+    assert {"cluster", "period", "treated", "harms", "bed_days", "fidelity"} <= set(cp.columns)
+    assert (one / "report" / "trials.csv").is_file() and (one / "report" / "power.png").is_file()
+    # lose the second chunk, as a killed run would, then resume
+    parts = sorted((two / "parts").glob("runs-*.parquet"))
+    parts[-1].unlink()
+    (two / "runs.parquet").unlink()
+    again = run_cli("trial", str(path), "--workers", "1", "--out", str(two), "--quiet")
+    assert again.returncode == 2 and "--resume" in again.stderr
+    resumed = run_cli("trial", str(path), "--workers", "1", "--out", str(two), "--resume", "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "already stored" in resumed.stdout
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(one / "runs.parquet"), pd.read_parquet(two / "runs.parquet")
+    )
