@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,21 @@ from .scenario import ScenarioError, data_dir, load_scenario
 from .stats import mean_ci
 
 TESTS = ("greater", "less", "equivalent", "noninferior")
-SIMPLE_OUTCOMES = ("effect", "gap", "wards_running", "raised_per_briefing", "auc_agreement_minus_severity")
+SIMPLE_OUTCOMES = (
+    "effect",
+    "gap",
+    "wards_running",
+    "raised_per_briefing",
+    "auc_agreement_minus_severity",
+    "sustainment",
+    "engagement_min",
+    "engagement_avg",
+    "resolved_share",
+    "resolved_share_above_ward",
+)
+#: Outcomes that give one value per ward and month (30-day blocks) rather than one number.
+ARRAY_OUTCOMES = ("ward_months_briefing", "ward_months_issues")
+FACT_KEYS = ("id", "title", "kind", "claim", "mechanisms", "replicates", "days", "arms", "hypotheses")
 
 
 @dataclass(frozen=True)
@@ -101,16 +114,33 @@ def validation_dir() -> Path:
     return data_dir("experiments") / "validation"
 
 
-def load_fact(path: str | Path) -> Fact:
-    """Read and check one fact file; every problem is a one-line :class:`ScenarioError`."""
-    path = Path(path)
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A TOML file as a dict; a missing or malformed file is a one-line :class:`ScenarioError`."""
     source = str(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ScenarioError(source, None, "file not found") from None
     except tomllib.TOMLDecodeError as err:
         raise ScenarioError(source, None, f"not valid TOML ({err})") from None
+
+
+def check_keys(table: Mapping, allowed: Iterable[str], source: str, prefix: str = "") -> None:
+    """Every key of ``table`` is one of ``allowed``, or a one-line error naming it."""
+    allowed = tuple(allowed)
+    for key in table:
+        if key not in allowed:
+            raise ScenarioError(source, prefix + key, f"unknown key; allowed: {', '.join(allowed)}")
+
+
+def load_fact(path: str | Path, raw: Mapping[str, Any] | None = None, extra_keys: Iterable[str] = ()) -> Fact:
+    """Read and check one fact file; every problem is a one-line :class:`ScenarioError`.
+    ``extra_keys`` are top-level keys that a caller reads itself (Table 1's ``published``)."""
+    path = Path(path)
+    source = str(path)
+    if raw is None:
+        raw = read_toml(path)
+    check_keys(raw, FACT_KEYS + tuple(extra_keys), source)
 
     def need(key: str, kind: type | tuple[type, ...], where: Mapping = raw, prefix: str = ""):
         if key not in where:
@@ -123,19 +153,27 @@ def load_fact(path: str | Path) -> Fact:
     days = need("days", int)
     arms = {}
     for name, arm in need("arms", dict).items():
+        check_keys(arm, ("scenario", "set"), source, f"arms.{name}.")
         scenario = need("scenario", str, arm, f"arms.{name}.")
         overrides = tuple(arm.get("set", ())) + (f"days={days}",)
-        load_scenario(scenario, overrides)  # fails here, naming the key, if an override is bad
+        try:
+            load_scenario(scenario, overrides)  # fails here, naming the key, if an override is bad
+        except ScenarioError as err:
+            if err.source not in ("--set", ""):  # an error inside the scenario file names that file
+                raise
+            raise ScenarioError(source, f"arms.{name}.set: {err.key}", err.message) from None
         arms[name] = (scenario, overrides)
     hypotheses = []
     for i, h in enumerate(need("hypotheses", list)):
         prefix = f"hypotheses.{i}."
+        check_keys(h, ("name", "statement", "terms", "test", "min_effect", "margin"), source, prefix)
         test = need("test", str, h, prefix)
         if test not in TESTS:
             raise ScenarioError(source, prefix + "test", f"must be one of {', '.join(TESTS)} (got {test!r})")
         terms = []
         for j, t in enumerate(need("terms", list, h, prefix)):
             where = f"{prefix}terms.{j}."
+            check_keys(t, ("arm", "outcome", "window", "weight"), source, where)
             arm = need("arm", str, t, where)
             if arm not in arms:
                 raise ScenarioError(source, where + "arm", f"must be one of the arms {', '.join(arms)}")
@@ -196,7 +234,7 @@ def load_facts(only: Iterable[str] | None = None) -> list[Fact]:
 
 
 def check_outcome(name: str, source: str, key: str) -> None:
-    from .model import COLUMNS
+    from .model import COLUMNS, WARD_COLUMNS
 
     base, _, arg = name.partition(":")
     ok = (
@@ -204,13 +242,15 @@ def check_outcome(name: str, source: str, key: str) -> None:
         or name in SIMPLE_OUTCOMES
         or (base in ("adoption", "fidelity") and arg.isdigit())
         or (base == "halfrise" and arg in COLUMNS)
+        or (base == "ward_sd" and arg in WARD_COLUMNS)
+        or name in ARRAY_OUTCOMES
     )
     if not ok:
         raise ScenarioError(
             source,
             key,
             f"unknown outcome '{name}'; outcomes are timeseries columns, {', '.join(SIMPLE_OUTCOMES)}, "
-            "adoption:K, fidelity:K and halfrise:COLUMN",
+            "adoption:K, fidelity:K, halfrise:COLUMN, ward_sd:WARD_COLUMN and " + ", ".join(ARRAY_OUTCOMES),
         )
 
 
@@ -243,7 +283,53 @@ def outcome(model, name: str, window: tuple[int, int]) -> float:
         return float(series[sl].mean())
     if base == "halfrise" and arg:
         return _halfrise(ts[arg], start, end)
+    if name == "sustainment":
+        peak = ts["adoption"][:end].max()
+        return float(ts["adoption"][sl].mean() / peak) if peak > 0 else 0.0
+    if name in ("engagement_min", "engagement_avg"):
+        levels = np.stack([ts[f"engagement_{lv}"][sl] for lv in ("clinician", "manager", "board")])
+        return float((levels.min(axis=0) if name == "engagement_min" else levels.mean(axis=0)).mean())
+    if name in ("resolved_share", "resolved_share_above_ward"):
+        return _resolved_share(model, start, end, above_ward=name.endswith("above_ward"))
+    if base == "ward_sd" and arg:
+        detail = model.ward_detail()
+        per_day = detail[arg].reshape(-1, model.state.W)[sl]
+        return float(per_day.std(axis=1).mean())
+    if name in ARRAY_OUTCOMES:
+        return _ward_months(model, start, end, name)
     return float(ts[name][sl].mean())
+
+
+def _resolved_share(model, start: int, end: int, above_ward: bool) -> float:
+    """Of the issues raised in the window (those needing more than a ward's authority, if
+    ``above_ward``), the share resolved by the window's end."""
+    log = model.issue_log()
+    sel = (log["raised_day"] >= start) & (log["raised_day"] < end)
+    if above_ward:
+        sel &= log["authority"] != "ward"
+    if not sel.any():
+        return 0.0
+    resolved = (log["resolved_day"][sel] >= 0) & (log["resolved_day"][sel] < end)
+    return float(resolved.mean())
+
+
+def _ward_months(model, start: int, end: int, name: str) -> np.ndarray:
+    """Per ward and 30-day month of the window: the share of working days (Monday to
+    Friday, as the model counts them) with a briefing held, or the issues raised."""
+    detail = model.ward_detail()
+    W = model.state.W
+    column = "briefing_held" if name == "ward_months_briefing" else "issues_raised"
+    daily = detail[column].reshape(-1, W)[start:end].astype(float)
+    months = (end - start) // 30
+    out = []
+    for m in range(months):
+        block = daily[30 * m : 30 * (m + 1)]
+        if name == "ward_months_briefing":
+            working = ((np.arange(start + 30 * m, start + 30 * (m + 1)) % 7) < 5)[:, None]
+            out.append((block * working).sum(axis=0) / working.sum())
+        else:
+            out.append(block.sum(axis=0))
+    return np.concatenate(out) if out else np.zeros(0)
 
 
 def _wards_running(model) -> np.ndarray:
@@ -295,10 +381,14 @@ def _halfrise(series: np.ndarray, start: int, end: int) -> float:
     return float(hit[0]) if hit.size else float(end - start)
 
 
-# -- running -----------------------------------------------------------------------------
+# -- running ---------------------------------------------------------------------------
+
+#: One run: scenario (preset or path), overrides, seed, and the (outcome, window) pairs it
+#: must measure.  Plain data, so that it pickles to a pool worker or a Dask worker.
+Job = tuple[str, tuple[str, ...], int, tuple[tuple[str, tuple[int, int]], ...]]
 
 
-def run_arm(job: tuple[str, tuple[str, ...], int, list[tuple[str, tuple[int, int]]]]) -> list[float]:
+def run_arm(job: Job) -> list[Any]:
     """Run one arm on one seed; return its outcomes in the order asked (picklable job)."""
     from .model import QIModel
 
@@ -308,28 +398,90 @@ def run_arm(job: tuple[str, tuple[str, ...], int, list[tuple[str, tuple[int, int
     return [outcome(model, name, window) for name, window in needs]
 
 
-def evaluate(
+def run_chunk(jobs: list[Job]) -> list[list[Any]]:
+    """A chunk of runs, one task for an executor (its overhead shared by the chunk)."""
+    return [run_arm(job) for job in jobs]
+
+
+def as_info(executor: Any) -> Any:
+    """An :class:`~sim.experiments.execute.ExecutorInfo` for a plain executor, or None."""
+    from .experiments.execute import ExecutorInfo, SequentialExecutor
+
+    if executor is None:
+        return ExecutorInfo(SequentialExecutor(), 1, "in this process")
+    if isinstance(executor, ExecutorInfo):
+        return executor
+    return ExecutorInfo(executor, getattr(executor, "_max_workers", 2) or 2, "on an executor")
+
+
+def run_jobs(jobs: list[Job], executor: Any = None, progress: Callable[[int], None] | None = None) -> list:
+    """Every job's outcomes, in the order of ``jobs``, run in chunks on the executor of
+    :mod:`sim.experiments.execute` (in this process, a local pool or a Dask cluster).
+    Each run's inputs are fixed before it is sent, and results are put back in job order,
+    so they do not depend on the executor or the number of workers."""
+    import concurrent.futures as cf
+
+    from .experiments.design import chunk_size
+
+    info = as_info(executor)
+    size = chunk_size(len(jobs))
+    spans = [range(i, min(i + size, len(jobs))) for i in range(0, len(jobs), size)]
+    out: list[Any] = [None] * len(jobs)
+    pending: dict[cf.Future, range] = {}
+    queue = iter(spans)
+    window = max(2, 2 * info.slots)
+
+    def fill() -> None:
+        while len(pending) < window:
+            span = next(queue, None)
+            if span is None:
+                return
+            pending[info.executor.submit(run_chunk, [jobs[i] for i in span])] = span
+
+    try:
+        fill()
+        while pending:
+            done, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
+            for future in done:
+                span = pending.pop(future)
+                for i, result in zip(span, future.result(), strict=True):
+                    out[i] = result
+                if progress:
+                    progress(len(span))
+            fill()
+    finally:
+        for future in pending:
+            future.cancel()
+    return out
+
+
+def fact_jobs(
     facts: list[Fact],
     replicates: int | None = None,
-    executor: Executor | None = None,
-    progress: Callable[[int], None] | None = None,
-) -> list[HypothesisResult]:
-    """Run every arm of every fact on seeds 1..replicates and test every hypothesis."""
+    extra: Callable[[Fact, str], tuple[str, ...]] | None = None,
+) -> tuple[list[Job], list[tuple[str, str, int]]]:
+    """The runs of every arm of every fact on seeds 1..replicates, with their keys;
+    ``extra(fact, arm)`` adds overrides to an arm (the robustness check's shifts)."""
     jobs, keys = [], []
     for fact in facts:
         n = replicates or fact.replicates
         for arm, needs in fact.needs().items():
             scenario, overrides = fact.arms[arm]
+            more = extra(fact, arm) if extra else ()
             for seed in range(1, n + 1):
-                jobs.append((scenario, overrides, seed, needs))
+                jobs.append((scenario, overrides + tuple(more), seed, tuple(needs)))
                 keys.append((fact.id, arm, seed))
-    mapper = executor.map if executor is not None else map
+    return jobs, keys
+
+
+def score(
+    facts: list[Fact], replicates: int | None, keys: list, jobs: list[Job], results: list
+) -> list[HypothesisResult]:
+    """Test every hypothesis on the runs' outcomes (paired per seed)."""
     values: dict[tuple[str, str, int], dict] = {}
-    for key, job, result in zip(keys, jobs, mapper(run_arm, jobs), strict=True):
+    for key, job, result in zip(keys, jobs, results, strict=True):
         values[key] = dict(zip(job[3], result, strict=True))
-        if progress:
-            progress(1)
-    results = []
+    out = []
     for fact in facts:
         n = replicates or fact.replicates
         for h in fact.hypotheses:
@@ -338,8 +490,21 @@ def evaluate(
                 stat += t.weight * np.array(
                     [values[(fact.id, t.arm, seed)][(t.outcome, t.window)] for seed in range(1, n + 1)]
                 )
-            results.append(HypothesisResult(fact.id, h, stat))
-    return results
+            out.append(HypothesisResult(fact.id, h, stat))
+    return out
+
+
+def evaluate(
+    facts: list[Fact],
+    replicates: int | None = None,
+    executor: Any = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[HypothesisResult]:
+    """Run every arm of every fact on seeds 1..replicates and test every hypothesis.
+    ``executor``: None (this process), a ``concurrent.futures.Executor`` or an open
+    :class:`~sim.experiments.execute.ExecutorInfo` (``open_executor``)."""
+    jobs, keys = fact_jobs(facts, replicates)
+    return score(facts, replicates, keys, jobs, run_jobs(jobs, executor, progress))
 
 
 def fact_passed(results: list[HypothesisResult], fact_id: str) -> bool:
