@@ -32,6 +32,7 @@ SIMPLE_OUTCOMES = (
     "engagement_avg",
     "resolved_share",
     "resolved_share_above_ward",
+    "abandon_day",
 )
 #: Outcomes that give one value per ward and month (30-day blocks) rather than one number.
 ARRAY_OUTCOMES = ("ward_months_briefing", "ward_months_issues")
@@ -289,6 +290,11 @@ def outcome(model, name: str, window: tuple[int, int]) -> float:
     if name in ("engagement_min", "engagement_avg"):
         levels = np.stack([ts[f"engagement_{lv}"][sl] for lv in ("clinician", "manager", "board")])
         return float((levels.min(axis=0) if name == "engagement_min" else levels.mean(axis=0)).mean())
+    if name == "abandon_day":
+        adoption = ts["adoption"]
+        peak = np.maximum.accumulate(adoption)[start:end]
+        low = np.flatnonzero(adoption[start:end] < 0.5 * peak)
+        return float(low[0]) if low.size else float(end - start)
     if name in ("resolved_share", "resolved_share_above_ward"):
         return _resolved_share(model, start, end, above_ward=name.endswith("above_ward"))
     if base == "ward_sd" and arg:
@@ -621,23 +627,102 @@ def forest_figure(facts: list[Fact], results: list[HypothesisResult], path: Path
     fig.savefig(path, dpi=110)
 
 
+PARTS = ("robustness", "table1", "analyses", "calibration")
+
+
+@dataclass
+class Suite:
+    """Everything one ``qisim validate`` computed (parts skipped are None)."""
+
+    facts: list[Fact]
+    results: list[HypothesisResult]
+    replicates: int | None
+    robustness: Any = None
+    table1: Any = None
+    analyses: Any = None  # (claim, q3, q4, replicates per arm)
+    calibration: Any = None  # (Calibration, summary, measures)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def passed(self, fact_id: str) -> bool:
+        return fact_passed(self.results, fact_id)
+
+    def fragile(self, fact_id: str) -> bool:
+        return self.robustness is not None and not self.robustness.robust(fact_id)
+
+    def failed(self) -> list[str]:
+        """Facts that fail, or pass but are fragile (both count as failed)."""
+        return [f.id for f in self.facts if not self.passed(f.id) or self.fragile(f.id)]
+
+
+def suite_markdown(suite: Suite) -> str:
+    from . import validation_analyses, validation_calibration, validation_robust, validation_table1
+
+    text = report_markdown(suite.facts, suite.results, suite.replicates)
+    head, _, rest = text.partition("\n## ")
+    lines = [head.rstrip("\n")]
+    if suite.robustness is not None:
+        fragile = [f.id for f in suite.facts if suite.passed(f.id) and suite.fragile(f.id)]
+        lines += ["", f"Fragile (pass at the defaults, but not robust): {', '.join(fragile) or 'none'}."]
+    failed = suite.failed()
+    lines += ["", f"Failed or fragile, counted as failed: {', '.join(failed) or 'none'}."]
+    if suite.timings:
+        lines += ["", "Time: " + ", ".join(f"{k} {v:.0f} s" for k, v in suite.timings.items()) + "."]
+    if suite.robustness is not None:
+        passed = {f.id: suite.passed(f.id) for f in suite.facts}
+        lines += [""] + validation_robust.markdown(suite.robustness, suite.facts, passed)
+    if suite.table1 is not None:
+        lines += [""] + validation_table1.markdown(suite.table1, suite.replicates)
+    if suite.analyses is not None:
+        claim, q3, q4, reps = suite.analyses
+        lines += [""] + validation_analyses.markdown(claim, q3, q4, reps)
+    if suite.calibration is not None:
+        cal, summ, _ = suite.calibration
+        lines += [""] + validation_calibration.markdown(cal, summ)
+    ns, curves, agree = validation_analyses.replicate_curves(suite.results)
+    default = suite.replicates or max(f.replicates for f in suite.facts)
+    lines += [""] + validation_analyses.replicates_markdown(ns, curves, agree, default)
+    lines += ["", "## The stylised facts one by one"]
+    return "\n".join(lines) + ("\n\n## " + rest if rest else "\n")
+
+
 def write_report(
-    facts: list[Fact], results: list[HypothesisResult], replicates: int | None, out: Path
+    facts: list[Fact],
+    results: list[HypothesisResult],
+    replicates: int | None,
+    out: Path,
+    suite: Suite | None = None,
 ) -> Path:
-    """Write VALIDATION.md and validation_forest.png into ``out`` (via a temporary folder,
-    moved into place); ``qisim validate --report docs`` regenerates docs/VALIDATION.md."""
+    """Write VALIDATION.md and its figures into ``out`` (via a temporary folder, moved
+    into place); ``qisim validate --report docs`` regenerates docs/VALIDATION.md."""
     import shutil
     import tempfile
 
+    from . import validation_analyses, validation_calibration, validation_robust, validation_table1
+
+    suite = suite or Suite(facts, results, replicates)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        text = report_markdown(facts, results, replicates)
+        text = suite_markdown(suite)
         text = text.replace(
             "# Validation report\n", "# Validation report\n\n![forest](validation_forest.png)\n", 1
         )
         (tmp / "VALIDATION.md").write_text(text)
         forest_figure(facts, results, tmp / "validation_forest.png")
+        ns, curves, agree = validation_analyses.replicate_curves(results)
+        validation_analyses.replicates_figure(ns, curves, agree, tmp / "validation_replicates.png")
+        if suite.robustness is not None:
+            validation_robust.figure(suite.robustness, facts, tmp / "validation_robustness.png")
+        if suite.table1 is not None:
+            validation_table1.figure(suite.table1, tmp / "validation_table1.png")
+        if suite.analyses is not None:
+            claim, q3, q4, _ = suite.analyses
+            validation_analyses.figures(
+                claim, q3, q4, tmp / "validation_central_claim.png", tmp / "validation_questions.png"
+            )
+        if suite.calibration is not None:
+            cal, _, measures = suite.calibration
+            validation_calibration.figure(cal, measures, tmp / "validation_calibration.png")
         out.mkdir(parents=True, exist_ok=True)
         for f in tmp.iterdir():
             f.replace(out / f.name)
@@ -650,48 +735,174 @@ def register(sub) -> None:
     """Add ``qisim validate`` to the command line."""
     p = sub.add_parser(
         "validate",
-        help="run the stylised-facts suite and report pass or fail",
-        description="Run the stylised facts of experiments/validation/ on common random numbers, "
-        "print a table of hypotheses with paired differences and 95%% confidence intervals, write "
-        "a report, and exit 1 if a fact fails.",
+        help="run the validation suite (stylised facts, robustness, Table 1, analyses, calibration)",
+        description="Run the stylised facts of experiments/validation/ on common random numbers, their "
+        "robustness over a Latin hypercube of the most influential parameters, the paper's Table 1, the "
+        "central claim and open questions, and the HEADS-UP calibration check; print the tables, write "
+        "a report, and exit 1 if a fact fails or is fragile.",
     )
-    p.add_argument("--replicates", type=int, metavar="N", help="seeds per arm (default: each fact's own)")
-    p.add_argument("--only", metavar="SF3,SF6", help="run only these facts")
+    p.add_argument("--replicates", type=int, metavar="N", help="seeds per arm (default: each file's own)")
+    p.add_argument("--only", metavar="SF3,SF6", help="run only these facts (and their robustness)")
     p.add_argument(
         "--report",
         type=Path,
         metavar="DIR",
         default=Path("results/validation"),
-        help="where to write VALIDATION.md and its figure (default: results/validation)",
+        help="where to write VALIDATION.md and its figures (default: results/validation)",
     )
     p.add_argument("--workers", type=int, default=None, metavar="N", help="processes (default: all cores)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster (tcp://HOST:PORT)")
+    p.add_argument(
+        "--facts-only", action="store_true", help="only the stylised facts (skip every other part)"
+    )
+    p.add_argument("--skip", metavar="PART,...", help=f"skip parts: {', '.join(PARTS)}")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a reduced suite (fewer hypercube points and seeds in every part), for tests and previews",
+    )
+    p.add_argument(
+        "--screen",
+        action="store_true",
+        help="first recompute the Morris screening that chooses the robustness parameters "
+        "(rewrites experiments/validation/robustness/chosen.toml)",
+    )
+    p.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="run the HEADS-UP calibration search and print every combination's loss, then stop",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_validate)
 
 
+#: Sizes of the parts: (full, --quick).
+SIZES = {
+    "robust_points": (None, 4),
+    "robust_replicates": (None, 2),
+    "table1_replicates": (None, 3),
+    "claim_points": (120, 24),
+    "question_replicates": (10, 3),
+}
+
+
 def cmd_validate(args) -> int:
-    import os
-    from concurrent.futures import ProcessPoolExecutor
+    import time
 
     from tqdm import tqdm
 
+    from . import validation_analyses, validation_calibration, validation_robust, validation_table1
     from .cli import UsageError
+    from .experiments.execute import open_executor
 
     if args.replicates is not None and args.replicates < 2:
         raise UsageError("--replicates must be at least 2 (a confidence interval needs two)")
+    skip = set()
+    if args.skip:
+        skip = {x.strip() for x in args.skip.split(",") if x.strip()}
+        unknown = skip - set(PARTS)
+        if unknown:
+            raise UsageError(f"--skip: unknown part '{sorted(unknown)[0]}'; parts are {', '.join(PARTS)}")
+    if args.facts_only:
+        skip = set(PARTS)
+    if args.workers is not None and args.workers < 1:
+        raise UsageError("--workers must be at least 1")
     facts = load_facts(args.only.split(",") if args.only else None)
     check_mechanisms(facts)
-    total = sum(len(f.arms) * (args.replicates or f.replicates) for f in facts)
-    workers = args.workers or os.cpu_count() or 1
-    with tqdm(total=total, desc="validate", unit="run", disable=args.quiet) as bar:
-        if workers > 1:
-            with ProcessPoolExecutor(workers) as ex:
-                results = evaluate(facts, args.replicates, ex, bar.update)
-        else:
-            results = evaluate(facts, args.replicates, None, bar.update)
-    print(table(facts, results))
-    path = write_report(facts, results, args.replicates, args.report)
-    counts = summary_counts(facts, results)
-    failed = ", ".join(counts["failed"]) or "none"
-    print(f"\n{counts['passed']} of {counts['facts']} facts pass (failed: {failed}). Report: {path}")
-    return 0 if not counts["failed"] else 1
+    size = {k: v[1] if args.quick else v[0] for k, v in SIZES.items()}
+    # everything is read and checked before anything runs
+    settings = validation_robust.load_settings() if "robustness" not in skip or args.screen else None
+    programmes = validation_table1.load_programmes() if "table1" not in skip else None
+    cal = validation_calibration.load() if "calibration" not in skip or args.calibrate else None
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    with open_executor(args.workers, args.scheduler) as info:
+        if not args.quiet:
+            print(f"Running {info.label}.")
+        if args.calibrate:
+            assert cal is not None
+            rows = validation_calibration.search(cal, info)
+            print(f"{'loss':>6}  measures (briefing q25/median/q75, issues median)  settings")
+            for combo, loss, m in rows:
+                settings_text = " ".join(f"{k}={v}" for k, v in combo.items())
+                print(
+                    f"{loss:6.3f}  {m['b25']:.2f}/{m['b50']:.2f}/{m['b75']:.2f}, "
+                    f"{m['i50']:5.1f}  {settings_text}"
+                )
+            return 0
+        if args.screen:
+            assert settings is not None
+            t0 = time.perf_counter()
+            scores = validation_robust.screen(info, progress=not args.quiet)
+            path = validation_robust.write_chosen(scores, len(settings.parameters), settings)
+            settings = validation_robust.load_settings(path)
+            timings["screening"] = time.perf_counter() - t0
+            print(f"Screening chose {', '.join(settings.parameters)} ({path}).")
+
+        def bar(total: int, what: str):
+            return tqdm(total=total, desc=what, unit="run", disable=args.quiet, leave=False)
+
+        t0 = time.perf_counter()
+        jobs, keys = fact_jobs(facts, args.replicates)
+        with bar(len(jobs), "facts") as b:
+            results = score(facts, args.replicates, keys, jobs, run_jobs(jobs, info, b.update))
+        timings["facts"] = time.perf_counter() - t0
+        suite = Suite(facts, results, args.replicates, timings=timings)
+        print(table(facts, results))
+        if "robustness" not in skip and settings is not None:
+            t0 = time.perf_counter()
+            n = validation_robust.n_runs(facts, settings, size["robust_points"], size["robust_replicates"])
+            with bar(n, "robustness") as b:
+                suite.robustness = validation_robust.evaluate(
+                    facts, settings, info, b.update, size["robust_points"], size["robust_replicates"]
+                )
+            timings["robustness"] = time.perf_counter() - t0
+            print("\nRobustness (share of hypercube points where each fact holds):")
+            for f in facts:
+                state = "robust" if suite.robustness.robust(f.id) else "FRAGILE"
+                print(f"  {f.id:5} {suite.robustness.share(f.id):4.0%}  {state}")
+        if programmes is not None:
+            t0 = time.perf_counter()
+            reps = size["table1_replicates"] or args.replicates
+            n = sum(len(p.fact.arms) * (reps or p.fact.replicates) for p in programmes)
+            with bar(n, "table 1") as b:
+                suite.table1 = validation_table1.evaluate(programmes, reps, info, b.update)
+            timings["table 1"] = time.perf_counter() - t0
+            print("\nTable 1 (relative change of harm: published, simulated [95% CI], secular trend):")
+            print(validation_table1.text_table(suite.table1))
+        if "analyses" not in skip:
+            t0 = time.perf_counter()
+            pts, qr = size["claim_points"], size["question_replicates"]
+            with bar(validation_analyses.n_runs(pts, qr), "analyses") as b:
+                claim, q3, q4 = validation_analyses.run(pts, qr, info, b.update)
+            suite.analyses = (claim, q3, q4, qr)
+            timings["analyses"] = time.perf_counter() - t0
+            print("\nCentral claim (held-out Spearman rho with sustainment at 12 months):")
+            for name in ("alignment", "clinicians", "managers", "board", "weakest level"):
+                m, lo, hi = claim.rho[name]
+                print(f"  {name:14} {m:5.2f} [{lo:5.2f}, {hi:5.2f}]")
+        if cal is not None and "calibration" not in skip:
+            t0 = time.perf_counter()
+            summ, measures = validation_calibration.check(cal, info)
+            suite.calibration = (cal, summ, measures)
+            timings["calibration"] = time.perf_counter() - t0
+            t = cal.targets
+            print(
+                f"\nCalibration ({cal.scenario}): briefing held {summ['b50']:.0%} "
+                f"({summ['b25']:.0%}-{summ['b75']:.0%}) "
+                f"of working days, published {t['briefing_median']:.0%} ({t['briefing_q25']:.0%}-"
+                f"{t['briefing_q75']:.0%}); issues per ward-month {summ['i50']:.0f}, published about "
+                f"{t['issues_median']:.0f}"
+            )
+    timings["total"] = time.perf_counter() - start
+    path = write_report(facts, results, args.replicates, args.report, suite)
+    failed = suite.failed()
+    n_pass = len(facts) - len(failed)
+    print(
+        f"\n{n_pass} of {len(facts)} facts pass{' and are robust' if suite.robustness is not None else ''} "
+        f"(failed or fragile: {', '.join(failed) or 'none'}). "
+        f"Time {timings['total']:.0f} s ("
+        + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items() if k != "total")
+        + f"). Report: {path}"
+    )
+    return 0 if not failed else 1
