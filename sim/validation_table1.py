@@ -6,10 +6,12 @@ addition, ``[[published]]`` entries: a measure reported by the programme's study
 and after, beside which the suite puts the simulated relative change of the harm rate
 of one arm over a window.  Units differ (% of patients, per 1,000 catheter-days, per
 1,000 bed-days), so only relative changes are compared: ``after / before - 1``.  The
-simulated "before" is the counterfactual harm rate over the first 90 days (the ward
-without the intervention); the simulated "after" is the arm's harm rate over the
-entry's window, and beside it the counterfactual's own change over the same window (the
-secular trend alone).
+simulated rates are the expected harm rates (the model's risk per 1,000 bed-days before
+harms are drawn, so that the day-to-day draw does not hide a change of a few per cent).
+The simulated "before" is the counterfactual rate over the first 90 days (the wards
+without the intervention); the simulated "after" is the arm's rate over the entry's
+window, and beside it the counterfactual's own change over the same window (the secular
+trend alone).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from .validation import (
 
 PUBLISHED_KEYS = ("arm", "measure", "unit", "before", "after", "window", "source", "note")
 #: The simulated "before": the counterfactual harm rate over the first 90 days.
-BASELINE = ("harm_rate_counterfactual", (0, 90))
+BASELINE = ("harm_rate_expected_counterfactual", (0, 90))
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,11 @@ def _needs(prog: Programme, arm: str) -> tuple:
     needs = list(prog.fact.needs()[arm])
     for p in prog.published:
         if p.arm == arm:
-            for need in (BASELINE, ("harm_rate", p.window), ("harm_rate_counterfactual", p.window)):
+            for need in (
+                BASELINE,
+                ("harm_rate_expected", p.window),
+                ("harm_rate_expected_counterfactual", p.window),
+            ):
                 if need not in needs:
                     needs.append(need)
     return tuple(needs)
@@ -165,8 +171,8 @@ def evaluate(
         for p in prog.published:
             runs = [values[(prog.fact.id, p.arm, s)] for s in range(1, n + 1)]
             base = np.array([r[BASELINE] for r in runs])
-            after = np.array([r[("harm_rate", p.window)] for r in runs])
-            cf = np.array([r[("harm_rate_counterfactual", p.window)] for r in runs])
+            after = np.array([r[("harm_rate_expected", p.window)] for r in runs])
+            cf = np.array([r[("harm_rate_expected_counterfactual", p.window)] for r in runs])
             change = tuple(float(x) for x in mean_ci(after / base - 1.0))
             trend = tuple(float(x) for x in mean_ci(cf / base - 1.0))
             comps.append((prog.fact.id, Comparison(p, change, trend)))  # type: ignore[arg-type]
@@ -194,7 +200,7 @@ def markdown(res: Table1Result, replicates: int | None) -> list[str]:
         "",
         "Four programmes, each configured from what the paper says about its managerial",
         "collaboration (`experiments/validation/table1/`; every override is justified there).",
-        "Relative change of the harm rate: simulated (the arm's harm rate over the window",
+        "Relative change of the harm rate: simulated (the arm's expected harm rate over the window",
         "against the counterfactual's over the first 90 days; mean and 95% CI over seeds) beside",
         "the published change; 'trend' is the counterfactual's own change (the secular trend).",
         "",
