@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,22 @@ from .scenario import ScenarioError, data_dir, load_scenario
 from .stats import mean_ci
 
 TESTS = ("greater", "less", "equivalent", "noninferior")
-SIMPLE_OUTCOMES = ("effect", "gap", "wards_running", "raised_per_briefing", "auc_agreement_minus_severity")
+SIMPLE_OUTCOMES = (
+    "effect",
+    "gap",
+    "wards_running",
+    "raised_per_briefing",
+    "auc_agreement_minus_severity",
+    "sustainment",
+    "engagement_min",
+    "engagement_avg",
+    "resolved_share",
+    "resolved_share_above_ward",
+    "abandon_day",
+)
+#: Outcomes that give one value per ward and month (30-day blocks) rather than one number.
+ARRAY_OUTCOMES = ("ward_months_briefing", "ward_months_issues")
+FACT_KEYS = ("id", "title", "kind", "claim", "mechanisms", "replicates", "days", "arms", "hypotheses")
 
 
 @dataclass(frozen=True)
@@ -101,16 +115,33 @@ def validation_dir() -> Path:
     return data_dir("experiments") / "validation"
 
 
-def load_fact(path: str | Path) -> Fact:
-    """Read and check one fact file; every problem is a one-line :class:`ScenarioError`."""
-    path = Path(path)
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A TOML file as a dict; a missing or malformed file is a one-line :class:`ScenarioError`."""
     source = str(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ScenarioError(source, None, "file not found") from None
     except tomllib.TOMLDecodeError as err:
         raise ScenarioError(source, None, f"not valid TOML ({err})") from None
+
+
+def check_keys(table: Mapping, allowed: Iterable[str], source: str, prefix: str = "") -> None:
+    """Every key of ``table`` is one of ``allowed``, or a one-line error naming it."""
+    allowed = tuple(allowed)
+    for key in table:
+        if key not in allowed:
+            raise ScenarioError(source, prefix + key, f"unknown key; allowed: {', '.join(allowed)}")
+
+
+def load_fact(path: str | Path, raw: Mapping[str, Any] | None = None, extra_keys: Iterable[str] = ()) -> Fact:
+    """Read and check one fact file; every problem is a one-line :class:`ScenarioError`.
+    ``extra_keys`` are top-level keys that a caller reads itself (Table 1's ``published``)."""
+    path = Path(path)
+    source = str(path)
+    if raw is None:
+        raw = read_toml(path)
+    check_keys(raw, FACT_KEYS + tuple(extra_keys), source)
 
     def need(key: str, kind: type | tuple[type, ...], where: Mapping = raw, prefix: str = ""):
         if key not in where:
@@ -123,19 +154,27 @@ def load_fact(path: str | Path) -> Fact:
     days = need("days", int)
     arms = {}
     for name, arm in need("arms", dict).items():
+        check_keys(arm, ("scenario", "set"), source, f"arms.{name}.")
         scenario = need("scenario", str, arm, f"arms.{name}.")
         overrides = tuple(arm.get("set", ())) + (f"days={days}",)
-        load_scenario(scenario, overrides)  # fails here, naming the key, if an override is bad
+        try:
+            load_scenario(scenario, overrides)  # fails here, naming the key, if an override is bad
+        except ScenarioError as err:
+            if err.source not in ("--set", ""):  # an error inside the scenario file names that file
+                raise
+            raise ScenarioError(source, f"arms.{name}.set: {err.key}", err.message) from None
         arms[name] = (scenario, overrides)
     hypotheses = []
     for i, h in enumerate(need("hypotheses", list)):
         prefix = f"hypotheses.{i}."
+        check_keys(h, ("name", "statement", "terms", "test", "min_effect", "margin"), source, prefix)
         test = need("test", str, h, prefix)
         if test not in TESTS:
             raise ScenarioError(source, prefix + "test", f"must be one of {', '.join(TESTS)} (got {test!r})")
         terms = []
         for j, t in enumerate(need("terms", list, h, prefix)):
             where = f"{prefix}terms.{j}."
+            check_keys(t, ("arm", "outcome", "window", "weight"), source, where)
             arm = need("arm", str, t, where)
             if arm not in arms:
                 raise ScenarioError(source, where + "arm", f"must be one of the arms {', '.join(arms)}")
@@ -196,7 +235,7 @@ def load_facts(only: Iterable[str] | None = None) -> list[Fact]:
 
 
 def check_outcome(name: str, source: str, key: str) -> None:
-    from .model import COLUMNS
+    from .model import COLUMNS, WARD_COLUMNS
 
     base, _, arg = name.partition(":")
     ok = (
@@ -204,13 +243,15 @@ def check_outcome(name: str, source: str, key: str) -> None:
         or name in SIMPLE_OUTCOMES
         or (base in ("adoption", "fidelity") and arg.isdigit())
         or (base == "halfrise" and arg in COLUMNS)
+        or (base == "ward_sd" and arg in WARD_COLUMNS)
+        or name in ARRAY_OUTCOMES
     )
     if not ok:
         raise ScenarioError(
             source,
             key,
             f"unknown outcome '{name}'; outcomes are timeseries columns, {', '.join(SIMPLE_OUTCOMES)}, "
-            "adoption:K, fidelity:K and halfrise:COLUMN",
+            "adoption:K, fidelity:K, halfrise:COLUMN, ward_sd:WARD_COLUMN and " + ", ".join(ARRAY_OUTCOMES),
         )
 
 
@@ -243,7 +284,58 @@ def outcome(model, name: str, window: tuple[int, int]) -> float:
         return float(series[sl].mean())
     if base == "halfrise" and arg:
         return _halfrise(ts[arg], start, end)
+    if name == "sustainment":
+        peak = ts["adoption"][:end].max()
+        return float(ts["adoption"][sl].mean() / peak) if peak > 0 else 0.0
+    if name in ("engagement_min", "engagement_avg"):
+        levels = np.stack([ts[f"engagement_{lv}"][sl] for lv in ("clinician", "manager", "board")])
+        return float((levels.min(axis=0) if name == "engagement_min" else levels.mean(axis=0)).mean())
+    if name == "abandon_day":
+        adoption = ts["adoption"]
+        peak = np.maximum.accumulate(adoption)[start:end]
+        low = np.flatnonzero(adoption[start:end] < 0.5 * peak)
+        return float(low[0]) if low.size else float(end - start)
+    if name in ("resolved_share", "resolved_share_above_ward"):
+        return _resolved_share(model, start, end, above_ward=name.endswith("above_ward"))
+    if base == "ward_sd" and arg:
+        detail = model.ward_detail()
+        per_day = detail[arg].reshape(-1, model.state.W)[sl]
+        return float(per_day.std(axis=1).mean())
+    if name in ARRAY_OUTCOMES:
+        return _ward_months(model, start, end, name)
     return float(ts[name][sl].mean())
+
+
+def _resolved_share(model, start: int, end: int, above_ward: bool) -> float:
+    """Of the issues raised in the window (those needing more than a ward's authority, if
+    ``above_ward``), the share resolved by the window's end."""
+    log = model.issue_log()
+    sel = (log["raised_day"] >= start) & (log["raised_day"] < end)
+    if above_ward:
+        sel &= log["authority"] != "ward"
+    if not sel.any():
+        return 0.0
+    resolved = (log["resolved_day"][sel] >= 0) & (log["resolved_day"][sel] < end)
+    return float(resolved.mean())
+
+
+def _ward_months(model, start: int, end: int, name: str) -> np.ndarray:
+    """Per ward and 30-day month of the window: the share of working days (Monday to
+    Friday, as the model counts them) with a briefing held, or the issues raised."""
+    detail = model.ward_detail()
+    W = model.state.W
+    column = "briefing_held" if name == "ward_months_briefing" else "issues_raised"
+    daily = detail[column].reshape(-1, W)[start:end].astype(float)
+    months = (end - start) // 30
+    out = []
+    for m in range(months):
+        block = daily[30 * m : 30 * (m + 1)]
+        if name == "ward_months_briefing":
+            working = ((np.arange(start + 30 * m, start + 30 * (m + 1)) % 7) < 5)[:, None]
+            out.append((block * working).sum(axis=0) / working.sum())
+        else:
+            out.append(block.sum(axis=0))
+    return np.concatenate(out) if out else np.zeros(0)
 
 
 def _wards_running(model) -> np.ndarray:
@@ -295,10 +387,14 @@ def _halfrise(series: np.ndarray, start: int, end: int) -> float:
     return float(hit[0]) if hit.size else float(end - start)
 
 
-# -- running -----------------------------------------------------------------------------
+# -- running ---------------------------------------------------------------------------
+
+#: One run: scenario (preset or path), overrides, seed, and the (outcome, window) pairs it
+#: must measure.  Plain data, so that it pickles to a pool worker or a Dask worker.
+Job = tuple[str, tuple[str, ...], int, tuple[tuple[str, tuple[int, int]], ...]]
 
 
-def run_arm(job: tuple[str, tuple[str, ...], int, list[tuple[str, tuple[int, int]]]]) -> list[float]:
+def run_arm(job: Job) -> list[Any]:
     """Run one arm on one seed; return its outcomes in the order asked (picklable job)."""
     from .model import QIModel
 
@@ -308,28 +404,90 @@ def run_arm(job: tuple[str, tuple[str, ...], int, list[tuple[str, tuple[int, int
     return [outcome(model, name, window) for name, window in needs]
 
 
-def evaluate(
+def run_chunk(jobs: list[Job]) -> list[list[Any]]:
+    """A chunk of runs, one task for an executor (its overhead shared by the chunk)."""
+    return [run_arm(job) for job in jobs]
+
+
+def as_info(executor: Any) -> Any:
+    """An :class:`~sim.experiments.execute.ExecutorInfo` for a plain executor, or None."""
+    from .experiments.execute import ExecutorInfo, SequentialExecutor
+
+    if executor is None:
+        return ExecutorInfo(SequentialExecutor(), 1, "in this process")
+    if isinstance(executor, ExecutorInfo):
+        return executor
+    return ExecutorInfo(executor, getattr(executor, "_max_workers", 2) or 2, "on an executor")
+
+
+def run_jobs(jobs: list[Job], executor: Any = None, progress: Callable[[int], None] | None = None) -> list:
+    """Every job's outcomes, in the order of ``jobs``, run in chunks on the executor of
+    :mod:`sim.experiments.execute` (in this process, a local pool or a Dask cluster).
+    Each run's inputs are fixed before it is sent, and results are put back in job order,
+    so they do not depend on the executor or the number of workers."""
+    import concurrent.futures as cf
+
+    from .experiments.design import chunk_size
+
+    info = as_info(executor)
+    size = chunk_size(len(jobs))
+    spans = [range(i, min(i + size, len(jobs))) for i in range(0, len(jobs), size)]
+    out: list[Any] = [None] * len(jobs)
+    pending: dict[cf.Future, range] = {}
+    queue = iter(spans)
+    window = max(2, 2 * info.slots)
+
+    def fill() -> None:
+        while len(pending) < window:
+            span = next(queue, None)
+            if span is None:
+                return
+            pending[info.executor.submit(run_chunk, [jobs[i] for i in span])] = span
+
+    try:
+        fill()
+        while pending:
+            done, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
+            for future in done:
+                span = pending.pop(future)
+                for i, result in zip(span, future.result(), strict=True):
+                    out[i] = result
+                if progress:
+                    progress(len(span))
+            fill()
+    finally:
+        for future in pending:
+            future.cancel()
+    return out
+
+
+def fact_jobs(
     facts: list[Fact],
     replicates: int | None = None,
-    executor: Executor | None = None,
-    progress: Callable[[int], None] | None = None,
-) -> list[HypothesisResult]:
-    """Run every arm of every fact on seeds 1..replicates and test every hypothesis."""
+    extra: Callable[[Fact, str], tuple[str, ...]] | None = None,
+) -> tuple[list[Job], list[tuple[str, str, int]]]:
+    """The runs of every arm of every fact on seeds 1..replicates, with their keys;
+    ``extra(fact, arm)`` adds overrides to an arm (the robustness check's shifts)."""
     jobs, keys = [], []
     for fact in facts:
         n = replicates or fact.replicates
         for arm, needs in fact.needs().items():
             scenario, overrides = fact.arms[arm]
+            more = extra(fact, arm) if extra else ()
             for seed in range(1, n + 1):
-                jobs.append((scenario, overrides, seed, needs))
+                jobs.append((scenario, overrides + tuple(more), seed, tuple(needs)))
                 keys.append((fact.id, arm, seed))
-    mapper = executor.map if executor is not None else map
+    return jobs, keys
+
+
+def score(
+    facts: list[Fact], replicates: int | None, keys: list, jobs: list[Job], results: list
+) -> list[HypothesisResult]:
+    """Test every hypothesis on the runs' outcomes (paired per seed)."""
     values: dict[tuple[str, str, int], dict] = {}
-    for key, job, result in zip(keys, jobs, mapper(run_arm, jobs), strict=True):
+    for key, job, result in zip(keys, jobs, results, strict=True):
         values[key] = dict(zip(job[3], result, strict=True))
-        if progress:
-            progress(1)
-    results = []
+    out = []
     for fact in facts:
         n = replicates or fact.replicates
         for h in fact.hypotheses:
@@ -338,8 +496,21 @@ def evaluate(
                 stat += t.weight * np.array(
                     [values[(fact.id, t.arm, seed)][(t.outcome, t.window)] for seed in range(1, n + 1)]
                 )
-            results.append(HypothesisResult(fact.id, h, stat))
-    return results
+            out.append(HypothesisResult(fact.id, h, stat))
+    return out
+
+
+def evaluate(
+    facts: list[Fact],
+    replicates: int | None = None,
+    executor: Any = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[HypothesisResult]:
+    """Run every arm of every fact on seeds 1..replicates and test every hypothesis.
+    ``executor``: None (this process), a ``concurrent.futures.Executor`` or an open
+    :class:`~sim.experiments.execute.ExecutorInfo` (``open_executor``)."""
+    jobs, keys = fact_jobs(facts, replicates)
+    return score(facts, replicates, keys, jobs, run_jobs(jobs, executor, progress))
 
 
 def fact_passed(results: list[HypothesisResult], fact_id: str) -> bool:
@@ -456,23 +627,102 @@ def forest_figure(facts: list[Fact], results: list[HypothesisResult], path: Path
     fig.savefig(path, dpi=110)
 
 
+PARTS = ("robustness", "table1", "analyses", "calibration")
+
+
+@dataclass
+class Suite:
+    """Everything one ``qisim validate`` computed (parts skipped are None)."""
+
+    facts: list[Fact]
+    results: list[HypothesisResult]
+    replicates: int | None
+    robustness: Any = None
+    table1: Any = None
+    analyses: Any = None  # (claim, q3, q4, replicates per arm)
+    calibration: Any = None  # (Calibration, summary, measures)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def passed(self, fact_id: str) -> bool:
+        return fact_passed(self.results, fact_id)
+
+    def fragile(self, fact_id: str) -> bool:
+        return self.robustness is not None and not self.robustness.robust(fact_id)
+
+    def failed(self) -> list[str]:
+        """Facts that fail, or pass but are fragile (both count as failed)."""
+        return [f.id for f in self.facts if not self.passed(f.id) or self.fragile(f.id)]
+
+
+def suite_markdown(suite: Suite) -> str:
+    from . import validation_analyses, validation_calibration, validation_robust, validation_table1
+
+    text = report_markdown(suite.facts, suite.results, suite.replicates)
+    head, _, rest = text.partition("\n## ")
+    lines = [head.rstrip("\n")]
+    if suite.robustness is not None:
+        fragile = [f.id for f in suite.facts if suite.passed(f.id) and suite.fragile(f.id)]
+        lines += ["", f"Fragile (pass at the defaults, but not robust): {', '.join(fragile) or 'none'}."]
+    failed = suite.failed()
+    lines += ["", f"Failed or fragile, counted as failed: {', '.join(failed) or 'none'}."]
+    if suite.timings:
+        lines += ["", "Time: " + ", ".join(f"{k} {v:.0f} s" for k, v in suite.timings.items()) + "."]
+    if suite.robustness is not None:
+        passed = {f.id: suite.passed(f.id) for f in suite.facts}
+        lines += [""] + validation_robust.markdown(suite.robustness, suite.facts, passed)
+    if suite.table1 is not None:
+        lines += [""] + validation_table1.markdown(suite.table1, suite.replicates)
+    if suite.analyses is not None:
+        claim, q3, q4, reps = suite.analyses
+        lines += [""] + validation_analyses.markdown(claim, q3, q4, reps)
+    if suite.calibration is not None:
+        cal, summ, _ = suite.calibration
+        lines += [""] + validation_calibration.markdown(cal, summ)
+    ns, curves, agree = validation_analyses.replicate_curves(suite.results)
+    default = suite.replicates or max(f.replicates for f in suite.facts)
+    lines += [""] + validation_analyses.replicates_markdown(ns, curves, agree, default)
+    lines += ["", "## The stylised facts one by one"]
+    return "\n".join(lines) + ("\n\n## " + rest if rest else "\n")
+
+
 def write_report(
-    facts: list[Fact], results: list[HypothesisResult], replicates: int | None, out: Path
+    facts: list[Fact],
+    results: list[HypothesisResult],
+    replicates: int | None,
+    out: Path,
+    suite: Suite | None = None,
 ) -> Path:
-    """Write VALIDATION.md and validation_forest.png into ``out`` (via a temporary folder,
-    moved into place); ``qisim validate --report docs`` regenerates docs/VALIDATION.md."""
+    """Write VALIDATION.md and its figures into ``out`` (via a temporary folder, moved
+    into place); ``qisim validate --report docs`` regenerates docs/VALIDATION.md."""
     import shutil
     import tempfile
 
+    from . import validation_analyses, validation_calibration, validation_robust, validation_table1
+
+    suite = suite or Suite(facts, results, replicates)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        text = report_markdown(facts, results, replicates)
+        text = suite_markdown(suite)
         text = text.replace(
             "# Validation report\n", "# Validation report\n\n![forest](validation_forest.png)\n", 1
         )
         (tmp / "VALIDATION.md").write_text(text)
         forest_figure(facts, results, tmp / "validation_forest.png")
+        ns, curves, agree = validation_analyses.replicate_curves(results)
+        validation_analyses.replicates_figure(ns, curves, agree, tmp / "validation_replicates.png")
+        if suite.robustness is not None:
+            validation_robust.figure(suite.robustness, facts, tmp / "validation_robustness.png")
+        if suite.table1 is not None:
+            validation_table1.figure(suite.table1, tmp / "validation_table1.png")
+        if suite.analyses is not None:
+            claim, q3, q4, _ = suite.analyses
+            validation_analyses.figures(
+                claim, q3, q4, tmp / "validation_central_claim.png", tmp / "validation_questions.png"
+            )
+        if suite.calibration is not None:
+            cal, _, measures = suite.calibration
+            validation_calibration.figure(cal, measures, tmp / "validation_calibration.png")
         out.mkdir(parents=True, exist_ok=True)
         for f in tmp.iterdir():
             f.replace(out / f.name)
@@ -485,48 +735,174 @@ def register(sub) -> None:
     """Add ``qisim validate`` to the command line."""
     p = sub.add_parser(
         "validate",
-        help="run the stylised-facts suite and report pass or fail",
-        description="Run the stylised facts of experiments/validation/ on common random numbers, "
-        "print a table of hypotheses with paired differences and 95%% confidence intervals, write "
-        "a report, and exit 1 if a fact fails.",
+        help="run the validation suite (stylised facts, robustness, Table 1, analyses, calibration)",
+        description="Run the stylised facts of experiments/validation/ on common random numbers, their "
+        "robustness over a Latin hypercube of the most influential parameters, the paper's Table 1, the "
+        "central claim and open questions, and the HEADS-UP calibration check; print the tables, write "
+        "a report, and exit 1 if a fact fails or is fragile.",
     )
-    p.add_argument("--replicates", type=int, metavar="N", help="seeds per arm (default: each fact's own)")
-    p.add_argument("--only", metavar="SF3,SF6", help="run only these facts")
+    p.add_argument("--replicates", type=int, metavar="N", help="seeds per arm (default: each file's own)")
+    p.add_argument("--only", metavar="SF3,SF6", help="run only these facts (and their robustness)")
     p.add_argument(
         "--report",
         type=Path,
         metavar="DIR",
         default=Path("results/validation"),
-        help="where to write VALIDATION.md and its figure (default: results/validation)",
+        help="where to write VALIDATION.md and its figures (default: results/validation)",
     )
     p.add_argument("--workers", type=int, default=None, metavar="N", help="processes (default: all cores)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster (tcp://HOST:PORT)")
+    p.add_argument(
+        "--facts-only", action="store_true", help="only the stylised facts (skip every other part)"
+    )
+    p.add_argument("--skip", metavar="PART,...", help=f"skip parts: {', '.join(PARTS)}")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a reduced suite (fewer hypercube points and seeds in every part), for tests and previews",
+    )
+    p.add_argument(
+        "--screen",
+        action="store_true",
+        help="first recompute the Morris screening that chooses the robustness parameters "
+        "(rewrites experiments/validation/robustness/chosen.toml)",
+    )
+    p.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="run the HEADS-UP calibration search and print every combination's loss, then stop",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_validate)
 
 
+#: Sizes of the parts: (full, --quick).
+SIZES = {
+    "robust_points": (None, 4),
+    "robust_replicates": (None, 2),
+    "table1_replicates": (None, 3),
+    "claim_points": (120, 24),
+    "question_replicates": (10, 3),
+}
+
+
 def cmd_validate(args) -> int:
-    import os
-    from concurrent.futures import ProcessPoolExecutor
+    import time
 
     from tqdm import tqdm
 
+    from . import validation_analyses, validation_calibration, validation_robust, validation_table1
     from .cli import UsageError
+    from .experiments.execute import open_executor
 
     if args.replicates is not None and args.replicates < 2:
         raise UsageError("--replicates must be at least 2 (a confidence interval needs two)")
+    skip = set()
+    if args.skip:
+        skip = {x.strip() for x in args.skip.split(",") if x.strip()}
+        unknown = skip - set(PARTS)
+        if unknown:
+            raise UsageError(f"--skip: unknown part '{sorted(unknown)[0]}'; parts are {', '.join(PARTS)}")
+    if args.facts_only:
+        skip = set(PARTS)
+    if args.workers is not None and args.workers < 1:
+        raise UsageError("--workers must be at least 1")
     facts = load_facts(args.only.split(",") if args.only else None)
     check_mechanisms(facts)
-    total = sum(len(f.arms) * (args.replicates or f.replicates) for f in facts)
-    workers = args.workers or os.cpu_count() or 1
-    with tqdm(total=total, desc="validate", unit="run", disable=args.quiet) as bar:
-        if workers > 1:
-            with ProcessPoolExecutor(workers) as ex:
-                results = evaluate(facts, args.replicates, ex, bar.update)
-        else:
-            results = evaluate(facts, args.replicates, None, bar.update)
-    print(table(facts, results))
-    path = write_report(facts, results, args.replicates, args.report)
-    counts = summary_counts(facts, results)
-    failed = ", ".join(counts["failed"]) or "none"
-    print(f"\n{counts['passed']} of {counts['facts']} facts pass (failed: {failed}). Report: {path}")
-    return 0 if not counts["failed"] else 1
+    size = {k: v[1] if args.quick else v[0] for k, v in SIZES.items()}
+    # everything is read and checked before anything runs
+    settings = validation_robust.load_settings() if "robustness" not in skip or args.screen else None
+    programmes = validation_table1.load_programmes() if "table1" not in skip else None
+    cal = validation_calibration.load() if "calibration" not in skip or args.calibrate else None
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    with open_executor(args.workers, args.scheduler) as info:
+        if not args.quiet:
+            print(f"Running {info.label}.")
+        if args.calibrate:
+            assert cal is not None
+            rows = validation_calibration.search(cal, info)
+            print(f"{'loss':>6}  measures (briefing q25/median/q75, issues median)  settings")
+            for combo, loss, m in rows:
+                settings_text = " ".join(f"{k}={v}" for k, v in combo.items())
+                print(
+                    f"{loss:6.3f}  {m['b25']:.2f}/{m['b50']:.2f}/{m['b75']:.2f}, "
+                    f"{m['i50']:5.1f}  {settings_text}"
+                )
+            return 0
+        if args.screen:
+            assert settings is not None
+            t0 = time.perf_counter()
+            scores = validation_robust.screen(info, progress=not args.quiet)
+            path = validation_robust.write_chosen(scores, len(settings.parameters), settings)
+            settings = validation_robust.load_settings(path)
+            timings["screening"] = time.perf_counter() - t0
+            print(f"Screening chose {', '.join(settings.parameters)} ({path}).")
+
+        def bar(total: int, what: str):
+            return tqdm(total=total, desc=what, unit="run", disable=args.quiet, leave=False)
+
+        t0 = time.perf_counter()
+        jobs, keys = fact_jobs(facts, args.replicates)
+        with bar(len(jobs), "facts") as b:
+            results = score(facts, args.replicates, keys, jobs, run_jobs(jobs, info, b.update))
+        timings["facts"] = time.perf_counter() - t0
+        suite = Suite(facts, results, args.replicates, timings=timings)
+        print(table(facts, results))
+        if "robustness" not in skip and settings is not None:
+            t0 = time.perf_counter()
+            n = validation_robust.n_runs(facts, settings, size["robust_points"], size["robust_replicates"])
+            with bar(n, "robustness") as b:
+                suite.robustness = validation_robust.evaluate(
+                    facts, settings, info, b.update, size["robust_points"], size["robust_replicates"]
+                )
+            timings["robustness"] = time.perf_counter() - t0
+            print("\nRobustness (share of hypercube points where each fact holds):")
+            for f in facts:
+                state = "robust" if suite.robustness.robust(f.id) else "FRAGILE"
+                print(f"  {f.id:5} {suite.robustness.share(f.id):4.0%}  {state}")
+        if programmes is not None:
+            t0 = time.perf_counter()
+            reps = size["table1_replicates"] or args.replicates
+            n = sum(len(p.fact.arms) * (reps or p.fact.replicates) for p in programmes)
+            with bar(n, "table 1") as b:
+                suite.table1 = validation_table1.evaluate(programmes, reps, info, b.update)
+            timings["table 1"] = time.perf_counter() - t0
+            print("\nTable 1 (relative change of harm: published, simulated [95% CI], secular trend):")
+            print(validation_table1.text_table(suite.table1))
+        if "analyses" not in skip:
+            t0 = time.perf_counter()
+            pts, qr = size["claim_points"], size["question_replicates"]
+            with bar(validation_analyses.n_runs(pts, qr), "analyses") as b:
+                claim, q3, q4 = validation_analyses.run(pts, qr, info, b.update)
+            suite.analyses = (claim, q3, q4, qr)
+            timings["analyses"] = time.perf_counter() - t0
+            print("\nCentral claim (held-out Spearman rho with sustainment at 12 months):")
+            for name in ("alignment", "clinicians", "managers", "board", "weakest level"):
+                m, lo, hi = claim.rho[name]
+                print(f"  {name:14} {m:5.2f} [{lo:5.2f}, {hi:5.2f}]")
+        if cal is not None and "calibration" not in skip:
+            t0 = time.perf_counter()
+            summ, measures = validation_calibration.check(cal, info)
+            suite.calibration = (cal, summ, measures)
+            timings["calibration"] = time.perf_counter() - t0
+            t = cal.targets
+            print(
+                f"\nCalibration ({cal.scenario}): briefing held {summ['b50']:.0%} "
+                f"({summ['b25']:.0%}-{summ['b75']:.0%}) "
+                f"of working days, published {t['briefing_median']:.0%} ({t['briefing_q25']:.0%}-"
+                f"{t['briefing_q75']:.0%}); issues per ward-month {summ['i50']:.0f}, published about "
+                f"{t['issues_median']:.0f}"
+            )
+    timings["total"] = time.perf_counter() - start
+    path = write_report(facts, results, args.replicates, args.report, suite)
+    failed = suite.failed()
+    n_pass = len(facts) - len(failed)
+    print(
+        f"\n{n_pass} of {len(facts)} facts pass{' and are robust' if suite.robustness is not None else ''} "
+        f"(failed or fragile: {', '.join(failed) or 'none'}). "
+        f"Time {timings['total']:.0f} s ("
+        + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items() if k != "total")
+        + f"). Report: {path}"
+    )
+    return 0 if not failed else 1

@@ -1,5 +1,7 @@
 """The validation suite's machinery: fact files, outcomes, pass rules, the command."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -70,10 +72,13 @@ def test_bad_fact_files_name_the_key(tmp_path):
     )
     with pytest.raises(ScenarioError, match="managers.bias"):
         v.load_fact(path)
-    path.write_text(path.read_text().replace("managers.bais=1", "managers.bias=1") + (
-        '[[hypotheses]]\nname = "h"\nstatement = "s"\ntest = "bigger"\n'
-        'terms = [{ arm = "a", outcome = "adoption", window = [0, 30], weight = 1.0 }]\n'
-    ))
+    path.write_text(
+        path.read_text().replace("managers.bais=1", "managers.bias=1")
+        + (
+            '[[hypotheses]]\nname = "h"\nstatement = "s"\ntest = "bigger"\n'
+            'terms = [{ arm = "a", outcome = "adoption", window = [0, 30], weight = 1.0 }]\n'
+        )
+    )
     with pytest.raises(ScenarioError, match="hypotheses.0.test"):
         v.load_fact(path)
 
@@ -86,9 +91,198 @@ def test_validate_command_rejects_an_unknown_fact(capsys, tmp_path):
 
 
 def test_validate_command_writes_its_report(capsys, tmp_path):
-    status = main(["validate", "--only", "SF3", "--replicates", "3", "--workers", "1",
-                   "--report", str(tmp_path / "r"), "--quiet"])
+    status = main(
+        [
+            "validate",
+            "--only",
+            "SF3",
+            "--replicates",
+            "3",
+            "--workers",
+            "1",
+            "--facts-only",
+            "--report",
+            str(tmp_path / "r"),
+            "--quiet",
+        ]
+    )
     out = capsys.readouterr().out
     assert status == 0 and "SF3" in out and "1 of 1 facts pass" in out
     assert (tmp_path / "r" / "VALIDATION.md").read_text().startswith("# Validation report")
     assert (tmp_path / "r" / "validation_forest.png").stat().st_size > 0
+
+
+# -- the suite as one runner, its parts and its report ---------------------------------------
+
+#: Facts that fail today, until the mechanism work lands; empty it as they pass. Every other
+#: fact must pass the reduced suite below (5 seeds). SF6 fails since heads_up_site was
+#: calibrated to HEADS-UP's issue volume (about 70 a ward-month): managers' capacity, not
+#: agreement, then decides more of what is resolved. SF7 passes with 20 seeds by a hair
+#: (0.107 against a minimum effect of 0.1) and fails with 5.
+KNOWN_FAILING = {"SF1", "SF2", "SF4", "SF5", "SF6", "SF7", "SF8", "SF10"}
+REDUCED_REPLICATES = 5
+
+
+def test_results_do_not_depend_on_the_number_of_workers():
+    from sim.experiments.execute import open_executor
+
+    facts = v.load_facts(["SF3", "SF9"])
+    with open_executor(1) as one, open_executor(2) as two:
+        a = v.evaluate(facts, 2, one)
+        b = v.evaluate(facts, 2, two)
+    assert [r.values.tobytes() for r in a] == [r.values.tobytes() for r in b]
+
+
+def test_reduced_suite_passes_every_fact_but_the_known_failing(tmp_path):
+    from sim.experiments.execute import open_executor
+
+    facts = v.load_facts()
+    assert {f.id for f in facts} >= KNOWN_FAILING
+    with open_executor(2) as info:
+        results = v.evaluate(facts, REDUCED_REPLICATES, info)
+    failing = {f.id for f in facts if not v.fact_passed(results, f.id)}
+    unexpected = failing - KNOWN_FAILING
+    assert not unexpected, "facts that now fail:\n" + v.table(facts, results)
+    now_passing = KNOWN_FAILING - failing
+    if now_passing:
+        print(f"KNOWN_FAILING may drop {sorted(now_passing)}: they pass now")
+
+
+def test_a_fact_holds_at_a_point_by_its_mean_on_the_passing_side():
+    from sim import validation_robust as rob
+
+    h = v.Hypothesis("h", "", (), "greater", min_effect=0.1)
+    wide = v.HypothesisResult("SFX", h, np.array([0.0, 0.3]))  # mean 0.15, CI includes 0
+    assert not wide.passed and rob.holds([wide], "SFX")
+    low = v.HypothesisResult("SFX", h, np.array([0.0, 0.1]))
+    assert not rob.holds([low], "SFX")
+
+
+def test_robustness_multipliers_stay_within_the_spread_and_cover_it():
+    from sim import validation_robust as rob
+
+    settings = rob.load_settings()
+    m = rob.multipliers(settings)
+    assert m.shape == (settings.points, len(settings.parameters))
+    assert (m >= 1 - settings.spread).all() and (m <= 1 + settings.spread).all()
+    # a Latin hypercube: one point in each of the `points` strata of every parameter
+    strata = np.floor((m - (1 - settings.spread)) / (2 * settings.spread) * settings.points)
+    assert all(sorted(col) == list(range(settings.points)) for col in strata.T.astype(int))
+
+
+def test_a_shift_multiplies_the_arm_s_own_value():
+    from sim import validation_robust as rob
+
+    fact = v.load_facts(["SF3"])[0]
+    over = rob.shifted(fact, "mandate_low", ("managers.bias", "clinicians.w_peer"), np.array([1.2, 0.8]))
+    assert over == ("managers.bias=-2.64", "clinicians.w_peer=1.2")
+
+
+def test_table1_programmes_load_with_published_values_and_justified_arms():
+    from sim import validation_table1 as t1
+
+    progs = t1.load_programmes()
+    assert len(progs) == 4
+    published = {p.source.split(",")[0] for prog in progs for p in prog.published}
+    assert {"Haynes et al.", "Urbach et al.", "Pronovost et al.", "Bion et al."} <= published
+    for prog in progs:
+        assert prog.fact.hypotheses
+        text = (t1.table1_dir() / Path(prog.fact.source).name).read_text()
+        for _scenario, overrides in prog.fact.arms.values():
+            for o in overrides:
+                if not o.startswith("days="):
+                    line = next(line for line in text.splitlines() if f'"{o}"' in line)
+                    assert "#" in line or o.startswith("interventions.0.name"), f"{o} has no justification"
+
+
+def test_table1_rejects_an_unknown_key_naming_the_file(tmp_path):
+    from sim import validation_table1 as t1
+
+    src = (t1.table1_dir() / "t4_coordination.toml").read_text()
+    bad = tmp_path / "bad.toml"
+    bad.write_text(src + '\n[[published]]\narm = "co_leadership"\nmesure = "x"\n')
+    with pytest.raises(ScenarioError, match=r"bad.toml: key 'published.0.mesure'"):
+        t1.load_programme(bad)
+
+
+def test_table1_relative_change_compares_against_the_baseline_counterfactual():
+    from sim import validation_table1 as t1
+
+    prog = t1.load_programmes()[0]
+    res = t1.evaluate([prog], 2)
+    for _fid, c in res.comparisons:
+        assert c.change[1] <= c.change[0] <= c.change[2]
+        assert -1.0 < c.change[0] < 1.0 and -1.0 < c.trend[0] < 1.0
+
+
+def test_calibration_loss_is_zero_at_the_published_quartiles():
+    from sim import validation_calibration as cal
+
+    c = cal.load()
+    t = c.targets
+    m = {
+        "briefing": np.array([t["briefing_q25"]] * 2 + [t["briefing_median"]] + [t["briefing_q75"]] * 2),
+        "issues": np.array([t["issues_median"]] * 5),
+    }
+    assert cal.loss(c, m) == pytest.approx(0.0, abs=1e-9)
+    m["issues"] = m["issues"] * 2
+    assert cal.loss(c, m) == pytest.approx(1.0)
+
+
+def test_spearman_and_out_of_sample_r2():
+    from sim import validation_analyses as an
+
+    x = np.arange(20.0)
+    assert an.spearman(x, x**3) == pytest.approx(1.0)
+    assert an.spearman(x, -x) == pytest.approx(-1.0)
+    assert an.r2_out_of_sample(x, 2 * x + 1, x, 2 * x + 1) == pytest.approx(1.0)
+    assert an.r2_out_of_sample(x, 2 * x, x, -2 * x) < 0
+
+
+def test_the_whole_suite_reduced_writes_every_section(capsys, tmp_path):
+    status = main(
+        [
+            "validate",
+            "--only",
+            "SF3",
+            "--quick",
+            "--replicates",
+            "3",
+            "--workers",
+            "2",
+            "--report",
+            str(tmp_path / "r"),
+            "--quiet",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "Robustness" in out and "Table 1" in out and "Central claim" in out and "Calibration" in out
+    text = (tmp_path / "r" / "VALIDATION.md").read_text()
+    for heading in (
+        "## Robustness",
+        "## Table 1",
+        "## The central claim",
+        "## Open questions",
+        "## Calibration to HEADS-UP",
+        "## How many replicates",
+        "## SF3",
+    ):
+        assert heading in text
+    for name in ("forest", "robustness", "table1", "central_claim", "questions", "calibration"):
+        assert (tmp_path / "r" / f"validation_{name}.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--skip", "tables"], "tables"),
+        (["--only", "SF3,SF77"], "SF77"),
+        (["--workers", "0"], "--workers"),
+    ],
+)
+def test_validate_bad_input_is_one_line_and_writes_nothing(capsys, tmp_path, argv, needle):
+    assert main(["validate", *argv, "--report", str(tmp_path / "r"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0]
+    assert not (tmp_path / "r").exists()

@@ -1,0 +1,502 @@
+"""The paper's central claim and the open questions of the model's design, as analyses
+reported whichever way they come out, and how many replicates the suite needs.
+
+- Central claim: over a Latin hypercube of the seven incentive keys (all three levels)
+  around ``aligned``, one run per point, how well does the alignment index over the
+  facilitated months predict sustainment at 12 months on held-out runs, against each
+  single level's engagement and the weakest level's?  Spearman rank correlation and
+  out-of-sample R^2 of a straight line fitted on the other half, with bootstrap 95% CIs.
+- Q1 weakest vs average level; Q2 issues resolved in the first 8 weeks vs baseline
+  engagement (both over the same hypercube); Q3 raising more issues with and without
+  managers' capacity; Q4 regulator endorsement and the spread between wards.
+- Replicates: how the 95% CI of each fact's statistic narrows as seeds are added.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .stats import mean_ci
+from .validation import HypothesisResult, Job, run_jobs
+
+INCENTIVES = (
+    "incentives.clinician.recognition",
+    "incentives.clinician.career_credit",
+    "incentives.clinician.performance_management",
+    "incentives.manager.performance_review",
+    "incentives.manager.recognition",
+    "incentives.board.quality_metrics",
+    "incentives.board.protected_quality_time",
+)
+#: Predictors, measured over the facilitated months (days 0-180), and the outcome.
+EARLY = (0, 180)
+PREDICTORS = {
+    "alignment": ("alignment", EARLY),
+    "clinicians": ("engagement_clinician", EARLY),
+    "managers": ("engagement_manager", EARLY),
+    "board": ("engagement_board", EARLY),
+    "weakest level": ("engagement_min", EARLY),
+    "average level": ("engagement_avg", EARLY),
+    "resolved in 8 weeks": ("resolved_share", (0, 56)),
+    "baseline engagement": ("engagement_avg", (0, 14)),
+}
+OUTCOME = ("sustainment", (275, 365))  # 12 months: adoption over months 10-12 / peak
+HORIZON = 365
+BOOTSTRAP = 1000
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    def ranks(a: np.ndarray) -> np.ndarray:
+        order = np.argsort(a, kind="stable")
+        r = np.empty(len(a))
+        _, first, counts = np.unique(a[order], return_index=True, return_counts=True)
+        r[order] = np.repeat(first + (counts - 1) / 2.0, counts)
+        return r
+
+    rx, ry = ranks(x), ranks(y)
+    if rx.std() == 0 or ry.std() == 0:
+        return 0.0
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def r2_out_of_sample(x_train, y_train, x_test, y_test) -> float:
+    slope, intercept = np.polyfit(x_train, y_train, 1) if np.ptp(x_train) > 0 else (0.0, y_train.mean())
+    resid = y_test - (slope * x_test + intercept)
+    total = ((y_test - y_test.mean()) ** 2).sum()
+    return float(1.0 - (resid**2).sum() / total) if total > 0 else 0.0
+
+
+def boot_ci(stat, n: int, seed: int = 7) -> tuple[float, float]:
+    rng = np.random.default_rng(seed)
+    vals = [stat(rng.integers(0, n, n)) for _ in range(BOOTSTRAP)]
+    lo, hi = np.percentile(vals, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+# -- the hypercube of incentives --------------------------------------------------------------
+
+
+def lhs_jobs(points: int, seed: int = 716) -> list[Job]:
+    """One run per point of a Latin hypercube over the incentive keys (SALib through
+    sim.experiments), each on its own seed."""
+    from .experiments.design import build_design
+    from .experiments.experiment import parse_experiment
+
+    raw = {
+        "scenario": "aligned",
+        "horizon": HORIZON,
+        "replicates": 1,
+        "design": {"method": "latin", "samples": points, "seed": seed},
+        "factors": {k: {"min": 0.0, "max": 1.0} for k in INCENTIVES},
+    }
+    exp = parse_experiment(raw, "central claim")
+    design = build_design(exp)
+    needs = tuple(dict.fromkeys([*PREDICTORS.values(), OUTCOME]))
+    jobs = []
+    for p in range(len(design)):
+        over = tuple(f"{k}={v}" for k, v in design.overrides(p).items()) + (f"days={HORIZON}",)
+        jobs.append(("aligned", over, 1000 + p, needs))
+    return jobs
+
+
+@dataclass
+class Claim:
+    n: int
+    y: np.ndarray
+    x: dict[str, np.ndarray]
+    test: np.ndarray  # held-out runs (odd points)
+    rho: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    r2: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    diffs: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+
+
+def central_claim(jobs: list[Job], results: list) -> Claim:
+    needs = jobs[0][3]
+    vals = [dict(zip(needs, r, strict=True)) for r in results]
+    y = np.array([v[OUTCOME] for v in vals])
+    x = {name: np.array([v[need] for v in vals]) for name, need in PREDICTORS.items()}
+    idx = np.arange(len(y))
+    train, test = idx[idx % 2 == 0], idx[idx % 2 == 1]
+    c = Claim(len(y), y, x, test)
+    yt = y[test]
+    for name, xs in x.items():
+        xt = xs[test]
+        est = spearman(xt, yt)
+        c.rho[name] = (est, *boot_ci(lambda i, xt=xt: spearman(xt[i], yt[i]), len(test)))
+        fit = r2_out_of_sample(xs[train], y[train], xt, yt)
+        slope, icpt = np.polyfit(xs[train], y[train], 1) if np.ptp(xs[train]) > 0 else (0.0, y[train].mean())
+
+        def r2_of(i, xt=xt, slope=slope, icpt=icpt):
+            resid = yt[i] - (slope * xt[i] + icpt)
+            total = ((yt[i] - yt[i].mean()) ** 2).sum()
+            return 1.0 - (resid**2).sum() / total if total > 0 else 0.0
+
+        c.r2[name] = (fit, *boot_ci(r2_of, len(test)))
+
+    def diff(a: str, b: str, where: np.ndarray) -> tuple[float, float, float]:
+        xa, xb, yy = x[a][where], x[b][where], y[where]
+        est = spearman(xa, yy) - spearman(xb, yy)
+        return (est, *boot_ci(lambda i: spearman(xa[i], yy[i]) - spearman(xb[i], yy[i]), len(where)))
+
+    best_single = max(("clinicians", "managers", "board"), key=lambda k: c.rho[k][0])
+    c.diffs["alignment - best single level (held out)"] = diff("alignment", best_single, test)
+    c.diffs["alignment - weakest level (held out)"] = diff("alignment", "weakest level", test)
+    c.diffs["Q1: weakest - average level"] = diff("weakest level", "average level", idx)
+    c.diffs["Q2: resolved in 8 weeks - baseline engagement"] = diff(
+        "resolved in 8 weeks", "baseline engagement", idx
+    )
+    c.best_single = best_single  # type: ignore[attr-defined]
+    return c
+
+
+# -- Q3, Q4: paired arms -------------------------------------------------------------------------
+
+Q3_ARMS = {
+    (cap, raise_): (
+        "aligned",
+        (f"managers.operational_demand={d}", f"interventions.0.issues_per_session={ips}", "days=545"),
+    )
+    for cap, d in (("capacity", 1.0), ("no capacity", 3.5))
+    for raise_, ips in (("few issues", 1.5), ("many issues", 6.0))
+}
+Q3_NEEDS = (("sustainment", (455, 545)), ("abandon_day", (0, 545)))
+Q4_ARMS = {
+    "endorsed": ("regulator_endorsement", ("days=600",)),
+    "not endorsed": ("regulator_endorsement", ("events.0.strength=0.0", "days=600")),
+}
+Q4_NEEDS = (
+    ("ward_sd:engagement_manager", (180, 240)),
+    ("ward_sd:engagement_manager", (360, 600)),
+    ("ward_sd:adoption", (180, 240)),
+    ("ward_sd:adoption", (360, 600)),
+)
+
+
+def arm_jobs(arms: dict, needs: tuple, replicates: int) -> tuple[list[Job], list]:
+    jobs, keys = [], []
+    for name, (scenario, over) in arms.items():
+        for seed in range(1, replicates + 1):
+            jobs.append((scenario, over, seed, needs))
+            keys.append((name, seed))
+    return jobs, keys
+
+
+def paired(results: list, keys: list, needs: tuple) -> dict:
+    out: dict = {}
+    for (name, _seed), r in zip(keys, results, strict=True):
+        for need, value in zip(needs, r, strict=True):
+            out.setdefault((name, need), []).append(value)
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def ci(x: np.ndarray) -> tuple[float, float, float]:
+    return tuple(float(v) for v in mean_ci(x))  # type: ignore[return-value]
+
+
+def q3(values: dict) -> dict[str, dict[str, tuple[float, float, float]]]:
+    out = {}
+    for need in Q3_NEEDS:
+        row = {}
+        for cap in ("capacity", "no capacity"):
+            row[cap] = ci(values[((cap, "many issues"), need)] - values[((cap, "few issues"), need)])
+        row["interaction"] = ci(
+            (values[(("capacity", "many issues"), need)] - values[(("capacity", "few issues"), need)])
+            - (values[(("no capacity", "many issues"), need)] - values[(("no capacity", "few issues"), need)])
+        )
+        out[need[0]] = row
+    return out
+
+
+def q4(values: dict) -> dict[str, tuple[float, float, float]]:
+    out = {}
+    for col in ("engagement_manager", "adoption"):
+        before, after = (f"ward_sd:{col}", (180, 240)), (f"ward_sd:{col}", (360, 600))
+        change = {a: values[(a, after)] - values[(a, before)] for a in Q4_ARMS}
+        out[col] = ci(change["endorsed"] - change["not endorsed"])
+    return out
+
+
+# -- replicates -----------------------------------------------------------------------------------
+
+
+def replicate_curves(results: list[HypothesisResult]) -> tuple[np.ndarray, dict[str, np.ndarray], dict]:
+    """Half-width of each hypothesis' 95% CI with the first n seeds, scaled by its
+    threshold (min_effect or margin, or 1 if neither), and how often the verdict with n
+    seeds agrees with the verdict with all of them."""
+    n_max = min(len(r.values) for r in results)
+    ns = np.arange(3, n_max + 1)
+    curves, agree = {}, {}
+    for r in results:
+        h = r.hypothesis
+        scale = max(h.min_effect, h.margin) or 1.0
+        widths = []
+        for n in ns:
+            m, lo, hi = mean_ci(r.values[:n])
+            widths.append((hi - lo) / 2 / scale)
+        curves[f"{r.fact} {h.name}"] = np.array(widths)
+    for n in ns:
+        same = 0
+        for r in results:
+            m, lo, hi = mean_ci(r.values[:n])
+            same += r.hypothesis.verdict(float(m), float(lo), float(hi)) == r.passed
+        agree[int(n)] = same / len(results)
+    return ns, curves, agree
+
+
+def replicates_markdown(ns, curves, agree, default: int) -> list[str]:
+    if not len(ns):
+        return [
+            "## How many replicates",
+            "",
+            "Too few seeds to show how the intervals settle (3 or more needed).",
+        ]
+    at = {int(n): np.median([c[i] for c in curves.values()]) for i, n in enumerate(ns)}
+    rows = [n for n in (3, 5, 10, 15, 20, 30) if n in at]
+    out = [
+        "## How many replicates",
+        "",
+        "Each fact's statistic recomputed with its first n seeds: the half-width of its 95% CI",
+        "(scaled by the hypothesis' threshold: its minimum effect or margin) and the share of",
+        f"hypotheses whose verdict with n seeds is the verdict with all {int(ns[-1])}.",
+        "",
+        "![replicates](validation_replicates.png)",
+        "",
+        "| seeds | median CI half-width / threshold | verdicts as with all seeds |",
+        "|---|---|---|",
+    ]
+    out += [f"| {n} | {at[n]:.2f} | {agree[n]:.0%} |" for n in rows]
+    stable = next((n for n in sorted(agree) if all(agree[m] == 1.0 for m in agree if m >= n)), None)
+    out += [
+        "",
+        f"The suite's default is {default} seeds per arm (each fact file's `replicates`). "
+        + (
+            f"From {stable} seeds on, every verdict is the one reached with all seeds; "
+            if stable is not None
+            else "Some verdicts still change as seeds are added; "
+        )
+        + "beyond that, more seeds narrow the intervals (about as 1/sqrt(n)) without changing a verdict, "
+        "and cost time linearly.",
+    ]
+    return out
+
+
+def replicates_figure(ns, curves, agree, path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    if not len(ns):
+        return
+
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2)
+    for c in curves.values():
+        ax1.plot(ns, c, lw=1, alpha=0.7)
+    ax1.plot(ns, np.median(np.array(list(curves.values())), axis=0), color="black", lw=2.5, label="median")
+    ax1.axhline(1.0, color="grey", ls="--", lw=1)
+    ax1.set_yscale("log")
+    ax1.set_xlabel("seeds per arm")
+    ax1.set_ylabel("95% CI half-width / threshold")
+    ax1.legend()
+    ax2.plot(list(agree), list(agree.values()), "o-", color="#1b9e77")
+    ax2.set_ylim(0, 1.05)
+    ax2.set_xlabel("seeds per arm")
+    ax2.set_ylabel("verdicts as with all seeds")
+    fig.suptitle("How the facts' confidence intervals settle as replicates grow")
+    fig.savefig(path, dpi=110)
+
+
+# -- report ----------------------------------------------------------------------------------------
+
+
+def _fmt(t: tuple[float, float, float], pct: bool = False) -> str:
+    if pct:
+        return f"{t[0]:+.2f} [{t[1]:+.2f}, {t[2]:+.2f}]"
+    return f"{t[0]:.2f} [{t[1]:.2f}, {t[2]:.2f}]"
+
+
+def answer(t: tuple[float, float, float], yes: str, no: str, unclear: str) -> str:
+    if t[1] > 0:
+        return yes
+    if t[2] < 0:
+        return no
+    return unclear
+
+
+def markdown(c: Claim, q3r: dict, q4r: dict, q_reps: int) -> list[str]:
+    out = [
+        "## The central claim: does alignment predict sustainment?",
+        "",
+        f"A Latin hypercube of {c.n} points over the seven incentive keys of all three levels (each 0 to 1)",
+        f"around `aligned`, one run of {HORIZON} days per point. Predictors are measured over the",
+        f"facilitated months (days {EARLY[0]}-{EARLY[1]}); the outcome is sustainment at 12 months (mean",
+        "adoption over days 275-365 / peak). Spearman's rho and R^2 of a straight line are computed on",
+        f"held-out runs (the {len(c.test)} odd points; the line is fitted on the even ones), with",
+        f"bootstrap 95% CIs ({BOOTSTRAP} resamples).",
+        "",
+        "![central claim](validation_central_claim.png)",
+        "",
+        "| predictor (days 0-180) | Spearman rho, held out [95% CI] | R^2, held out [95% CI] |",
+        "|---|---|---|",
+    ]
+    for name in ("alignment", "clinicians", "managers", "board", "weakest level", "average level"):
+        out.append(f"| {name} | {_fmt(c.rho[name])} | {_fmt(c.r2[name])} |")
+    d1 = c.diffs["alignment - best single level (held out)"]
+    d2 = c.diffs["alignment - weakest level (held out)"]
+    best = c.best_single  # type: ignore[attr-defined]
+    out += [
+        "",
+        f"Alignment minus the best single level ({best}), difference of rho: {_fmt(d1, True)}: "
+        + answer(
+            d1,
+            "alignment predicts sustainment better than any single level.",
+            f"alignment predicts sustainment worse than the {best}' engagement alone.",
+            "no clear difference.",
+        ),
+        f"Alignment minus the weakest level: {_fmt(d2, True)}: "
+        + answer(
+            d2, "alignment predicts better.", "the weakest level predicts better.", "no clear difference."
+        ),
+        "",
+        "## Open questions",
+        "",
+    ]
+    q1 = c.diffs["Q1: weakest - average level"]
+    q2 = c.diffs["Q2: resolved in 8 weeks - baseline engagement"]
+    out += [
+        "![questions](validation_questions.png)",
+        "",
+        "**Does sustainment track the weakest level's engagement more than the average?** Over all "
+        f"{c.n} runs, rho(weakest) - rho(average) = {_fmt(q1, True)}: "
+        + answer(
+            q1,
+            "yes, the weakest level tracks it more.",
+            "no, the average tracks it more.",
+            "no clear difference.",
+        ),
+        "",
+        "**Does the share of issues resolved in the first 8 weeks predict 12-month sustainment better than "
+        f"baseline engagement (days 0-14)?** rho = {c.rho['resolved in 8 weeks'][0]:.2f} against "
+        f"{c.rho['baseline engagement'][0]:.2f} (held out); over all runs the difference is "
+        f"{_fmt(q2, True)}: "
+        + answer(q2, "yes.", "no, baseline engagement predicts better.", "no clear difference."),
+        "",
+        "**Does raising more issues help when managers have capacity and hasten abandonment when they do "
+        "not?** `aligned`, 1.5 against 6 issues per session, with managers' operational demand 1.0 "
+        "(capacity) or 3.5 "
+        f"(none), {q_reps} paired seeds, 545 days. Many minus few issues:",
+        "",
+        "| outcome | with capacity | without capacity | interaction (with - without) |",
+        "|---|---|---|---|",
+    ]
+    for name, row in q3r.items():
+        label = (
+            "sustainment, days 455-545" if name == "sustainment" else "day adoption falls below half its peak"
+        )
+        out.append(
+            f"| {label} | {_fmt(row['capacity'], True)} | {_fmt(row['no capacity'], True)} | "
+            f"{_fmt(row['interaction'], True)} |"
+        )
+    s = q3r["sustainment"]
+    out += [
+        "",
+        "More issues "
+        + answer(s["capacity"], "help", "hurt", "make no clear difference")
+        + " with capacity and "
+        + answer(s["no capacity"], "help", "hurt", "make no clear difference")
+        + " without it.",
+        "",
+        "**Does regulator endorsement widen differences between wards?** `regulator_endorsement` with and "
+        f"without the endorsement (day 240), {q_reps} paired seeds: change of the standard deviation across "
+        "wards from days 180-240 to days 360-600, endorsed minus not endorsed:",
+        "",
+    ]
+    for col, t in q4r.items():
+        out.append(
+            f"- {col}: {_fmt(t, True)}: "
+            + answer(
+                t, "endorsement widens the differences.", "endorsement narrows them.", "no clear difference."
+            )
+        )
+    return out
+
+
+def figures(c: Claim, q3r: dict, q4r: dict, claim_path: Path, questions_path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    names = ["alignment", "clinicians", "managers", "board", "weakest level", "average level"]
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2)
+    for i, n in enumerate(names):
+        for j, (d, colour) in enumerate(((c.rho, "#1b9e77"), (c.r2, "#7570b3"))):
+            m, lo, hi = d[n]
+            ax1.errorbar(
+                [i + 0.15 * (2 * j - 1)],
+                [m],
+                yerr=[[m - lo], [hi - m]],
+                fmt="o",
+                color=colour,
+                label=("Spearman rho" if j == 0 else "R^2") if i == 0 else None,
+            )
+    ax1.set_xticks(range(len(names)), names, rotation=20)
+    ax1.axhline(0, color="grey", lw=0.8)
+    ax1.set_title("Held-out prediction of 12-month sustainment")
+    ax1.legend(fontsize=8)
+    test = c.test
+    ax2.scatter(c.x["alignment"][test], c.y[test], s=14, color="#1b9e77", label="alignment")
+    ax2.scatter(c.x["weakest level"][test], c.y[test], s=14, color="#d95f02", label="weakest level")
+    ax2.set_xlabel("mean over days 0-180")
+    ax2.set_ylabel("sustainment at 12 months")
+    ax2.legend(fontsize=8)
+    ax2.set_title("Held-out runs")
+    fig.savefig(claim_path, dpi=110)
+
+    fig = Figure(figsize=(11, 7), layout="constrained")
+    axes = fig.subplots(2, 2).ravel()
+    axes[0].scatter(c.x["weakest level"], c.y, s=10, color="#d95f02", label="weakest")
+    axes[0].scatter(c.x["average level"], c.y, s=10, color="#7570b3", label="average")
+    axes[0].set_title(
+        f"Q1 weakest vs average (rho {c.rho['weakest level'][0]:.2f} vs {c.rho['average level'][0]:.2f})",
+        fontsize=9,
+    )
+    axes[0].set_xlabel("engagement, days 0-180")
+    axes[0].set_ylabel("sustainment at 12 months")
+    axes[0].legend(fontsize=8)
+    axes[1].scatter(c.x["resolved in 8 weeks"], c.y, s=10, color="#1b9e77")
+    axes[1].set_xlabel("share of issues resolved in the first 8 weeks")
+    axes[1].set_ylabel("sustainment at 12 months")
+    axes[1].set_title(
+        f"Q2 (rho {c.rho['resolved in 8 weeks'][0]:.2f}; baseline engagement "
+        f"{c.rho['baseline engagement'][0]:.2f})",
+        fontsize=9,
+    )
+    for k, (cap, colour) in enumerate((("capacity", "#1b9e77"), ("no capacity", "#d95f02"))):
+        m, lo, hi = q3r["sustainment"][cap]
+        axes[2].errorbar([k], [m], yerr=[[m - lo], [hi - m]], fmt="o", color=colour, capsize=4)
+    axes[2].set_xticks([0, 1], ["managers with capacity", "without"])
+    axes[2].axhline(0, color="grey", lw=0.8)
+    axes[2].set_title("Q3 many minus few issues: sustainment (95% CI)", fontsize=9)
+    for k, t in enumerate(q4r.values()):
+        axes[3].errorbar(
+            [k], [t[0]], yerr=[[t[0] - t[1]], [t[2] - t[0]]], fmt="o", color="#7570b3", capsize=4
+        )
+    axes[3].set_xticks(range(len(q4r)), [f"SD across wards of\n{col}" for col in q4r])
+    axes[3].axhline(0, color="grey", lw=0.8)
+    axes[3].set_title("Q4 endorsement: change in spread between wards, endorsed - not (95% CI)", fontsize=9)
+    fig.savefig(questions_path, dpi=110)
+
+
+def run(points: int, q_reps: int, executor: Any = None, progress=None) -> tuple[Claim, dict, dict]:
+    claim_jobs = lhs_jobs(points)
+    j3, k3 = arm_jobs(Q3_ARMS, Q3_NEEDS, q_reps)
+    j4, k4 = arm_jobs(Q4_ARMS, Q4_NEEDS, q_reps)
+    results = run_jobs(claim_jobs + j3 + j4, executor, progress)
+    a, b = len(claim_jobs), len(claim_jobs) + len(j3)
+    claim = central_claim(claim_jobs, results[:a])
+    return claim, q3(paired(results[a:b], k3, Q3_NEEDS)), q4(paired(results[b:], k4, Q4_NEEDS))
+
+
+def n_runs(points: int, q_reps: int) -> int:
+    return points + q_reps * (len(Q3_ARMS) + len(Q4_ARMS))
