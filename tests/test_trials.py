@@ -129,6 +129,14 @@ def test_coverage_is_near_95_percent_when_the_intervention_does_nothing():
     assert row.naive_bias < 0 and row.naive_power > row.power  # the naive study sees a benefit
 
 
+def test_a_before_after_study_has_no_adjusted_estimate_and_credits_the_trend_to_the_intervention():
+    fixed = {**CHECKLIST, "interventions.0.effect_max": 0.0, "organisation.wards_per_hospital": 3}
+    runs = simulate(trial({"kind": "before_after", "period_days": 60}, fixed, 8, seed=5))
+    assert runs.rr.isna().all() and (runs.true_rr == 1.0).all() and runs.control_adoption.isna().all()
+    assert (runs.naive_rr < 1).mean() >= 0.75  # harm fell; the study has no one to compare with
+    assert np.log(runs.naive_rr).mean() < -0.03
+
+
 def test_the_stepped_wedge_analysis_recovers_a_constant_effect_and_not_a_growing_one():
     """On counts drawn outside the model (a secular trend, cluster effects, a known rate
     ratio), the period-adjusted GEE finds a constant effect; an effect that grows with time
