@@ -129,6 +129,37 @@ def test_coverage_is_near_95_percent_when_the_intervention_does_nothing():
     assert row.naive_bias < 0 and row.naive_power > row.power  # the naive study sees a benefit
 
 
+def test_a_before_after_study_has_no_adjusted_estimate_and_credits_the_trend_to_the_intervention():
+    fixed = {**CHECKLIST, "interventions.0.effect_max": 0.0, "organisation.wards_per_hospital": 3}
+    runs = simulate(trial({"kind": "before_after", "period_days": 60}, fixed, 8, seed=5))
+    assert runs.rr.isna().all() and (runs.true_rr == 1.0).all() and runs.control_adoption.isna().all()
+    assert (runs.naive_rr < 1).mean() >= 0.75  # harm fell; the study has no one to compare with
+    assert np.log(runs.naive_rr).mean() < -0.03
+
+
+def test_the_stepped_wedge_analysis_recovers_a_constant_effect_and_not_a_growing_one():
+    """On counts drawn outside the model (a secular trend, cluster effects, a known rate
+    ratio), the period-adjusted GEE finds a constant effect; an effect that grows with time
+    since the switch it underestimates, as the model's trials show (Kenny et al. 2022)."""
+    from sim.trials.analyse import poisson_gee
+
+    st = Settings(kind="stepped_wedge", steps=4)
+    constant, growing = [], []
+    for seed in range(60):
+        rng = np.random.default_rng(seed)
+        switch = schedule(st, 12, randomisation_rng(seed))
+        cluster, period = np.repeat(np.arange(12), 5), np.tile(np.arange(5), 12)
+        treated = (period >= switch[cluster]).astype(float)
+        base = 15.0 * np.exp(rng.normal(0, 0.2, 12)[cluster] - 0.1 * period)
+        since = np.where(treated > 0, period - switch[cluster], 0)
+        for effect, out in ((np.full(60, 0.2), constant), (0.1 * (1 + since), growing)):
+            harms = rng.poisson(base * np.where(treated > 0, 1 - effect, 1))
+            out.append(np.log(poisson_gee(harms, np.full(60, 1500.0), treated, cluster, period)[0]))
+    assert abs(np.mean(constant) - np.log(0.8)) < 0.03
+    # the growing effect averages RR 0.8 over the treated cluster-periods too
+    assert np.mean(growing) > np.log(0.8) + 0.06
+
+
 def test_wilson_interval():
     assert wilson(0, 10)[0] == 0.0 and 0.277 < wilson(0, 10)[1] < 0.278  # 0 of 10: up to 27.8%
     low, high = wilson(95, 100)

@@ -146,15 +146,23 @@ def headline(table: pd.DataFrame, keys: Sequence[str]) -> list[str]:
     """One line per design point: truth, bias, coverage, power; naive beside it."""
     lines = []
     for _, r in table.iterrows():
+        adjusted = (
+            f"adjusted: bias {r['bias']:+.3f} (log RR), coverage {r['coverage']:.0%}, power "
+            f"{r['power']:.0%} [{r['power_low']:.0%}-{r['power_high']:.0%}]"
+            if r["analysed"]
+            else "no period-adjusted estimate (no concurrent control)"
+        )
+        controls = (
+            f"controls before their switch: adoption {r['control_adoption']:.2f}, harm reduction "
+            f"{r['control_effect']:.1%}"
+            if np.isfinite(r["control_adoption"])
+            else "no controls"
+        )
         lines.append(
             f"{_label(r, keys)}: {int(r['trials'])} trials of {int(r['clusters'])} clusters x "
-            f"{int(r['periods'])} periods; "
-            f"true RR {r['true_rr']:.3f}; adjusted: bias {r['bias']:+.3f} (log RR), coverage "
-            f"{r['coverage']:.0%}, power {r['power']:.0%} [{r['power_low']:.0%}-{r['power_high']:.0%}]; "
-            f"naive: bias {r['naive_bias']:+.3f}, coverage {r['naive_coverage']:.0%}, power "
-            f"{r['naive_power']:.0%}; naive alone finds a benefit in {r['naive_only']:.0%}; controls "
-            f"before their switch: adoption {r['control_adoption']:.2f}, harm reduction "
-            f"{r['control_effect']:.1%}"
+            f"{int(r['periods'])} periods; true RR {r['true_rr']:.3f}; {adjusted}; naive: bias "
+            f"{r['naive_bias']:+.3f}, coverage {r['naive_coverage']:.0%}, power {r['naive_power']:.0%}; "
+            f"naive alone finds a benefit in {r['naive_only']:.0%}; {controls}"
         )
     return lines
 
