@@ -279,7 +279,13 @@ def replicates_markdown(ns, curves, agree, default: int) -> list[str]:
             else "Some verdicts still change as seeds are added; "
         )
         + "beyond that, more seeds narrow the intervals (about as 1/sqrt(n)) without changing a verdict, "
-        "and cost time linearly.",
+        "and cost time linearly"
+        + (
+            f". The default of {default} leaves a margin above {stable}, so that a fact near its threshold "
+            "is not decided by the last few seeds."
+            if stable is not None and default >= stable
+            else f". The default of {default} is below that: raise the facts' replicates."
+        ),
     ]
     return out
 
@@ -399,14 +405,21 @@ def markdown(c: Claim, q3r: dict, q4r: dict, q_reps: int) -> list[str]:
             f"| {label} | {_fmt(row['capacity'], True)} | {_fmt(row['no capacity'], True)} | "
             f"{_fmt(row['interaction'], True)} |"
         )
-    s = q3r["sustainment"]
+    s, a = q3r["sustainment"], q3r["abandon_day"]
     out += [
         "",
-        "More issues "
+        "Sustainment: more issues "
         + answer(s["capacity"], "help", "hurt", "make no clear difference")
-        + " with capacity and "
+        + " when managers have capacity and "
         + answer(s["no capacity"], "help", "hurt", "make no clear difference")
-        + " without it.",
+        + " when they do not; without capacity, adoption falls below half its peak "
+        + answer(a["no capacity"], "later", "sooner", "neither sooner nor later (no clear difference)")
+        + " with more issues"
+        + (
+            ", so raising more issues does not hasten abandonment here."
+            if a["no capacity"][1] >= 0 or a["no capacity"][2] >= 0
+            else ": raising more issues hastens abandonment."
+        ),
         "",
         "**Does regulator endorsement widen differences between wards?** `regulator_endorsement` with and "
         f"without the endorsement (day 240), {q_reps} paired seeds: change of the standard deviation across "
