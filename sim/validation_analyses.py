@@ -455,7 +455,8 @@ def figures(c: Claim, q3r: dict, q4r: dict, claim_path: Path, questions_path: Pa
             )
     ax1.set_xticks(range(len(names)), names, rotation=20)
     ax1.axhline(0, color="grey", lw=0.8)
-    ax1.set_title("Held-out prediction of 12-month sustainment")
+    ax1.set_ylim(-1.0, 1.05)
+    ax1.set_title("Held-out prediction of 12-month sustainment\n(95% bootstrap CIs; R^2 below -1 not shown)")
     ax1.legend(fontsize=8)
     test = c.test
     ax2.scatter(c.x["alignment"][test], c.y[test], s=14, color="#1b9e77", label="alignment")
@@ -489,6 +490,7 @@ def figures(c: Claim, q3r: dict, q4r: dict, claim_path: Path, questions_path: Pa
         m, lo, hi = q3r["sustainment"][cap]
         axes[2].errorbar([k], [m], yerr=[[m - lo], [hi - m]], fmt="o", color=colour, capsize=4)
     axes[2].set_xticks([0, 1], ["managers with capacity", "without"])
+    axes[2].set_xlim(-0.5, 1.5)
     axes[2].axhline(0, color="grey", lw=0.8)
     axes[2].set_title("Q3 many minus few issues: sustainment (95% CI)", fontsize=9)
     for k, t in enumerate(q4r.values()):
@@ -496,6 +498,7 @@ def figures(c: Claim, q3r: dict, q4r: dict, claim_path: Path, questions_path: Pa
             [k], [t[0]], yerr=[[t[0] - t[1]], [t[2] - t[0]]], fmt="o", color="#7570b3", capsize=4
         )
     axes[3].set_xticks(range(len(q4r)), [f"SD across wards of\n{col}" for col in q4r])
+    axes[3].set_xlim(-0.5, len(q4r) - 0.5)
     axes[3].axhline(0, color="grey", lw=0.8)
     axes[3].set_title("Q4 endorsement: change in spread between wards, endorsed - not (95% CI)", fontsize=9)
     fig.savefig(questions_path, dpi=110)
