@@ -817,8 +817,7 @@ def cmd_validate(args) -> int:
     timings: dict[str, float] = {}
     start = time.perf_counter()
     with open_executor(args.workers, args.scheduler) as info:
-        if not args.quiet:
-            print(f"Running {info.label}.")
+        print(f"Running {info.label}.")
         if args.calibrate:
             assert cal is not None
             rows = validation_calibration.search(cal, info)

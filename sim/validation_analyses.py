@@ -279,7 +279,13 @@ def replicates_markdown(ns, curves, agree, default: int) -> list[str]:
             else "Some verdicts still change as seeds are added; "
         )
         + "beyond that, more seeds narrow the intervals (about as 1/sqrt(n)) without changing a verdict, "
-        "and cost time linearly.",
+        "and cost time linearly"
+        + (
+            f". The default of {default} leaves a margin above {stable}, so that a fact near its threshold "
+            "is not decided by the last few seeds."
+            if stable is not None and default >= stable
+            else f". The default of {default} is below that: raise the facts' replicates."
+        ),
     ]
     return out
 
@@ -399,14 +405,21 @@ def markdown(c: Claim, q3r: dict, q4r: dict, q_reps: int) -> list[str]:
             f"| {label} | {_fmt(row['capacity'], True)} | {_fmt(row['no capacity'], True)} | "
             f"{_fmt(row['interaction'], True)} |"
         )
-    s = q3r["sustainment"]
+    s, a = q3r["sustainment"], q3r["abandon_day"]
     out += [
         "",
-        "More issues "
+        "Sustainment: more issues "
         + answer(s["capacity"], "help", "hurt", "make no clear difference")
-        + " with capacity and "
+        + " when managers have capacity and "
         + answer(s["no capacity"], "help", "hurt", "make no clear difference")
-        + " without it.",
+        + " when they do not; without capacity, adoption falls below half its peak "
+        + answer(a["no capacity"], "later", "sooner", "neither sooner nor later (no clear difference)")
+        + " with more issues"
+        + (
+            ", so raising more issues does not hasten abandonment here."
+            if a["no capacity"][1] >= 0 or a["no capacity"][2] >= 0
+            else ": raising more issues hastens abandonment."
+        ),
         "",
         "**Does regulator endorsement widen differences between wards?** `regulator_endorsement` with and "
         f"without the endorsement (day 240), {q_reps} paired seeds: change of the standard deviation across "
@@ -442,7 +455,8 @@ def figures(c: Claim, q3r: dict, q4r: dict, claim_path: Path, questions_path: Pa
             )
     ax1.set_xticks(range(len(names)), names, rotation=20)
     ax1.axhline(0, color="grey", lw=0.8)
-    ax1.set_title("Held-out prediction of 12-month sustainment")
+    ax1.set_ylim(-1.0, 1.05)
+    ax1.set_title("Held-out prediction of 12-month sustainment\n(95% bootstrap CIs; R^2 below -1 not shown)")
     ax1.legend(fontsize=8)
     test = c.test
     ax2.scatter(c.x["alignment"][test], c.y[test], s=14, color="#1b9e77", label="alignment")
@@ -476,6 +490,7 @@ def figures(c: Claim, q3r: dict, q4r: dict, claim_path: Path, questions_path: Pa
         m, lo, hi = q3r["sustainment"][cap]
         axes[2].errorbar([k], [m], yerr=[[m - lo], [hi - m]], fmt="o", color=colour, capsize=4)
     axes[2].set_xticks([0, 1], ["managers with capacity", "without"])
+    axes[2].set_xlim(-0.5, 1.5)
     axes[2].axhline(0, color="grey", lw=0.8)
     axes[2].set_title("Q3 many minus few issues: sustainment (95% CI)", fontsize=9)
     for k, t in enumerate(q4r.values()):
@@ -483,6 +498,7 @@ def figures(c: Claim, q3r: dict, q4r: dict, claim_path: Path, questions_path: Pa
             [k], [t[0]], yerr=[[t[0] - t[1]], [t[2] - t[0]]], fmt="o", color="#7570b3", capsize=4
         )
     axes[3].set_xticks(range(len(q4r)), [f"SD across wards of\n{col}" for col in q4r])
+    axes[3].set_xlim(-0.5, len(q4r) - 0.5)
     axes[3].axhline(0, color="grey", lw=0.8)
     axes[3].set_title("Q4 endorsement: change in spread between wards, endorsed - not (95% CI)", fontsize=9)
     fig.savefig(questions_path, dpi=110)

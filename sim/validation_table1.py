@@ -274,5 +274,5 @@ def figure(res: Table1Result, path: Path) -> None:
     ax.set_xlabel("relative change of the harm measure, %")
     ax.set_title("Table 1: published vs simulated relative change")
     if comps:
-        ax.legend(loc="lower left", fontsize=8)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=8, frameon=False)
     fig.savefig(path, dpi=110)
