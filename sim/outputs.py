@@ -144,7 +144,7 @@ def _csv_fields(v) -> Callable[[slice], np.ndarray] | None:
         lo, hi = (int(v.min()), int(v.max())) if len(v) else (0, 0)
         if hi - lo <= max(1024, len(v)):  # each value formatted once
             table = _encoded(np.arange(lo, hi + 1, dtype=v.dtype).astype(str))
-            return lambda rows: table[v[rows] - v.dtype.type(lo)]
+            return lambda rows: table[v[rows].astype(np.intp) - lo]
         return lambda rows: _encoded(v[rows].astype(str))
     if kind == "f":
         return lambda rows: _narrow(_float_bytes(v[rows]))

@@ -50,7 +50,9 @@ def test_numbers_as_pandas_writes_them(tmp_path_factory, n, data, dtype):
     ints = np.array(data.draw(st.lists(st.integers(-(2**62), 2**62), min_size=n, max_size=n)), dtype=np.int64)
     small = np.array(data.draw(st.lists(st.integers(-3, 900), min_size=n, max_size=n)), dtype=np.int32)
     flags = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=bool)
-    cols = {"f": floats, "few": few, "i": ints, "small": small, "flag": flags, "whole": small.astype(dtype)}
+    tiny = np.array(data.draw(st.lists(st.integers(-128, 127), min_size=n, max_size=n)), dtype=np.int8)
+    cols = {"f": floats, "few": few, "i": ints, "small": small, "flag": flags, "tiny": tiny}
+    cols["whole"] = small.astype(dtype)
     assert written(d / "a.csv", cols) == pandas_csv(d / "b.csv", cols)
 
 
