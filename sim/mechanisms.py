@@ -454,8 +454,9 @@ def resolve_issues(s: State, p: NS) -> None:
     pull *= needs.take(o["acell"])
     WK = s.W * s.K
     demand = np.bincount(cell, weights=pull, minlength=WK).reshape(s.W, s.K)
-    cap = np.minimum(1.0, s.w_capacity / np.maximum(demand, 1e-12))
-    pull *= cap.take(cell)  # the hazard
+    short = s.w_capacity < demand
+    if np.count_nonzero(short):
+        pull = triage(s, p, pull, agreement, cell, short)  # the hazard
     done = s.rng["resolution"].random(st.n_open) < pull
     idx = done.nonzero()[0]
     # open issues are in the order raised: those old enough to lapse come first
@@ -470,6 +471,23 @@ def resolve_issues(s: State, p: NS) -> None:
     st.close(idx, lapse, s.day, agreement)
     s.today["backlog_mgr"] = st.open_above_ward.astype(float)
     s.today["open_wk"] = st.open_wk.reshape(s.W, s.K).copy()
+
+
+def triage(s: State, p: NS, pull, agreement, cell, short) -> np.ndarray:
+    """Where a ward's open issues ask more than its managers' capacity, the capacity goes
+    first to the issues both sides agree on: (n_open,) hazards.
+
+    Claim (Box 2): resolution depended less on an issue's inherent threat than on
+    clinicians and managers agreeing on the need for change; managers short of time
+    spend it where that agreement is. Each issue's claim on the scarce capacity is its
+    pull x agreement^issues.triage (0 = in proportion to its pull alone); no issue is
+    resolved faster than its own pull, and a ward never resolves more than its capacity.
+    """
+    WK = s.W * s.K
+    weight = pull * agreement**p.issues.triage if p.issues.triage else pull
+    claimed = np.bincount(cell, weights=weight, minlength=WK)
+    per_claim = np.where(short.ravel(), s.w_capacity.ravel() / np.maximum(claimed, 1e-12), np.inf)
+    return np.minimum(pull, weight * per_claim.take(cell))
 
 
 def _agree(base: np.ndarray, w_priority: float, fit: np.ndarray, level: np.ndarray) -> np.ndarray:

@@ -682,6 +682,15 @@ PARAMS: list[Param] = [
         "Issues a manager could resolve per day giving all managerial time to QI.",
     ),
     F(
+        "issues.triage",
+        1.0,
+        0,
+        5,
+        "exponent",
+        "How strongly managers short of capacity favour the issues both sides agree on "
+        "(0 = capacity shared in proportion to each issue's pull).",
+    ),
+    F(
         "issues.backlog_sensitivity",
         0.5,
         0,
