@@ -35,6 +35,7 @@ STREAMS = (
     "spread",
     "outcome_thinning",
     "outcome_noise",
+    "briefing",
 )
 
 

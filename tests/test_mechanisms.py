@@ -623,6 +623,20 @@ def test_usefulness_to_own_practice_is_perceived_as_reward():
 # -- raise_issues -----------------------------------------------------------------------
 
 
+def test_well_attended_briefing_held_on_the_reliable_share_of_working_days():
+    """briefing_held: HEADS-UP's briefing was held on a median 80% of working days; a
+    briefing everyone attends is held on briefing_reliability of them, never at weekends;
+    one that is never held surfaces no issues."""
+    for seed in SEEDS:
+        r = run("aligned", {"issues.briefing_reliability": 0.6}, seed, 200)
+        held = r.ts["briefings_held"][100:200]
+        working = (np.arange(100, 200) % 7) < 5
+        assert held[~working].max() == 0
+        assert abs(held[working].mean() - 0.6 * r.mean("adoption", 100, 200)) < 0.08, held[working].mean()
+    r = run("aligned", {"issues.briefing_reliability": 0.0}, 1, 100)
+    assert r.ts["briefings_held"].max() == 0 and r.ts["issues_raised"].max() == 0
+
+
 def test_no_issues_when_clinicians_do_not_raise_them():
     """Box 2: in the briefings 'clinical staff would identify risks' - the issue loop starts
     only with staff raising them (raise_issues)."""
