@@ -435,7 +435,8 @@ def briefing_held(s: State, p: NS, use_share: np.ndarray) -> np.ndarray:
     issues.briefing_quorum) / issues.briefing_spread).
     """
     isp = p.issues
-    hold = sigmoid((use_share - isp.briefing_quorum) / isp.briefing_spread)
+    # (a steep spread can push the logit past what exp can take; beyond +/-60 the chance is 0 or 1)
+    hold = sigmoid(np.clip((use_share - isp.briefing_quorum) / isp.briefing_spread, -60.0, 60.0))
     hold *= isp.briefing_reliability
     return s.rng["briefing"].random(use_share.shape) < hold
 
