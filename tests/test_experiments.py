@@ -335,18 +335,8 @@ def test_a_local_process_pool_gives_the_same_rows(reference, grid_file, tmp_path
     assert_same_results(reference, tmp_path / "pool")
 
 
-def test_a_dask_cluster_gives_the_same_rows(reference, grid_file, tmp_path, capsys):
-    from distributed import LocalCluster
-
-    with LocalCluster(
-        n_workers=1,
-        threads_per_worker=2,
-        processes=False,
-        protocol="tcp",
-        host="127.0.0.1",
-        dashboard_address=":0",
-    ) as cluster:
-        assert sweep(grid_file, "--scheduler", cluster.scheduler_address, "--out", tmp_path / "dask") == 0
+def test_a_dask_cluster_gives_the_same_rows(reference, grid_file, tmp_path, capsys, dask_scheduler):
+    assert sweep(grid_file, "--scheduler", dask_scheduler, "--out", tmp_path / "dask") == 0
     assert "Dask cluster" in capsys.readouterr().out
     assert_same_results(reference, tmp_path / "dask")
 

@@ -285,24 +285,11 @@ def test_validate_bad_input_is_one_line_and_writes_nothing(capsys, tmp_path, arg
     assert not (tmp_path / "r").exists()
 
 
-def test_validate_runs_on_a_dask_cluster_with_the_same_results(capsys, tmp_path):
-    pytest.importorskip("distributed")
-    from distributed import LocalCluster
-
+def test_validate_runs_on_a_dask_cluster_with_the_same_results(capsys, tmp_path, dask_scheduler):
     argv = ["validate", "--only", "SF3", "--replicates", "2", "--facts-only", "--quiet"]
     assert main([*argv, "--workers", "1", "--report", str(tmp_path / "local")]) == 0
     local = capsys.readouterr().out
-    with LocalCluster(
-        n_workers=1,
-        threads_per_worker=2,
-        processes=False,
-        protocol="tcp",
-        host="127.0.0.1",
-        dashboard_address=":0",
-    ) as cluster:
-        assert (
-            main([*argv, "--scheduler", cluster.scheduler_address, "--report", str(tmp_path / "dask")]) == 0
-        )
+    assert main([*argv, "--scheduler", dask_scheduler, "--report", str(tmp_path / "dask")]) == 0
     dask = capsys.readouterr().out
     assert "Dask cluster" in dask
 
