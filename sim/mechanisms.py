@@ -137,7 +137,23 @@ def board_priorities(s: State, p: NS) -> None:
         - b.w_load * (s.launched.sum(axis=1, keepdims=True) - s.launched)
     )
     target = sigmoid(z)
-    s.b_focus += np.where(s.launched, b.adjust_per_meeting * (target - s.b_focus), 0.0)
+    s.b_focus += np.where(s.launched, board_adjustment(s, p)[:, None] * (target - s.b_focus), 0.0)
+
+
+def board_adjustment(s: State, p: NS) -> np.ndarray:
+    """How far each board's focus moves toward its target at today's meeting: (H,).
+
+    Claim (Box 2): 'an endorsement by the Care Quality Commission ... prompted senior
+    managers to designate a greater focus on the programme'. A board acts on salient
+    external news (a regulator's endorsement) decisively, at its first
+    meeting after it, and on its other signals (metrics, an inspection, lobbying, soft
+    intelligence) incrementally. The news is how far the endorsement rose since the last
+    meeting; it is then taken as seen.
+    """
+    b = p.board
+    news = np.clip(s.regulator - s.b_news_seen, 0.0, 1.0)
+    s.b_news_seen = s.regulator.copy()
+    return b.adjust_per_meeting + (1.0 - b.adjust_per_meeting) * b.external_salience * news
 
 
 def manager_priorities(s: State, p: NS) -> None:

@@ -440,6 +440,15 @@ PARAMS: list[Param] = [
     F("board.focus_initial", 0.2, 0, 1, "share", "Initial board focus on the intervention."),
     I("board.meeting_interval", 30, 1, 365, "days", "Days between board meetings (focus changes only then)."),
     F("board.adjust_per_meeting", 0.25, 0, 1, "share", "How far focus moves toward its target at a meeting."),
+    F(
+        "board.external_salience",
+        0.8,
+        0,
+        1,
+        "share",
+        "Share of the rest of the way to its target that the board's focus moves at the first meeting "
+        "after a regulator's endorsement of full strength (0 = no faster than usual).",
+    ),
     F("board.bias", -1.5, -10, 10, "logit", "Baseline board disposition toward the intervention."),
     F("board.w_metrics", 2.0, 0, 10, "logit per unit", "Weight of quality metrics at board level."),
     F("board.w_protected_time", 2.0, 0, 10, "logit per unit", "Weight of protected board time for quality."),

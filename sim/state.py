@@ -206,6 +206,7 @@ class State:
         self.ehr_until = np.zeros(H, dtype=int)
         self.inspection = np.zeros(H)
         self.inspection_until = np.zeros(H, dtype=int)
+        self.b_news_seen = self.regulator.copy()  # external signal as of the last board meeting
         fac = p.facilitation
         facilitated = np.arange(H) < (fac.hospitals or H)
         self.facil_from = np.where(facilitated & fac.enabled, fac.start_day, 1 << 40)

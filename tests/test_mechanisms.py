@@ -1008,6 +1008,25 @@ def test_regulator_endorsement_moves_board_first_then_managers():
         assert dm[240] > 0.02  # and follow later
 
 
+def test_board_acts_on_external_news_decisively_and_on_the_rest_incrementally():
+    """Box 2: the endorsement 'prompted senior managers to designate a greater focus on the
+    programme' (board_adjustment): at its first meeting after the news, the board moves most
+    of the way to its new target; without news, external salience changes nothing."""
+    base = dict(BASES["plain"], board={"external_pressure": 0.7})
+    endorse = _event("regulator_endorsement", 100, 1.0)
+    for seed in SEEDS:
+        calm = {"board.external_salience": 0.0}
+        a, b = run(base, calm, seed, 200), run(base, dict(calm, **endorse), seed, 200)
+        c, d = run(base, None, seed, 200), run(base, endorse, seed, 200)
+        slow = b.probe["b_focus"][120] - a.probe["b_focus"][120]
+        fast = d.probe["b_focus"][120] - c.probe["b_focus"][120]
+        assert slow > 0.02 and fast > 2.5 * slow, (slow, fast)
+        # the news is taken as seen: the next meeting moves at the ordinary rate again
+        step_after = d.probe["b_focus"][150] - d.probe["b_focus"][120]
+        assert abs(step_after) < fast / 3, (step_after, fast)
+        assert np.array_equal(a.probe["b_focus"], c.probe["b_focus"])
+
+
 def test_regulator_endorsement_moves_managers_more_where_it_fits_their_plans():
     """SF8 / Box 2: managers followed more where 'HEADS-UP generated information to bolster
     middle managers' existing business plans'."""
