@@ -60,7 +60,10 @@ def spread_between_wards(s: State, p: NS) -> list[tuple[int, int]]:
     Claim (Table 1, interprofessional coordination scale-up): implementation and spread
     were best with co-leadership of top-level administrators and front-line champions;
     spread needs sponsorship from the board (focus with resources), the ward's manager
-    and champions. Returns the (ward, intervention) pairs that started today.
+    and champions, and 'without more senior support, front-line staff are unable to
+    marshal the resources required to spread change': below ``spread.resources_needed``
+    of board focus x resources, sponsorship is scaled down in proportion. Returns the
+    (ward, intervention) pairs that started today.
     """
     sp = p.spread
     u = s.rng["spread"].random((s.W, s.K))
@@ -75,6 +78,8 @@ def spread_between_wards(s: State, p: NS) -> list[tuple[int, int]]:
     sponsor = (sp.w_board * top + sp.w_manager * s.m_priority[s.ward_mgr] + sp.w_champions * champions) / max(
         weights, 1e-9
     )
+    if sp.resources_needed > 0:  # (0: spread never waits for resources)
+        sponsor = sponsor * np.minimum(1.0, top / sp.resources_needed)
     new = candidates & (u < sp.rate * running[s.ward_hosp] * sponsor)
     if new.any():
         start_wards(s, new)

@@ -635,6 +635,15 @@ PARAMS: list[Param] = [
         "weight",
         "Weight of top-level sponsorship (board focus x resources) in spread.",
     ),
+    F(
+        "spread.resources_needed",
+        0.2,
+        0,
+        1,
+        "share",
+        "Senior sponsorship (board focus x resources released) at and above which spread is not held "
+        "back for want of resources (0 = never held back).",
+    ),
     F("spread.w_manager", 1.0, 0, 10, "weight", "Weight of the ward's manager's priority in spread."),
     F("spread.w_champions", 1.0, 0, 10, "weight", "Weight of front-line champions' engagement in spread."),
     # -- issues ---------------------------------------------------------------------

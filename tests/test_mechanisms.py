@@ -269,6 +269,24 @@ def test_coleadership_spreads_further_than_top_down_alone():
     assert_higher(d, 0.5, "wards that took it up, co-leadership minus top-down")
 
 
+def test_spread_is_held_back_without_senior_resources():
+    """Text: 'without more senior support, front-line staff are unable to marshal the
+    resources required to spread change' (spread_between_wards): where the board neither
+    focuses on the practice nor releases resources for it, champions spread it more slowly
+    than they would if spreading needed no resources; where senior sponsorship is ample,
+    the need for resources changes nothing."""
+    bottom_up = {"incentives.board.quality_metrics": 0.0,
+                 "incentives.board.protected_quality_time": 0.0,
+                 "incentives.manager.performance_review": 0.0}
+    free = dict(bottom_up, **{"spread.resources_needed": 0.0})
+    d = diffs(SPREAD, bottom_up, free, lambda r: r.mean("started"), SPREAD_SEEDS, 300)
+    assert_higher(d, 0.3, "wards that took it up, resources not needed minus needed")
+    for seed in SPREAD_SEEDS[:2]:
+        ample = run(SPREAD, {"spread.resources_needed": 0.01}, seed, 300)
+        never = run(SPREAD, {"spread.resources_needed": 0.0}, seed, 300)
+        assert np.array_equal(ample.probe["started"], never.probe["started"])
+
+
 # -- strategic_selection ----------------------------------------------------------------
 
 OVERLOAD_IVS = [
