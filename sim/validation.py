@@ -713,6 +713,7 @@ def write_report(
         validation_analyses.replicates_figure(ns, curves, agree, tmp / "validation_replicates.png")
         if suite.robustness is not None:
             validation_robust.figure(suite.robustness, facts, tmp / "validation_robustness.png")
+            validation_robust.params_figure(suite.robustness, facts, tmp / "validation_robustness_params.png")
         if suite.table1 is not None:
             validation_table1.figure(suite.table1, tmp / "validation_table1.png")
         if suite.analyses is not None:

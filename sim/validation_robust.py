@@ -14,13 +14,16 @@ parameters move together by +/-20% around their values.
    hypothesis' mean statistic is on the passing side of its threshold; a fact is
    *robust* when it holds at no less than ``threshold`` of the points, and *fragile*
    otherwise.  Fragile counts as failed.
+4. Diagnosis: for a fact that fails at some points, which parameter's multiplier goes
+   with the failure (Spearman rank correlation with the statistic of the hypothesis that
+   fails most often, and the mean multiplier where the fact holds and where it fails).
 """
 
 from __future__ import annotations
 
 import math
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,7 @@ import numpy as np
 from .scenario import ScenarioError, load_scenario
 from .validation import (
     Fact,
+    Hypothesis,
     HypothesisResult,
     check_keys,
     fact_jobs,
@@ -204,23 +208,40 @@ def shifted(fact: Fact, arm: str, params: tuple[str, ...], mult: np.ndarray) -> 
     return tuple(out)
 
 
+def on_passing_side(h: Hypothesis, mean: float) -> bool:
+    """One hypothesis' mean statistic on the passing side of its threshold."""
+    if not math.isfinite(mean):
+        return False
+    if h.test == "greater":
+        return mean >= h.min_effect
+    if h.test == "less":
+        return mean <= -h.min_effect
+    if h.test == "equivalent":
+        return abs(mean) <= h.margin
+    return mean > -h.margin  # noninferior
+
+
+def passing_range(h: Hypothesis) -> tuple[float, float]:
+    """The interval of means on the passing side (its bounds are the thresholds)."""
+    return {
+        "greater": (h.min_effect, math.inf),
+        "less": (-math.inf, -h.min_effect),
+        "equivalent": (-h.margin, h.margin),
+    }.get(h.test, (-h.margin, math.inf))
+
+
+def passing_text(h: Hypothesis) -> str:
+    lo, hi = passing_range(h)
+    if h.test == "equivalent":
+        return f"within ±{hi:g}"
+    if math.isinf(hi):
+        return f"{'>' if h.test == 'noninferior' else '≥'} {lo:g}"
+    return f"≤ {hi:g}"
+
+
 def holds(results: list[HypothesisResult], fact_id: str) -> bool:
     """At one point: every hypothesis' mean on the passing side of its threshold."""
-    for r in results:
-        if r.fact != fact_id:
-            continue
-        h = r.hypothesis
-        if not math.isfinite(r.mean):
-            return False
-        if h.test == "greater" and not r.mean >= h.min_effect:
-            return False
-        if h.test == "less" and not r.mean <= -h.min_effect:
-            return False
-        if h.test == "equivalent" and not abs(r.mean) <= h.margin:
-            return False
-        if h.test == "noninferior" and not r.mean > -h.margin:
-            return False
-    return True
+    return all(on_passing_side(r.hypothesis, r.mean) for r in results if r.fact == fact_id)
 
 
 @dataclass
@@ -230,6 +251,14 @@ class Robustness:
     held: dict[str, np.ndarray]  # fact id -> (points,) bool
     points: int
     replicates: int
+    #: (fact id, hypothesis name) -> (points,) the hypothesis' mean statistic at each point
+    means: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    #: (fact id, hypothesis name) -> the hypothesis (its test and threshold: the passing side)
+    hypotheses: dict[tuple[str, str], Hypothesis] = field(default_factory=dict)
+
+    def passes(self, key: tuple[str, str]) -> np.ndarray:
+        """(points,) bool: the hypothesis' mean on the passing side at each point."""
+        return np.array([on_passing_side(self.hypotheses[key], m) for m in self.means[key]], dtype=bool)
 
     def share(self, fact_id: str) -> float:
         return float(self.held[fact_id].mean())
@@ -258,15 +287,139 @@ def evaluate(
         all_jobs += jobs
     results = run_jobs(all_jobs, executor, progress)
     held = {f.id: np.zeros(len(mult), dtype=bool) for f in facts}
+    hyps = {(f.id, h.name): h for f in facts for h in f.hypotheses}
+    means = {key: np.full(len(mult), np.nan) for key in hyps}
     for i, (start, jobs, keys) in enumerate(spans):
         res = score(facts, reps, keys, jobs, results[start : start + len(jobs)])
         for f in facts:
             held[f.id][i] = holds(res, f.id)
-    return Robustness(settings, mult, held, len(mult), reps)
+        for r in res:
+            means[(r.fact, r.hypothesis.name)][i] = r.mean
+    return Robustness(settings, mult, held, len(mult), reps, means, hyps)
 
 
 def n_runs(facts: list[Fact], settings: Settings, points: int | None, replicates: int | None) -> int:
     return (points or settings.points) * (replicates or settings.replicates) * sum(len(f.arms) for f in facts)
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """Which parameter goes with a fact's failures over the hypercube."""
+
+    fact: str
+    hypothesis: str  # the hypothesis that fails at most points
+    fails: int  # points where the hypothesis fails
+    rho: dict[str, float]  # parameter -> Spearman rho (multiplier, the hypothesis' mean)
+    toward_pass: dict[str, float]  # parameter -> Spearman rho (multiplier, distance past the threshold)
+    mean_held: dict[str, float]  # parameter -> mean multiplier where the fact holds (nan: nowhere)
+    mean_failed: dict[str, float]  # parameter -> mean multiplier where the fact fails
+    culprit: str | None  # the parameter most associated with failure (None: none is)
+
+    @property
+    def direction(self) -> str:
+        """Where the culprit's multiplier goes with failure: "high" or "low"."""
+        return "high" if self.culprit is not None and self.toward_pass[self.culprit] < 0 else "low"
+
+
+def diagnose(rob: Robustness, fact_id: str) -> Diagnosis | None:
+    """None when the fact holds at every point (or its statistics were not kept)."""
+    from .validation_analyses import spearman
+
+    held = rob.held[fact_id]
+    keys = [k for k in rob.means if k[0] == fact_id]
+    if held.all() or not keys:
+        return None
+    key = max(keys, key=lambda k: int((~rob.passes(k)).sum()))  # the first of the most failing
+    stat = rob.means[key]
+    lo, hi = passing_range(rob.hypotheses[key])
+    past = np.minimum(stat - lo, hi - stat)  # how far past the nearest threshold (< 0: fails)
+    ok = np.isfinite(stat)
+
+    def rank(y: np.ndarray) -> dict[str, float]:
+        return {
+            p: spearman(rob.mult[ok, j], y[ok]) if ok.sum() >= 3 else math.nan
+            for j, p in enumerate(rob.settings.parameters)
+        }
+
+    def mean_where(mask: np.ndarray) -> dict[str, float]:
+        cols = rob.mult[mask].mean(axis=0) if mask.any() else np.full(len(rob.settings.parameters), np.nan)
+        return dict(zip(rob.settings.parameters, map(float, cols), strict=True))
+
+    toward = rank(past)
+    strength = {p: abs(r) for p, r in toward.items() if math.isfinite(r) and r != 0}
+    return Diagnosis(
+        fact_id,
+        key[1],
+        int((~rob.passes(key)).sum()),
+        rank(stat),
+        toward,
+        mean_where(held),
+        mean_where(~held),
+        max(strength, key=strength.__getitem__) if strength else None,
+    )
+
+
+def diagnosis_markdown(rob: Robustness, facts: list[Fact]) -> list[str]:
+    """Per fact that fails at some points: a sentence and a table per parameter."""
+    diags = [d for f in facts if (d := diagnose(rob, f.id)) is not None]
+    if not diags:
+        return []
+    n = rob.points
+    out = [
+        "### Which parameter goes with a failure",
+        "",
+        "For each fact that fails at some points, over the hypercube: the Spearman rank correlation "
+        "(rho) between each parameter's multiplier and the mean statistic of the hypothesis that fails "
+        "at most points, and the mean multiplier where the fact holds and where it fails. The parameter "
+        "named is the one whose rho with the statistic's distance past its threshold is largest. With "
+        f"n = {n} points, these are indicative, not tests.",
+        "",
+        "![robustness by parameter](validation_robustness_params.png)",
+    ]
+    for d in diags:
+        h = rob.hypotheses[(d.fact, d.hypothesis)]
+        lead = (
+            f"`{d.hypothesis}` (passes when its mean is {passing_text(h)}) fails at {d.fails} of {n} points."
+        )
+        tied = [
+            f"`{p}`"
+            for p, r in d.toward_pass.items()
+            if d.culprit not in (None, p) and abs(abs(r) - abs(d.toward_pass[d.culprit])) < 1e-9
+        ]
+        tie = f" As strongly (the points cannot tell them apart): {', '.join(tied)}." if tied else ""
+        if d.culprit is None:
+            why = "No parameter's multiplier goes with it (every rho is 0 or undefined)."
+        elif not rob.held[d.fact].any():
+            other = "low" if d.direction == "high" else "high"
+            why = (
+                f"{d.fact} fails at every point, so no setting in the box rescues it; `{d.hypothesis}` "
+                f"comes nearest its threshold where `{d.culprit}` is {other} "
+                f"(rho = {d.rho[d.culprit]:+.2f}, n = {n}: indicative)."
+            )
+        else:
+            why = (
+                f"{d.fact} fails mostly where `{d.culprit}` is {d.direction}: its multiplier averages "
+                f"{d.mean_failed[d.culprit]:.2f} where {d.fact} fails and {d.mean_held[d.culprit]:.2f} where "
+                f"it holds (rho = {d.rho[d.culprit]:+.2f} with `{d.hypothesis}`, n = {n}: indicative)."
+            )
+        why += tie
+        out += [
+            "",
+            f"**{d.fact}**: {lead} {why}",
+            "",
+            f"| parameter | rho with `{d.hypothesis}` | mean multiplier where {d.fact} holds "
+            "| where it fails |",
+            "|---|---|---|---|",
+        ]
+        for p in rob.settings.parameters:
+            name = f"**`{p}`**" if p == d.culprit else f"`{p}`"
+            cells = [_num(d.rho[p], "+.2f"), _num(d.mean_held[p], ".2f"), _num(d.mean_failed[p], ".2f")]
+            out.append(f"| {name} | {' | '.join(cells)} |")
+    return out
+
+
+def _num(x: float, fmt: str) -> str:
+    return format(x, fmt) if math.isfinite(x) else "–"
 
 
 def markdown(rob: Robustness, facts: list[Fact], passed: dict[str, bool]) -> list[str]:
@@ -300,7 +453,8 @@ def markdown(rob: Robustness, facts: list[Fact], passed: dict[str, bool]) -> lis
         if not passed[f.id]:
             verdict += " (fails at the defaults)"
         out.append(f"| {f.id} | {'yes' if passed[f.id] else 'no'} | {share:.0%} | {verdict} |")
-    return out
+    diagnosis = diagnosis_markdown(rob, facts)
+    return out + ([""] + diagnosis if diagnosis else [])
 
 
 def figure(rob: Robustness, facts: list[Fact], path: Path) -> None:
@@ -322,5 +476,45 @@ def figure(rob: Robustness, facts: list[Fact], path: Path) -> None:
     fig.suptitle(
         f"Robustness: {len(rob.settings.parameters)} parameters x [{1 - rob.settings.spread:g}, "
         f"{1 + rob.settings.spread:g}] of their values"
+    )
+    fig.savefig(path, dpi=110)
+
+
+def params_figure(rob: Robustness, facts: list[Fact], path: Path) -> None:
+    """Per fact that fails at some points (rows), its most failing hypothesis' mean against
+    each parameter's multiplier (columns); dashed: the pass threshold(s)."""
+    from matplotlib.figure import Figure
+
+    diags = [d for f in facts if (d := diagnose(rob, f.id)) is not None]
+    params = rob.settings.parameters
+    if not diags:
+        fig = Figure(figsize=(5, 1.5), layout="constrained")
+        ax = fig.subplots()
+        ax.axis("off")
+        ax.text(0.5, 0.5, "every fact holds at every hypercube point", ha="center", va="center")
+        fig.savefig(path, dpi=110)
+        return
+    fig = Figure(figsize=(2.2 * len(params) + 0.8, 2.0 * len(diags) + 0.8), layout="constrained")
+    axes = fig.subplots(len(diags), len(params), sharey="row", squeeze=False)
+    for row, d in zip(axes, diags, strict=True):
+        key = (d.fact, d.hypothesis)
+        held = rob.held[d.fact]
+        colours = np.where(held, "#1b9e77", "#d95f02")
+        for j, (ax, p) in enumerate(zip(row, params, strict=True)):
+            ax.scatter(rob.mult[:, j], rob.means[key], c=colours, s=18)
+            for bound in passing_range(rob.hypotheses[key]):
+                if math.isfinite(bound):
+                    ax.axhline(bound, color="black", ls="--", lw=1)
+            ax.set_title(
+                f"{p}\nrho {_num(d.rho[p], '+.2f')}",
+                fontsize=8,
+                fontweight="bold" if p == d.culprit else "normal",
+            )
+            ax.tick_params(labelsize=7)
+        row[0].set_ylabel(f"{d.fact}\n{d.hypothesis}", fontsize=8)
+    for ax in axes[-1]:
+        ax.set_xlabel("multiplier", fontsize=8)
+    fig.suptitle(
+        f"Robustness by parameter: green, the fact holds; orange, it fails (n = {rob.points} points)"
     )
     fig.savefig(path, dpi=110)

@@ -266,7 +266,8 @@ def test_the_whole_suite_reduced_writes_every_section(capsys, tmp_path):
         "## SF3",
     ):
         assert heading in text
-    for name in ("forest", "robustness", "table1", "central_claim", "questions", "calibration"):
+    for name in ("forest", "robustness", "robustness_params", "table1",
+                 "central_claim", "questions", "calibration"):
         assert (tmp_path / "r" / f"validation_{name}.png").stat().st_size > 0
 
 
@@ -297,3 +298,106 @@ def test_validate_runs_on_a_dask_cluster_with_the_same_results(capsys, tmp_path,
         return [line for line in text.splitlines() if line.startswith("SF3")]
 
     assert rows(local) == rows(dask) and rows(local)
+
+
+ROBUST_PARAMS = ("clinicians.bias", "managers.operational_demand", "managers.bias",
+                 "managers.w_usefulness", "managers.w_review")
+
+
+def _robustness_by_hand(stats: dict[tuple[str, str], tuple[np.ndarray, "v.Hypothesis"]]):
+    """A Robustness over 8 hand-made Latin-hypercube points, from given statistics per point."""
+    from sim import validation_robust as rob
+
+    rng = np.random.default_rng(0)
+    mult = np.column_stack([0.8 + 0.4 * (rng.permutation(8) + 0.5) / 8 for _ in ROBUST_PARAMS])
+    stats = {key: (f(mult), h) for key, (f, h) in stats.items()}
+    means = {key: m for key, (m, _) in stats.items()}
+    hyps = {key: h for key, (_, h) in stats.items()}
+    held = {}
+    for (fact, _), (m, h) in stats.items():
+        ok = np.array([rob.on_passing_side(h, x) for x in m])
+        held[fact] = held.get(fact, np.ones(8, dtype=bool)) & ok
+    settings = rob.Settings(ROBUST_PARAMS, dict.fromkeys(ROBUST_PARAMS, 0.5), 8, 8, 0.2, 1, 0.8, "")
+    return rob.Robustness(settings, mult, held, 8, 8, means, hyps), mult
+
+
+def _fact(fact_id: str) -> "v.Fact":
+    return v.Fact(fact_id, "", "emergent", "", (), 8, 10, {}, ())
+
+
+def test_robustness_diagnosis_names_the_parameter_that_drives_failure(tmp_path):
+    from sim import validation_robust as rob
+
+    greater = v.Hypothesis("lasting", "", (), "greater", min_effect=0.1)
+    equivalent = v.Hypothesis("no_effect", "", (), "equivalent", margin=0.05)
+    r, mult = _robustness_by_hand(
+        {
+            # fails where managers.operational_demand's multiplier is above 1.0
+            ("SFX", "lasting"): (lambda m: 1.1 - m[:, 1], greater),
+            ("SFX", "no_effect"): (lambda m: np.zeros(8), equivalent),  # always passes
+            ("SFY", "lasting"): (lambda m: 0.5 + 0.1 * m[:, 0], greater),  # always passes
+        }
+    )
+    assert 0 < r.share("SFX") < 1 and r.share("SFY") == 1
+    d = rob.diagnose(r, "SFX")
+    assert d.hypothesis == "lasting" and d.fails == 4
+    assert d.culprit == "managers.operational_demand" and d.direction == "high"
+    assert d.rho["managers.operational_demand"] == pytest.approx(-1.0)
+    assert d.mean_failed["managers.operational_demand"] > 1.0 > d.mean_held["managers.operational_demand"]
+    assert rob.diagnose(r, "SFY") is None
+
+    passed = {"SFX": True, "SFY": True}
+    text = "\n".join(rob.markdown(r, [_fact("SFX"), _fact("SFY")], passed))
+    assert "### Which parameter goes with a failure" in text
+    assert "SFX fails mostly where `managers.operational_demand` is high" in text
+    assert "n = 8" in text and "indicative" in text
+    assert "| **`managers.operational_demand`** | -1.00 |" in text
+    table = text.split("**SFX**")[1].split("\n\n")[1].splitlines()
+    assert len(table) == 2 + len(ROBUST_PARAMS) and all(f"`{p}`" in "".join(table) for p in ROBUST_PARAMS)
+    assert "**SFY**" not in text
+
+    out = tmp_path / "params.png"
+    rob.params_figure(r, [_fact("SFX"), _fact("SFY")], out)
+    assert out.stat().st_size > 0
+
+
+def test_robustness_diagnosis_of_a_fact_failing_everywhere_says_where_it_comes_nearest():
+    from sim import validation_robust as rob
+
+    h = v.Hypothesis("lasting", "", (), "greater", min_effect=0.1)
+    r, _ = _robustness_by_hand({("SFZ", "lasting"): (lambda m: -1.0 + 0.5 * m[:, 4], h)})
+    assert r.share("SFZ") == 0
+    d = rob.diagnose(r, "SFZ")
+    assert d.culprit == "managers.w_review" and d.direction == "low" and d.fails == 8
+    text = "\n".join(rob.diagnosis_markdown(r, [_fact("SFZ")]))
+    assert "SFZ fails at every point" in text
+    assert "comes nearest its threshold where `managers.w_review` is high" in text
+    assert "| `managers.w_review` |" not in text and "| **`managers.w_review`** | +1.00 | – |" in text
+
+
+def test_robustness_without_failures_has_no_diagnosis(tmp_path):
+    from sim import validation_robust as rob
+
+    h = v.Hypothesis("lasting", "", (), "less", min_effect=0.1)
+    r, _ = _robustness_by_hand({("SFY", "lasting"): (lambda m: -0.5 * m[:, 2], h)})
+    assert r.share("SFY") == 1
+    assert rob.diagnose(r, "SFY") is None and rob.diagnosis_markdown(r, [_fact("SFY")]) == []
+    text = "\n".join(rob.markdown(r, [_fact("SFY")], {"SFY": True}))
+    assert "| SFY | yes | 100% | robust |" in text
+    assert "Which parameter" not in text and "validation_robustness_params.png" not in text
+    out = tmp_path / "params.png"
+    rob.params_figure(r, [_fact("SFY")], out)  # still written, so a stale figure never remains
+    assert out.stat().st_size > 0
+
+
+def test_robustness_diagnosis_says_when_two_parameters_are_tied():
+    from sim import validation_robust as rob
+
+    h = v.Hypothesis("lasting", "", (), "greater", min_effect=0.1)
+    r, mult = _robustness_by_hand({("SFX", "lasting"): (lambda m: 1.1 - m[:, 1], h)})
+    text = "\n".join(rob.diagnosis_markdown(r, [_fact("SFX")]))
+    assert "cannot tell them apart" not in text
+    mult[:, 3] = mult[:, 1]  # managers.w_usefulness moved exactly as managers.operational_demand
+    text = "\n".join(rob.diagnosis_markdown(r, [_fact("SFX")]))
+    assert "where `managers.operational_demand` is high" in text
+    assert "As strongly (the points cannot tell them apart): `managers.w_usefulness`." in text
