@@ -359,6 +359,18 @@ def diagnose(rob: Robustness, fact_id: str) -> Diagnosis | None:
     )
 
 
+def _value_side(key: str, side: str) -> str:
+    """Where a parameter's value is when its multiplier is ``side`` ("high" or "low"): a
+    high multiplier of a negative default (a bias) makes the value lower."""
+    from .schema import BY_KEY
+
+    default = float(BY_KEY[key].default)
+    if default >= 0:
+        return side
+    flipped = "low" if side == "high" else "high"
+    return f"{flipped} (less negative)" if flipped == "high" else f"{flipped} (more negative)"
+
+
 def diagnosis_markdown(rob: Robustness, facts: list[Fact]) -> list[str]:
     """Per fact that fails at some points: a sentence and a table per parameter."""
     diags = [d for f in facts if (d := diagnose(rob, f.id)) is not None]
@@ -393,12 +405,13 @@ def diagnosis_markdown(rob: Robustness, facts: list[Fact]) -> list[str]:
             other = "low" if d.direction == "high" else "high"
             why = (
                 f"{d.fact} fails at every point, so no setting in the box rescues it; `{d.hypothesis}` "
-                f"comes nearest its threshold where `{d.culprit}` is {other} "
+                f"comes nearest its threshold where `{d.culprit}` is {_value_side(d.culprit, other)} "
                 f"(rho = {d.rho[d.culprit]:+.2f}, n = {n}: indicative)."
             )
         else:
             why = (
-                f"{d.fact} fails mostly where `{d.culprit}` is {d.direction}: its multiplier averages "
+                f"{d.fact} fails mostly where `{d.culprit}` is {_value_side(d.culprit, d.direction)}: "
+                "its multiplier averages "
                 f"{d.mean_failed[d.culprit]:.2f} where {d.fact} fails and {d.mean_held[d.culprit]:.2f} where "
                 f"it holds (rho = {d.rho[d.culprit]:+.2f} with `{d.hypothesis}`, n = {n}: indicative)."
             )

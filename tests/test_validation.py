@@ -116,7 +116,7 @@ def test_validate_command_writes_its_report(capsys, tmp_path):
 
 #: Facts that fail with today's mechanisms (docs/VALIDATION.md says why); the reduced suite
 #: below must fail exactly these, so the set changes with the model, deliberately.
-KNOWN_FAILING = {"SF2", "SF4", "SF5", "SF8"}
+KNOWN_FAILING = {"SF2", "SF5", "SF8"}
 #: From 11 seeds on, every verdict equals the 20-seed one (docs/VALIDATION.md, replicates).
 REDUCED_REPLICATES = 12
 
