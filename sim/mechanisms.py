@@ -235,7 +235,8 @@ def clinician_engagement(s: State, p: NS) -> None:
     and performance management, with the intervention's perceived value, managers'
     backing and protected time, peers and champions, co-design, face validity and local
     adaptation, and a facilitator's presence; it falls with the belief that initiatives
-    are fads, micromanagement, and competing initiatives. Groups differ in responsiveness.
+    are fads, micromanagement, and competing initiatives (those the ward runs and has not
+    abandoned). Groups differ in responsiveness.
     """
     c, iv = p.clinicians, p.iv
     threshold = p.managers.micromanagement_threshold
@@ -269,8 +270,9 @@ def clinician_engagement(s: State, p: NS) -> None:
     _by_hosp(s, z)[...] += (c.w_facilitator * s.facil_present)[:, None, None]
     z += _by_ward(s, c.w_champion * s.c_champion[:, None])
     z -= _by_ward(s, c.w_fad * s.c_fad[:, None])
-    if s.K > 1:  # other interventions running on the ward compete (with one, none do)
-        load = s.w_active.sum(axis=1, keepdims=True) - s.w_active
+    if s.K > 1:  # other interventions running on the ward, not abandoned, compete (with one, none do)
+        running = s.w_active & ~s.w_abandoned
+        load = running.sum(axis=1, keepdims=True) - running
         z -= (c.w_load * load)[:, None, :]
     step = _sigmoid_into(z)  # the target
     step -= _by_ward(s, s.c_eng)

@@ -224,6 +224,18 @@ def test_a_concurrent_initiative_lowers_engagement_with_the_first():
     assert (d < 0).all() and d.mean() < -0.02, d
 
 
+def test_an_abandoned_initiative_no_longer_competes_with_the_others():
+    """Mechanism 5: concurrent interventions compete for clinicians' attention; one the
+    ward has abandoned is no longer concurrent (clinician_engagement). Abandonment's own
+    fatigue is switched off in both arms, so only the load differs."""
+    weak = dict(CHECKLIST, launch_day=20)
+    base = dict(BASES["aligned"], interventions=[BRIEFING, weak])
+    no_fatigue = {"clinicians.fad_per_abandonment": 0.0}
+    never = dict(no_fatigue, **{"clinicians.abandon_fraction": 0.0})  # never counted abandoned
+    d = diffs(base, never, no_fatigue, lambda r: r.mean("engagement_clinician", 300, 450), days=450)
+    assert (d > 0).all() and d.mean() > 0.01, d
+
+
 # -- spread_between_wards ---------------------------------------------------------------
 
 SPREAD = {
