@@ -396,12 +396,12 @@ def raise_issues(s: State, p: NS) -> None:
     briefing = iv.briefing
     s.w_briefing = briefing & working & briefing_held(s, p, use_share) & s.w_active
     sessions = np.where(briefing, s.w_briefing, use_share)
-    backlog = s.today.get("backlog_mgr", np.zeros(s.W))
+    backlog = s.today["backlog_mgr"] if "backlog_mgr" in s.today else np.zeros(s.W)
     discourage = np.exp(-isp.backlog_sensitivity * backlog / s.cpw)
     lam = iv.issues_per_session * sessions * quality * discourage[:, None] * p.actions.clinician.raise_issues
     r = s.rng["issues"]
-    counts = r.poisson(lam).ravel()
-    total = int(counts.sum())
+    counts = _poisson(r, lam).ravel()
+    total = int(np.add.reduce(counts))
     s.today["use_share"], s.today["faithful_share"] = use_share, faithful_share
     s.today["raised"] = counts.reshape(s.W, s.K)
     if total == 0:
@@ -504,6 +504,14 @@ def triage(s: State, p: NS, pull, agreement, cell, short) -> np.ndarray:
     claimed = np.bincount(cell, weights=weight, minlength=WK)
     per_claim = np.where(short.ravel(), s.w_capacity.ravel() / np.maximum(claimed, 1e-12), np.inf)
     return np.minimum(pull, weight * per_claim.take(cell))
+
+
+def _poisson(rng: np.random.Generator, lam: np.ndarray) -> np.ndarray:
+    """``rng.poisson(lam)``, skipped where every rate is 0: numpy's poisson returns 0 for a
+    rate of 0 without drawing a number, so the stream is left as it would be."""
+    if np.count_nonzero(lam):
+        return rng.poisson(lam)
+    return np.zeros(lam.shape, dtype=np.int64)
 
 
 def _agree(base: np.ndarray, w_priority: float, fit: np.ndarray, level: np.ndarray) -> np.ndarray:
@@ -616,10 +624,13 @@ def patient_outcome(s: State, p: NS) -> None:
     trend = (1.0 - o.secular_trend) ** (s.day / 365.0)
     noise = np.exp(s.rng["outcome_noise"].normal(-0.5 * o.noise_sd**2, o.noise_sd, s.W))
     lam_cf = o.harm_rate_baseline / 1000.0 * s.w_bed_days * s.w_acuity * trend * noise
-    harms_cf = r.poisson(lam_cf)
+    harms_cf = _poisson(r, lam_cf)
     # a stream of its own: how many numbers the thinning uses depends on the effect, and
     # the counterfactual's stream must not depend on it
-    harms = s.rng["outcome_thinning"].binomial(harms_cf, 1.0 - effect)
+    if np.count_nonzero(harms_cf):
+        harms = s.rng["outcome_thinning"].binomial(harms_cf, 1.0 - effect)
+    else:  # thinning no harm gives none, and numpy's binomial draws nothing for n = 0
+        harms = np.zeros(s.W, dtype=np.int64)
     s.today.update(effect=effect, lam_cf=lam_cf, harms_cf=harms_cf, harms=harms)
 
 
