@@ -308,7 +308,8 @@ def clinician_use(s: State, p: NS) -> None:
     p_use = s.c_eng - c.use_threshold
     p_use /= c.use_width
     p_use = _sigmoid_into(p_use)
-    if np.count_nonzero(s.mandate):  # (adding no mandate would leave p_use as it is)
+    mandated = np.count_nonzero(s.mandate)
+    if mandated:  # (adding no mandate would leave p_use as it is)
         _by_hosp(s, p_use)[...] += _by_hosp(s, 1.0 - p_use) * s.mandate[:, None, :]
     p_use = np.where(s.w_active[:, None, :], _by_ward(s, p_use), 0.0)  # (W, posts per ward, K)
     free = 1.0 - s.w_workload
@@ -328,13 +329,16 @@ def clinician_use(s: State, p: NS) -> None:
     use = s.rng["use"].random(p_use.shape) < p_use
 
     q = c.fidelity_floor + (1.0 - c.fidelity_floor) * s.c_eng
-    q *= s.c_skill * iv.core
+    q *= s.c_skill if iv.full_core else s.c_skill * iv.core  # (x 1.0 changes nothing)
     faithful = use & (s.rng["faithful"].random(q.shape) < q)
 
-    pressure = 1.0 - (1.0 - s.mandate) * (1.0 - s.inspection)[:, None]  # (H, K)
     # tick_rate = (ticks + (1 - ticks) * tick_leak) * (1 - adaptation), overreport_rate =
     # overreport * (1 - adaptation): parameters, derived once (sim.state.make_params)
-    tick = pressure[s.ward_hosp] * iv.tick_rate * s.w_active  # (W, K)
+    if mandated or np.count_nonzero(s.inspection):
+        pressure = 1.0 - (1.0 - s.mandate) * (1.0 - s.inspection)[:, None]  # (H, K)
+        tick = pressure[s.ward_hosp] * iv.tick_rate * s.w_active  # (W, K)
+    else:  # no pressure (1 - 1 x 1 = 0): no ticks (a zero's sign compares the same)
+        tick = np.zeros((s.W, K))
     over = np.maximum(iv.overreport_rate, tick)
     u = _by_ward(s, s.rng["report"].random(q.shape))
     use3, faithful3 = _by_ward(s, use), _by_ward(s, faithful)
@@ -343,11 +347,11 @@ def clinician_use(s: State, p: NS) -> None:
     reported = faithful3 | (u < np.where(use3, over[:, None, :], tick[:, None, :]))
     # Briefings happen on working days only: at weekends practice stays as it was
     # (the numbers are drawn all the same, so the streams stay in step).
-    today = ((s.day % 7) < 5) | ~iv.briefing
+    today = iv.practised[s.day % 7]  # ((day % 7) < 5) | ~briefing
     s.practice_today = today
-    if np.count_nonzero(today) == K:
+    if iv.n_practised[s.day % 7] == K:
         s.c_use, s.c_faithful, s.c_reported = use, faithful, reported.reshape(N, K)
-    elif np.count_nonzero(today):
+    elif iv.n_practised[s.day % 7]:
         s.c_use = np.where(today, use, s.c_use)
         s.c_faithful = np.where(today, faithful, s.c_faithful)
         s.c_reported = np.where(today, reported.reshape(N, K), s.c_reported)
@@ -361,8 +365,13 @@ def learning_and_value(s: State, p: NS) -> None:
     """
     c, iv = p.clinicians, p.iv
     today = s.practice_today  # (K,): briefings are practised on working days only
-    use = s.c_use * today
-    unused = ~s.c_use * today
+    practised = iv.n_practised[s.day % 7]
+    if not practised:  # nothing practised: skill and value gain and lose 0 (never -0.0)
+        return
+    if practised == s.K:  # (x True changes nothing)
+        use, unused, rate = s.c_use, ~s.c_use, c.value_rate
+    else:
+        use, unused, rate = s.c_use * today, ~s.c_use * today, c.value_rate * today
     train = s.w_train if (s.day % 7) < 5 else np.zeros_like(s.w_train)  # sessions on working days
     practice = np.minimum(1.0, _by_ward(s, use) + train[:, None, :]).reshape(s.N, s.K)
     # skill += learning * practice * (1 - skill) - decay * unused * skill, in place
@@ -377,7 +386,7 @@ def learning_and_value(s: State, p: NS) -> None:
     experience = use * iv.usefulness_clinicians
     experience *= s.c_skill
     experience -= s.c_value
-    experience *= c.value_rate * today
+    experience *= rate
     s.c_value += experience
 
 

@@ -83,8 +83,13 @@ def make_params(scenario: Scenario) -> SimpleNamespace:
             setattr(iv, p.key, np.array(values, dtype=float if p.kind is float else int))
     iv.issues_pathway = iv.pathway == "issues"
     iv.briefing = iv.working_days_only.astype(bool)  # practised on working days only
+    # which interventions are practised on each day of the week (day % 7; 5 and 6 are the
+    # weekend), and how many: the same seven arrays all run long
+    iv.practised = [((d % 7) < 5) | ~iv.briefing for d in range(7)]
+    iv.n_practised = [int(np.count_nonzero(x)) for x in iv.practised]
     iv.ticks = (iv.monitoring == "ticks").astype(float)
     iv.core = core_integrity(iv.adaptation, iv.soft_periphery)
+    iv.full_core = bool((iv.core == 1.0).all())  # no adaptation erodes any core
     # ticked without faithful use, as a share of the pressure to show compliance; and
     # over-reported by users: both less where the tool was locally adapted and owned
     iv.tick_rate = (iv.ticks + (1 - iv.ticks) * iv.tick_leak) * (1.0 - iv.adaptation)
