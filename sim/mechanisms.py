@@ -172,18 +172,26 @@ def manager_attention(s: State, p: NS) -> None:
     """
     m = p.managers
     salience = s.m_priority * s.m_active
-    other = m.operational_demand + m.event_demand * (s.merger + s.ehr)[s.mgr_hosp]
-    s.m_share = salience / np.maximum(_sum_k(salience)[:, None] + other[:, None], 1e-12)
+    events = s.merger + s.ehr
+    if np.count_nonzero(events):
+        other = (m.operational_demand + m.event_demand * events[s.mgr_hosp])[:, None]
+    else:  # (operational demand + event demand x 0 is the operational demand)
+        other = m.operational_demand
+    s.m_share = salience / np.maximum(_sum_k(salience)[:, None] + other, 1e-12)
     # a ward's share of its manager's QI attention; the facilitator stands in for a manager
     # giving QI the full share, scaled by the facilitator's strength
     share = s.m_share[s.ward_mgr]
-    facil = (p.facilitation.strength * s.facil_present)[s.ward_hosp][:, None] * m.qi_share_full
+    if np.count_nonzero(s.facil_present):
+        facil = (p.facilitation.strength * s.facil_present)[s.ward_hosp][:, None] * m.qi_share_full
+    else:  # (no facilitator: 0 x strength x full share)
+        facil = 0.0
     s.w_intensity = np.minimum(1.0, share / m.qi_share_full)
     acting = np.maximum(share, facil)
     effective = np.minimum(1.0, acting / m.qi_share_full)
-    per_ward = (1.0 - m.clinical_share) / s.mgr_wards[s.ward_mgr][:, None]
+    # each ward's part of its manager's non-clinical time: the structure's, never changes
+    per_ward = s.once("mgr_time_per_ward", lambda: (1.0 - m.clinical_share) / s.mgr_wards[s.ward_mgr, None])
     s.w_capacity = p.issues.capacity_per_manager * acting * per_ward
-    s.w_broker = effective * p.actions.manager.broker_issues
+    s.w_broker = effective if p.actions.manager.broker_issues else effective * 0.0  # = effective x switch
     s.w_train = p.actions.manager.training * effective * s.w_active
 
 
@@ -197,8 +205,9 @@ def manager_actions(s: State, p: NS) -> None:
     """
     hosp = s.ward_hosp
     prio = s.m_priority[s.ward_mgr]
-    cut = 1.0 - s.merger[hosp]
-    resources = (s.resources[:, None] * s.b_focus)[hosp] * cut[:, None]
+    resources = (s.resources[:, None] * s.b_focus)[hosp]
+    if np.count_nonzero(s.merger):  # (x (1 - 0) changes nothing)
+        resources *= 1.0 - s.merger[hosp][:, None]
     s.w_accountability = p.actions.manager.accountability * s.w_intensity
     s.w_support = prio
     s.w_backing = prio * resources
@@ -312,15 +321,17 @@ def clinician_use(s: State, p: NS) -> None:
     if mandated:  # (adding no mandate would leave p_use as it is)
         _by_hosp(s, p_use)[...] += _by_hosp(s, 1.0 - p_use) * s.mandate[:, None, :]
     p_use = np.where(s.w_active[:, None, :], _by_ward(s, p_use), 0.0)  # (W, posts per ward, K)
-    free = 1.0 - s.w_workload
-    if np.count_nonzero(s.ehr):  # (subtracting no EHR time would leave free time as it is)
+    if np.count_nonzero(s.ehr):
+        free = 1.0 - s.w_workload
         free -= p.organisation.ehr_time_cost * s.ehr[s.ward_hosp]
-    free = np.maximum(0.0, free)
+        free = np.maximum(0.0, free)
+        free_post = free.repeat(s.cpw)
+    else:  # subtracting no EHR time: the same every day, as the workload never changes
+        free, free_post = s.once("free_time", lambda: _free_time(s))
     s.w_free_time = free
     need = iv.burden * (1.0 - s.w_protected)  # (W, K) minutes not covered by protected time
     demand = (p_use * need[:, None, :]).reshape(N, K)
     demand = demand[:, 0].copy() if K == 1 else demand.sum(axis=1)  # a sum of one term is that term
-    free_post = free.repeat(s.cpw)
     scale = np.minimum(1.0, free_post / np.maximum(demand, 1e-12))
     p_use = p_use.reshape(N, K)
     p_use *= scale[:, None]
@@ -355,6 +366,12 @@ def clinician_use(s: State, p: NS) -> None:
         s.c_use = np.where(today, use, s.c_use)
         s.c_faithful = np.where(today, faithful, s.c_faithful)
         s.c_reported = np.where(today, reported.reshape(N, K), s.c_reported)
+
+
+def _free_time(s: State) -> tuple[np.ndarray, np.ndarray]:
+    """Each ward's and each post's share of time free of clinical work: (W,) and (N,)."""
+    free = np.maximum(0.0, 1.0 - s.w_workload)
+    return free, free.repeat(s.cpw)
 
 
 def learning_and_value(s: State, p: NS) -> None:
@@ -489,13 +506,16 @@ def resolve_issues(s: State, p: NS) -> None:
     lapse = (~done[:old]).nonzero()[0]
     dcell, dsev = cell[idx], o["severity"][idx]
     s.today["resolved_sev"] = np.bincount(dcell, weights=dsev, minlength=WK).reshape(s.W, s.K)
-    dward, dk = np.divmod(dcell, s.K) if s.K else (dcell, dcell)
-    s.today["resolved_k"] = np.bincount(dk, minlength=s.K)
-    mcell = s.ward_mgr[dward] * s.K + dk
+    if s.K == 1:  # (a cell is its ward, and every resolution is of the one intervention)
+        s.today["resolved_k"] = np.array([len(idx)], dtype=np.intp)
+        mcell = s.ward_mgr[dcell]
+    else:
+        dward, dk = np.divmod(dcell, s.K) if s.K else (dcell, dcell)
+        s.today["resolved_k"] = np.bincount(dk, minlength=s.K)
+        mcell = s.ward_mgr[dward] * s.K + dk
     s.today["resolved_fit"] = np.bincount(mcell, weights=dsev * o["m_fit"][idx], minlength=s.M * s.K)
     st.close(idx, lapse, s.day, agreement)
-    s.today["backlog_mgr"] = st.open_above_ward.astype(float)
-    s.today["open_wk"] = st.open_wk.reshape(s.W, s.K).copy()
+    s.today["open_wk"], s.today["backlog_mgr"] = st.open_counts()
 
 
 def triage(s: State, p: NS, pull, agreement, cell, short) -> np.ndarray:
@@ -632,7 +652,9 @@ def patient_outcome(s: State, p: NS) -> None:
     r = s.rng["outcome"]
     trend = (1.0 - o.secular_trend) ** (s.day / 365.0)
     noise = np.exp(s.rng["outcome_noise"].normal(-0.5 * o.noise_sd**2, o.noise_sd, s.W))
-    lam_cf = o.harm_rate_baseline / 1000.0 * s.w_bed_days * s.w_acuity * trend * noise
+    # = harm_rate_baseline / 1000 x bed days x acuity x trend x noise, its first terms constant
+    base = s.once("harm_base", lambda: o.harm_rate_baseline / 1000.0 * s.w_bed_days * s.w_acuity)
+    lam_cf = base * trend * noise
     harms_cf = _poisson(r, lam_cf)
     # a stream of its own: how many numbers the thinning uses depends on the effect, and
     # the counterfactual's stream must not depend on it
