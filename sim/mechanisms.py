@@ -7,6 +7,7 @@ claim of Pannick, Sevdalis & Athanasiou (BMJ Qual Saf 2016) that it encodes.
 
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace as NS
 
 import numpy as np
@@ -254,7 +255,8 @@ def clinician_engagement(s: State, p: NS) -> None:
     z += c.w_codesign * iv.co_designed
     z += c.w_face_validity * iv.face_validity
     z += c.w_adaptation * iv.adaptation
-    _by_hosp(s, z)[...] += (c.w_facilitator * s.facil_present)[:, None, None]
+    if np.count_nonzero(s.facil_present):  # (adding no facilitator's 0 changes no sigmoid)
+        _by_hosp(s, z)[...] += (c.w_facilitator * s.facil_present)[:, None, None]
     z += _by_ward(s, c.w_champion * s.c_champion[:, None])
     z -= _by_ward(s, c.w_fad * s.c_fad[:, None])
     if s.K > 1:  # other interventions running on the ward compete (with one, none do)
@@ -418,9 +420,12 @@ def raise_issues(s: State, p: NS) -> None:
     use_share = s.ward_mean(s.c_use)
     faithful_share = s.ward_mean(s.c_faithful)
     quality = np.divide(faithful_share, use_share, out=np.zeros(use_share.shape), where=use_share > 0)
-    working = (s.day % 7) < 5
     briefing = iv.briefing
-    s.w_briefing = briefing & working & briefing_held(s, p, use_share) & s.w_active
+    if (s.day % 7) < 5:
+        s.w_briefing = briefing & briefing_held(s, p, use_share) & s.w_active
+    else:  # no briefing on a weekend; its numbers are drawn all the same (the stream stays in step)
+        s.rng["briefing"].random(use_share.shape)
+        s.w_briefing = np.zeros((s.W, s.K), dtype=bool)
     sessions = np.where(briefing, s.w_briefing, use_share)
     backlog = s.today["backlog_mgr"] if "backlog_mgr" in s.today else np.zeros(s.W)
     discourage = np.exp(-isp.backlog_sensitivity * backlog / s.cpw)
@@ -577,7 +582,10 @@ def feedback_from_issues(s: State, p: NS) -> None:
     # managers notice what the resolutions do for their plans in proportion to their
     # attention, or as far as a present facilitator brings the information to them
     attention = np.minimum(1.0, s.m_share / m.qi_share_full)
-    brought = (p.facilitation.strength * s.facil_present)[s.mgr_hosp][:, None]
+    if np.count_nonzero(s.facil_present):
+        brought = (p.facilitation.strength * s.facil_present)[s.mgr_hosp][:, None]
+    else:  # (no facilitator brings anything: 0 x strength)
+        brought = 0.0
     useful = s.today["resolved_fit"].reshape(s.M, s.K) * np.maximum(attention, brought)
     s.m_useful = np.minimum(1.0, s.m_useful * (1.0 - m.usefulness_decay) + m.usefulness_gain * useful)
 
@@ -595,8 +603,8 @@ def improvement_kept(s: State, p: NS) -> np.ndarray:
     """
     isp = p.issues
     maintained = s.w_use_ema * s.m_priority[s.ward_mgr]
-    rate = np.log(2.0) / isp.improvement_half_life_unmaintained
-    rate = rate + (np.log(2.0) / isp.improvement_half_life - rate) * maintained
+    rate = math.log(2.0) / isp.improvement_half_life_unmaintained  # (math.log: np.log's value, faster)
+    rate = rate + (math.log(2.0) / isp.improvement_half_life - rate) * maintained
     return np.exp(-rate)
 
 
@@ -642,9 +650,11 @@ def patient_outcome(s: State, p: NS) -> None:
     """
     o, iv = p.outcome, p.iv
     s.w_fid_ema += (s.today["faithful_share"] - s.w_fid_ema) / o.fidelity_lag
-    through_use = iv.effect_max * s.w_fid_ema
     through_issues = iv.effect_max * (1.0 - np.exp(-s.w_improve))
-    effect_k = np.where(iv.issues_pathway, through_issues, through_use)
+    if iv.issues_pathway_all:  # (np.where would copy these)
+        effect_k = through_issues
+    else:
+        effect_k = np.where(iv.issues_pathway, through_issues, iv.effect_max * s.w_fid_ema)  # through use
     if s.K == 1:
         effect = 1.0 - (1.0 - effect_k[:, 0])  # the product of one factor is that factor
     else:

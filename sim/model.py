@@ -502,6 +502,9 @@ class QIModel(mesa.Model):
         }
 
 
+_COLUMN_SET = frozenset(COLUMNS)
+
+
 def _column(name: str, model: QIModel) -> float:
     """DataCollector reporter: one column of the day's observation."""
     return model._row[name]
@@ -516,7 +519,7 @@ class DailyCollector(mesa.DataCollector):
     """
 
     def collect(self, model):
-        if self.agent_reporters or self.agenttype_reporters or set(self.model_reporters) != set(COLUMNS):
+        if self.agent_reporters or self.agenttype_reporters or self.model_reporters.keys() != _COLUMN_SET:
             return super().collect(model)
         self._collection_steps.append(model.time)
         for name, value in model._row.items():

@@ -82,6 +82,7 @@ def make_params(scenario: Scenario) -> SimpleNamespace:
         else:
             setattr(iv, p.key, np.array(values, dtype=float if p.kind is float else int))
     iv.issues_pathway = iv.pathway == "issues"
+    iv.issues_pathway_all = bool(iv.issues_pathway.all())
     iv.briefing = iv.working_days_only.astype(bool)  # practised on working days only
     # which interventions are practised on each day of the week (day % 7; 5 and 6 are the
     # weekend), and how many: the same seven arrays all run long
