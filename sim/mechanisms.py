@@ -28,7 +28,7 @@ def launch_interventions(s: State, p: NS) -> list[tuple[int, int]]:
     pairs launched today.
     """
     iv = p.iv
-    if s.day not in iv.launch_day.tolist() and s.day not in iv.scale_up_day.tolist():
+    if s.day not in iv.launch_days:  # (launch and scale-up days)
         return []
     n_first = np.where(iv.hospitals_at_launch > 0, iv.hospitals_at_launch, s.H)
     first = np.arange(s.H)[:, None] < n_first[None, :]
@@ -265,7 +265,9 @@ def clinician_engagement(s: State, p: NS) -> None:
     step = _sigmoid_into(z)  # the target
     step -= _by_ward(s, s.c_eng)
     step *= _by_ward(s, s.resp[:, None])  # resp <= 1: no overshoot
-    s.c_eng += np.where(s.w_active[:, None, :], step, 0.0).reshape(s.N, s.K)
+    if np.count_nonzero(s.w_active) < s.W * s.K:  # (with every ward active, np.where would copy step)
+        step = np.where(s.w_active[:, None, :], step, 0.0)
+    s.c_eng += step.reshape(s.N, s.K)
 
 
 def _peer_engagement(s: State) -> np.ndarray:
@@ -322,7 +324,9 @@ def clinician_use(s: State, p: NS) -> None:
     mandated = np.count_nonzero(s.mandate)
     if mandated:  # (adding no mandate would leave p_use as it is)
         _by_hosp(s, p_use)[...] += _by_hosp(s, 1.0 - p_use) * s.mandate[:, None, :]
-    p_use = np.where(s.w_active[:, None, :], _by_ward(s, p_use), 0.0)  # (W, posts per ward, K)
+    p_use = _by_ward(s, p_use)  # (W, posts per ward, K)
+    if np.count_nonzero(s.w_active) < s.W * K:  # (with every ward active, np.where would copy it)
+        p_use = np.where(s.w_active[:, None, :], p_use, 0.0)
     if np.count_nonzero(s.ehr):
         free = 1.0 - s.w_workload
         free -= p.organisation.ehr_time_cost * s.ehr[s.ward_hosp]
@@ -534,7 +538,8 @@ def triage(s: State, p: NS, pull, agreement, cell, short) -> np.ndarray:
     resolved faster than its own pull, and a ward never resolves more than its capacity.
     """
     WK = s.W * s.K
-    weight = pull * agreement**p.issues.triage if p.issues.triage else pull
+    t = p.issues.triage
+    weight = pull if not t else pull * agreement if t == 1.0 else pull * agreement**t  # (x^1 is x)
     claimed = np.bincount(cell, weights=weight, minlength=WK)
     per_claim = np.where(short.ravel(), s.w_capacity.ravel() / np.maximum(claimed, 1e-12), np.inf)
     return np.minimum(pull, weight * per_claim.take(cell))

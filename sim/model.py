@@ -263,9 +263,8 @@ class QIModel(mesa.Model):
         wards[15] = t["lam_cf"] * (1 - effect)
         wards[16] = t["lam_cf"]
         sums = np.add.reduce(wards, axis=1)
-        means = sums / W
-        bd = float(sums[12])
-        h, h_cf = sums[10], sums[11]  # whole numbers
+        means = (sums / W).tolist()  # as Python floats: the same values, cheaper to read one by one
+        bd, h, h_cf = float(sums[12]), float(sums[10]), float(sums[11])  # harms: whole numbers
         st = s.issues
         row = (
             s.day,
@@ -288,8 +287,8 @@ class QIModel(mesa.Model):
             bd,
             1000.0 * h / bd,
             1000.0 * h_cf / bd,
-            1000.0 * sums[15] / bd,
-            1000.0 * sums[16] / bd,
+            1000.0 * float(sums[15]) / bd,
+            1000.0 * float(sums[16]) / bd,
         )
         self._rows.append(row)
         self._row = dict(zip(COLUMNS, row, strict=True))

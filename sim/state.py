@@ -81,6 +81,7 @@ def make_params(scenario: Scenario) -> SimpleNamespace:
             setattr(iv, p.key, np.array(values, dtype=object))
         else:
             setattr(iv, p.key, np.array(values, dtype=float if p.kind is float else int))
+    iv.launch_days = set(iv.launch_day.tolist()) | set(iv.scale_up_day.tolist())
     iv.issues_pathway = iv.pathway == "issues"
     iv.issues_pathway_all = bool(iv.issues_pathway.all())
     iv.briefing = iv.working_days_only.astype(bool)  # practised on working days only
