@@ -430,10 +430,14 @@ def raise_issues(s: State, p: NS) -> None:
     else:  # no briefing on a weekend; its numbers are drawn all the same (the stream stays in step)
         s.rng["briefing"].random(use_share.shape)
         s.w_briefing = np.zeros((s.W, s.K), dtype=bool)
-    sessions = np.where(briefing, s.w_briefing, use_share)
+    # (where every intervention is a briefing, np.where would turn the booleans to 1.0 and 0.0,
+    # as the product below does)
+    sessions = s.w_briefing if iv.briefing_all else np.where(briefing, s.w_briefing, use_share)
     backlog = s.today["backlog_mgr"] if "backlog_mgr" in s.today else np.zeros(s.W)
     discourage = np.exp(-isp.backlog_sensitivity * backlog / s.cpw)
-    lam = iv.issues_per_session * sessions * quality * discourage[:, None] * p.actions.clinician.raise_issues
+    lam = iv.issues_per_session * sessions * quality * discourage[:, None]
+    if not p.actions.clinician.raise_issues:  # (x True would change nothing)
+        lam = lam * p.actions.clinician.raise_issues
     r = s.rng["issues"]
     counts = _poisson(r, lam).ravel()
     total = int(np.add.reduce(counts))
@@ -471,7 +475,9 @@ def briefing_held(s: State, p: NS, use_share: np.ndarray) -> np.ndarray:
     """
     isp = p.issues
     # (a steep spread can push the logit past what exp can take; beyond +/-60 the chance is 0 or 1)
-    hold = sigmoid(np.clip((use_share - isp.briefing_quorum) / isp.briefing_spread, -60.0, 60.0))
+    # (np.clip's result, without its Python wrapper: the bounds are not 0, so no zero's sign differs)
+    logit = (use_share - isp.briefing_quorum) / isp.briefing_spread
+    hold = sigmoid(np.minimum(np.maximum(logit, -60.0), 60.0))
     hold *= isp.briefing_reliability
     return s.rng["briefing"].random(use_share.shape) < hold
 
@@ -633,7 +639,10 @@ def initiative_fatigue(s: State, p: NS) -> list[tuple[int, int]]:
     s.w_abandoned |= dropped
     # the interventions running on the ward visibly work in proportion to their fidelity
     running = _sum_k(s.w_active)
-    fid = _sum_k(s.today["faithful_share"] * s.w_active) / np.maximum(running, 1)
+    if np.count_nonzero(s.w_active) == s.W * s.K:  # every ward runs every intervention (x True: no change)
+        fid = _sum_k(s.today["faithful_share"]) / max(s.K, 1)
+    else:
+        fid = _sum_k(s.today["faithful_share"] * s.w_active) / np.maximum(running, 1)
     ward_delta = (
         c.fad_from_backlog * s.today["backlog_mgr"] / s.cpw
         + c.fad_per_abandonment * _sum_k(dropped)

@@ -85,6 +85,7 @@ def make_params(scenario: Scenario) -> SimpleNamespace:
     iv.issues_pathway = iv.pathway == "issues"
     iv.issues_pathway_all = bool(iv.issues_pathway.all())
     iv.briefing = iv.working_days_only.astype(bool)  # practised on working days only
+    iv.briefing_all = bool(iv.briefing.all())
     # which interventions are practised on each day of the week (day % 7; 5 and 6 are the
     # weekend), and how many: the same seven arrays all run long
     iv.practised = [((d % 7) < 5) | ~iv.briefing for d in range(7)]
