@@ -337,7 +337,7 @@ def clinician_use(s: State, p: NS) -> None:
     s.w_free_time = free
     need = iv.burden * (1.0 - s.w_protected)  # (W, K) minutes not covered by protected time
     demand = (p_use * need[:, None, :]).reshape(N, K)
-    demand = demand[:, 0].copy() if K == 1 else demand.sum(axis=1)  # a sum of one term is that term
+    demand = demand[:, 0] if K == 1 else demand.sum(axis=1)  # a sum of one term is that term
     scale = np.minimum(1.0, free_post / np.maximum(demand, 1e-12))
     p_use = p_use.reshape(N, K)
     p_use *= scale[:, None]
@@ -446,7 +446,10 @@ def raise_issues(s: State, p: NS) -> None:
     if total == 0:
         s.today["board_issues"] = np.zeros((s.H, s.K))
         return
-    ward, k = np.divmod(np.arange(s.W * s.K).repeat(counts), s.K)
+    if s.K == 1:  # (a cell is its ward)
+        ward, k = np.arange(s.W).repeat(counts), np.zeros(total, dtype=np.intp)
+    else:
+        ward, k = np.divmod(np.arange(s.W * s.K).repeat(counts), s.K)
     u = r.random((total, 3))
     authority = (u[:, 0] > 1 - isp.share_cross_department - isp.share_board).astype(np.int8)
     authority += u[:, 0] > 1 - isp.share_board
@@ -460,7 +463,8 @@ def raise_issues(s: State, p: NS) -> None:
         c_fit=u[:, 1],
         m_fit=np.clip(fit + isp.fit_jitter * (2.0 * u[:, 2] - 1.0), 0.0, 1.0),
     )
-    board = np.bincount(s.ward_hosp[ward] * s.K + k, weights=authority == 2, minlength=s.H * s.K)
+    cell = s.ward_hosp[ward] if s.K == 1 else s.ward_hosp[ward] * s.K + k  # hospital and intervention
+    board = np.bincount(cell, weights=authority == 2, minlength=s.H * s.K)
     s.today["board_issues"] = board.reshape(s.H, s.K) / s.wph
 
 
