@@ -280,7 +280,7 @@ def _peer_engagement(s: State) -> np.ndarray:
     T = s.c_ties.shape[1]
     if s.K == 1 and T >= 8:
         return (s.c_eng[s.c_ties] * s.tie_weight[:, :, None]).sum(axis=1) / s.tie_weight_sum
-    x = s.c_eng.take(s.c_ties_T, axis=0)  # (T, N, K)
+    x = s.c_eng.take(s.c_ties_T, axis=0, mode="clip")  # (T, N, K); ties are posts (clip: no bounds check)
     x *= s.tie_weight_T[:, :, None]
     total = x[0].copy()
     for t in range(1, T):
@@ -499,9 +499,10 @@ def resolve_issues(s: State, p: NS) -> None:
     isp, st = p.issues, s.issues
     o = st.open
     cell = o["cell"]  # ward * K + k: per-cell values are gathered with one flat index
+    # (gathers by cell use take's clip mode: the cells are in range, and it skips the bounds check)
     base = isp.agreement_bias + isp.w_severity * o["severity"]  # both sides weigh severity alike
-    agreement = _agree(base, isp.w_priority, o["c_fit"], s.ward_mean(s.c_eng).take(cell))
-    agreement *= _agree(base, isp.w_priority, o["m_fit"], s.m_priority[s.ward_mgr].take(cell))
+    agreement = _agree(base, isp.w_priority, o["c_fit"], s.ward_mean(s.c_eng).take(cell, mode="clip"))
+    agreement *= _agree(base, isp.w_priority, o["m_fit"], s.m_priority[s.ward_mgr].take(cell, mode="clip"))
     # what each authority needs, per cell: the ward's manager (or the facilitator standing
     # in for managers who do not resolve issues), a manager who brokers it, or that and
     # the board's focus
@@ -512,7 +513,7 @@ def resolve_issues(s: State, p: NS) -> None:
     # Each issue's pull on managers' time is its agreement x authority; a ward's
     # resolutions per day are capped by its managerial capacity.
     pull = isp.resolution_rate * agreement
-    pull *= needs.take(o["acell"])
+    pull *= needs.take(o["acell"], mode="clip")
     WK = s.W * s.K
     demand = np.bincount(cell, weights=pull, minlength=WK).reshape(s.W, s.K)
     short = s.w_capacity < demand
@@ -552,7 +553,7 @@ def triage(s: State, p: NS, pull, agreement, cell, short) -> np.ndarray:
     weight = pull if not t else pull * agreement if t == 1.0 else pull * agreement**t  # (x^1 is x)
     claimed = np.bincount(cell, weights=weight, minlength=WK)
     per_claim = np.where(short.ravel(), s.w_capacity.ravel() / np.maximum(claimed, 1e-12), np.inf)
-    return np.minimum(pull, weight * per_claim.take(cell))
+    return np.minimum(pull, weight * per_claim.take(cell, mode="clip"))  # (cells are in range)
 
 
 def _poisson(rng: np.random.Generator, lam: np.ndarray) -> np.ndarray:
