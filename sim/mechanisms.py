@@ -65,6 +65,8 @@ def spread_between_wards(s: State, p: NS) -> list[tuple[int, int]]:
     """
     sp = p.spread
     u = s.rng["spread"].random((s.W, s.K))
+    if np.count_nonzero(s.w_started) == s.W * s.K:  # every ward has taken up everything
+        return []
     candidates = s.active[s.ward_hosp] & ~s.w_started
     if not np.count_nonzero(candidates):
         return []
@@ -193,7 +195,9 @@ def manager_attention(s: State, p: NS) -> None:
     per_ward = s.once("mgr_time_per_ward", lambda: (1.0 - m.clinical_share) / s.mgr_wards[s.ward_mgr, None])
     s.w_capacity = p.issues.capacity_per_manager * acting * per_ward
     s.w_broker = effective if p.actions.manager.broker_issues else effective * 0.0  # = effective x switch
-    s.w_train = p.actions.manager.training * effective * s.w_active
+    s.w_train = p.actions.manager.training * effective
+    if np.count_nonzero(s.w_active) < s.W * s.K:  # (x True changes nothing)
+        s.w_train *= s.w_active
 
 
 def manager_actions(s: State, p: NS) -> None:
