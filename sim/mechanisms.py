@@ -357,15 +357,15 @@ def clinician_use(s: State, p: NS) -> None:
     # overreport * (1 - adaptation): parameters, derived once (sim.state.make_params)
     if mandated or np.count_nonzero(s.inspection):
         pressure = 1.0 - (1.0 - s.mandate) * (1.0 - s.inspection)[:, None]  # (H, K)
-        tick = pressure[s.ward_hosp] * iv.tick_rate * s.w_active  # (W, K)
+        tick = (pressure[s.ward_hosp] * iv.tick_rate * s.w_active)[:, None, :]  # (W, 1, K)
     else:  # no pressure (1 - 1 x 1 = 0): no ticks (a zero's sign compares the same)
-        tick = np.zeros((s.W, K))
+        tick = 0.0
     over = np.maximum(iv.overreport_rate, tick)
     u = _by_ward(s, s.rng["report"].random(q.shape))
     use3, faithful3 = _by_ward(s, use), _by_ward(s, faithful)
     # reported = faithful | (use & (u < over)) | (~use & (u < tick)): users' threshold is
     # ``over``, non-users' ``tick``
-    reported = faithful3 | (u < np.where(use3, over[:, None, :], tick[:, None, :]))
+    reported = faithful3 | (u < np.where(use3, over, tick))
     # Briefings happen on working days only: at weekends practice stays as it was
     # (the numbers are drawn all the same, so the streams stay in step).
     today = iv.practised[s.day % 7]  # ((day % 7) < 5) | ~briefing
