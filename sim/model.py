@@ -240,8 +240,9 @@ class QIModel(mesa.Model):
         K, W = s.K, s.W
         # the day's per-ward values, one row each: WARD_COLUMNS, then the priority spread and
         # the expected harms with and without the intervention; their sums over wards are
-        # one reduction (a row sums exactly as the 1-D array would)
-        wards = np.zeros((len(WARD_COLUMNS) + 3, W))
+        # one reduction (a row sums exactly as the 1-D array would); last, for the detail,
+        # whether the ward runs the primary intervention
+        wards = np.zeros((len(WARD_COLUMNS) + 4, W))
         reported = s.ward_mean(s.c_reported) if K else None
         if K:
             wards[0] = t["use_share"][:, 0]
@@ -251,6 +252,7 @@ class QIModel(mesa.Model):
             wards[7] = s.w_briefing[:, 0]
             wards[8] = t["raised"][:, 0] if "raised" in t else 0.0
             wards[9] = t["open_wk"][:, 0] if "open_wk" in t else 0.0
+            wards[17] = s.w_active[:, 0]
         wards[3] = t["level_c"]
         wards[4] = t["level_m"]
         wards[5] = t["level_b"]
@@ -263,9 +265,8 @@ class QIModel(mesa.Model):
         wards[15] = t["lam_cf"] * (1 - effect)
         wards[16] = t["lam_cf"]
         sums = np.add.reduce(wards, axis=1)
-        means = sums / W
-        bd = float(sums[12])
-        h, h_cf = sums[10], sums[11]  # whole numbers
+        means = (sums / W).tolist()  # as Python floats: the same values, cheaper to read one by one
+        bd, h, h_cf = float(sums[12]), float(sums[10]), float(sums[11])  # harms: whole numbers
         st = s.issues
         row = (
             s.day,
@@ -288,14 +289,20 @@ class QIModel(mesa.Model):
             bd,
             1000.0 * h / bd,
             1000.0 * h_cf / bd,
-            1000.0 * sums[15] / bd,
-            1000.0 * sums[16] / bd,
+            1000.0 * float(sums[15]) / bd,
+            1000.0 * float(sums[16]) / bd,
         )
         self._rows.append(row)
         self._row = dict(zip(COLUMNS, row, strict=True))
         if self.detail:
             self._ward_rows.append(wards[: len(WARD_COLUMNS)].T.astype(np.float32, order="C"))
-            if K:
+            if K == 1:
+                # one intervention: its means over wards are the rows' above (a (W, 1) column
+                # sums as its row does), its managers' and boards' the day's row's
+                eng = np.add.reduce(s.c_eng, axis=0)[0] / s.N
+                shares = [means[17], means[0], means[1], means[2]]  # active, use, faithful, reported
+                self._iv_rows.append(np.array([[*shares, eng, row[5], row[6], sums[8], t["resolved_k"][0]]]))
+            elif K:
                 iv = np.empty((K, len(INTERVENTION_COLUMNS)))  # the columns' means over wards, ...
                 per_ward = np.empty((4, W, K))
                 per_ward[0] = s.w_active
@@ -502,6 +509,9 @@ class QIModel(mesa.Model):
         }
 
 
+_COLUMN_SET = frozenset(COLUMNS)
+
+
 def _column(name: str, model: QIModel) -> float:
     """DataCollector reporter: one column of the day's observation."""
     return model._row[name]
@@ -516,7 +526,7 @@ class DailyCollector(mesa.DataCollector):
     """
 
     def collect(self, model):
-        if self.agent_reporters or self.agenttype_reporters or set(self.model_reporters) != set(COLUMNS):
+        if self.agent_reporters or self.agenttype_reporters or self.model_reporters.keys() != _COLUMN_SET:
             return super().collect(model)
         self._collection_steps.append(model.time)
         for name, value in model._row.items():

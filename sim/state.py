@@ -81,10 +81,18 @@ def make_params(scenario: Scenario) -> SimpleNamespace:
             setattr(iv, p.key, np.array(values, dtype=object))
         else:
             setattr(iv, p.key, np.array(values, dtype=float if p.kind is float else int))
+    iv.launch_days = set(iv.launch_day.tolist()) | set(iv.scale_up_day.tolist())
     iv.issues_pathway = iv.pathway == "issues"
+    iv.issues_pathway_all = bool(iv.issues_pathway.all())
     iv.briefing = iv.working_days_only.astype(bool)  # practised on working days only
+    iv.briefing_all = bool(iv.briefing.all())
+    # which interventions are practised on each day of the week (day % 7; 5 and 6 are the
+    # weekend), and how many: the same seven arrays all run long
+    iv.practised = [((d % 7) < 5) | ~iv.briefing for d in range(7)]
+    iv.n_practised = [int(np.count_nonzero(x)) for x in iv.practised]
     iv.ticks = (iv.monitoring == "ticks").astype(float)
     iv.core = core_integrity(iv.adaptation, iv.soft_periphery)
+    iv.full_core = bool((iv.core == 1.0).all())  # no adaptation erodes any core
     # ticked without faithful use, as a share of the pressure to show compliance; and
     # over-reported by users: both less where the tool was locally adapted and owned
     iv.tick_rate = (iv.ticks + (1 - iv.ticks) * iv.tick_leak) * (1.0 - iv.adaptation)
@@ -240,6 +248,15 @@ class State:
         self.practice_today = np.ones(K, dtype=bool)
         self.issues = IssueStore(K, W)
         self.today: dict[str, np.ndarray] = {}
+        self._once: dict[str, object] = {}
+
+    def once(self, name: str, compute):
+        """``compute()``, computed on first use and kept under ``name``: for terms of the
+        daily rules made of parameters and of what never changes in a run (the structure,
+        workloads, bed days, acuity), so each day does not compute them again."""
+        if name not in self._once:
+            self._once[name] = compute()
+        return self._once[name]
 
     def update_tie_weights(self, wards: np.ndarray | None = None) -> None:
         """Weights of each clinician's peers: a champion counts ``champion_weight`` times.
@@ -289,9 +306,8 @@ class IssueStore:
     (``acell = 3 * cell + authority``), and severity and fits as float64 (the float32
     values of the log, exactly).  So a day's work never scans the whole log and gathers
     per-cell values with one flat index.  Counts of open issues per cell and authority
-    (``acell``) are kept up to date as issues open and close; those per cell
-    (``open_wk``) and, per ward, of those needing authority above the ward
-    (``open_above_ward``) are summed from them.
+    (``acell``) are kept up to date as issues open and close; those per cell and, per
+    ward, of those needing authority above the ward are summed from them (``open_counts``).
     """
 
     FIELDS = {
@@ -339,15 +355,14 @@ class IssueStore:
             return np.full(capacity, -1, dtype=dtype)
         return np.zeros(capacity, dtype=dtype)
 
-    @property
-    def open_wk(self) -> np.ndarray:
-        """Open issues per cell (ward * K + k)."""
-        return np.add.reduce(self.open_acell.reshape(-1, 3), axis=1)
-
-    @property
-    def open_above_ward(self) -> np.ndarray:
-        """Open issues per ward that need authority above the ward's (cross-department, board)."""
-        return np.add.reduce(self.open_acell.reshape(self.W, self.K, 3)[:, :, 1:].reshape(self.W, -1), axis=1)
+    def open_counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """Open issues per cell, (W, K), and per ward those that need authority above the
+        ward's (cross-department, board), (W,) as floats (whole numbers: summed in any
+        order, the same)."""
+        a = self.open_acell.reshape(self.W, self.K, 3)
+        above = a[:, :, 1] + a[:, :, 2]
+        per_cell = above + a[:, :, 0]
+        return per_cell, (above[:, 0] if self.K == 1 else np.add.reduce(above, axis=1)).astype(float)
 
     def _buffers(self, capacity: int) -> dict[str, np.ndarray]:
         return {f: np.zeros(capacity, dtype=t) for f, t in self.OPEN_FIELDS.items()}
