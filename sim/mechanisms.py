@@ -579,8 +579,9 @@ def triage(s: State, p: NS, pull, agreement, cell, short) -> np.ndarray:
     t = p.issues.triage
     weight = pull if not t else pull * agreement if t == 1.0 else pull * agreement**t  # (x^1 is x)
     claimed = _sum_by(cell, weight, WK)
-    per_claim = np.where(short.ravel(), s.w_capacity.ravel() / np.maximum(claimed, 1e-12), np.inf)
-    return np.minimum(pull, weight * per_claim.take(cell, mode="clip"))  # (cells are in range)
+    per_claim = s.w_capacity.ravel() / np.maximum(claimed, 1e-12)
+    shared = np.minimum(pull, weight * per_claim.take(cell, mode="clip"))  # (cells are in range)
+    return np.where(short.ravel().take(cell, mode="clip"), shared, pull)  # where capacity binds
 
 
 def _poisson(rng: np.random.Generator, lam: np.ndarray) -> np.ndarray:

@@ -760,6 +760,25 @@ def test_managers_short_of_capacity_resolve_agreed_issues_first():
         assert np.array_equal(a.ts["issues_resolved"], b.ts["issues_resolved"])
 
 
+def test_triage_hazards_stay_finite_and_within_capacity():
+    """triage on hand-made issues: where capacity binds, the ward resolves no more than its
+    capacity and each issue no faster than its pull; where it does not, each issue keeps its
+    pull, including an issue nobody can resolve (pull 0: a hazard of 0, not 0 x infinity)."""
+    from types import SimpleNamespace as NS
+
+    s = NS(W=2, K=1, w_capacity=np.array([[0.3], [5.0]]))
+    p = NS(issues=NS(triage=1.0))
+    pull = np.array([0.4, 0.4, 0.2, 0.0, 0.5])
+    agreement = np.array([0.9, 0.1, 0.5, 0.5, 0.5])
+    cell = np.array([0, 0, 0, 1, 1])
+    short = np.array([[True], [False]])
+    with np.errstate(all="raise"):
+        hazard = mech.triage(s, p, pull, agreement, cell, short)
+    assert np.isfinite(hazard).all() and (hazard <= pull).all()
+    assert hazard[:3].sum() <= 0.3 + 1e-12 and hazard[0] > hazard[1]  # agreed-on first
+    assert hazard[3] == 0.0 and hazard[4] == 0.5
+
+
 # -- feedback_from_issues ---------------------------------------------------------------
 
 
