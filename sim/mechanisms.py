@@ -128,10 +128,10 @@ def board_priorities(s: State, p: NS) -> None:
     merger) and other initiatives competing for the same agenda pull it away.
     """
     b, inc = p.board, p.incentives.board
-    lobby = _mgr_to_hosp(s, s.m_priority * s.m_useful) * p.actions.manager.lobby_board
     s.b_soft += (np.minimum(1.0, s.today.get("board_issues", 0.0)) - s.b_soft) / b.soft_intelligence_memory
     if s.day % b.meeting_interval:
         return
+    lobby = _mgr_to_hosp(s, s.m_priority * s.m_useful) * p.actions.manager.lobby_board
     external = b.external_pressure * (1.0 - p.actions.board.protect_strategy)
     z = (
         b.bias
