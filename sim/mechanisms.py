@@ -63,8 +63,9 @@ def spread_between_wards(s: State, p: NS) -> list[tuple[int, int]]:
     spread needs sponsorship from the board (focus with resources), the ward's manager
     and champions, and 'without more senior support, front-line staff are unable to
     marshal the resources required to spread change': below ``spread.resources_needed``
-    of board focus x resources, sponsorship is scaled down in proportion. Returns the
-    (ward, intervention) pairs that started today.
+    of board focus x resources, champions' push is scaled down in proportion (managers
+    and the board sponsor with resources of their own). Returns the (ward, intervention)
+    pairs that started today.
     """
     sp = p.spread
     u = s.rng["spread"].random((s.W, s.K))
@@ -77,12 +78,12 @@ def spread_between_wards(s: State, p: NS) -> list[tuple[int, int]]:
     top = (s.b_focus * s.resources[:, None])[s.ward_hosp]
     champ_eng = (s.c_eng * s.c_champion[:, None]).reshape(s.W, s.cpw, s.K).sum(axis=1)
     champions = champ_eng / np.maximum(s.w_champions, 1)[:, None]
+    if sp.resources_needed > 0:  # champions push only as far as the resources let them
+        champions = champions * np.minimum(1.0, top / sp.resources_needed)
     weights = sp.w_board + sp.w_manager + sp.w_champions
     sponsor = (sp.w_board * top + sp.w_manager * s.m_priority[s.ward_mgr] + sp.w_champions * champions) / max(
         weights, 1e-9
     )
-    if sp.resources_needed > 0:  # (0: spread never waits for resources)
-        sponsor = sponsor * np.minimum(1.0, top / sp.resources_needed)
     new = candidates & (u < sp.rate * running[s.ward_hosp] * sponsor)
     if new.any():
         start_wards(s, new)

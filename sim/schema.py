@@ -641,8 +641,8 @@ PARAMS: list[Param] = [
         0,
         1,
         "share",
-        "Senior sponsorship (board focus x resources released) at and above which spread is not held "
-        "back for want of resources (0 = never held back).",
+        "Senior sponsorship (board focus x resources released) at and above which champions' push for "
+        "spread is not held back for want of resources (0 = never held back).",
     ),
     F("spread.w_manager", 1.0, 0, 10, "weight", "Weight of the ward's manager's priority in spread."),
     F("spread.w_champions", 1.0, 0, 10, "weight", "Weight of front-line champions' engagement in spread."),

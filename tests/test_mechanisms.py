@@ -285,7 +285,7 @@ def test_spread_is_held_back_without_senior_resources():
     """Text: 'without more senior support, front-line staff are unable to marshal the
     resources required to spread change' (spread_between_wards): where the board neither
     focuses on the practice nor releases resources for it, champions spread it more slowly
-    than they would if spreading needed no resources; where senior sponsorship is ample,
+    than they would if their push needed no resources; where senior sponsorship is ample,
     the need for resources changes nothing."""
     bottom_up = {"incentives.board.quality_metrics": 0.0,
                  "incentives.board.protected_quality_time": 0.0,
