@@ -269,24 +269,29 @@ def replicates_markdown(ns, curves, agree, default: int) -> list[str]:
         "|---|---|---|",
     ]
     out += [f"| {n} | {at[n]:.2f} | {agree[n]:.0%} |" for n in rows]
+    total = int(ns[-1])
     stable = next((n for n in sorted(agree) if all(agree[m] == 1.0 for m in agree if m >= n)), None)
-    out += [
-        "",
-        f"The suite's default is {default} seeds per arm (each fact file's `replicates`). "
-        + (
-            f"From {stable} seeds on, every verdict is the one reached with all seeds; "
-            if stable is not None
-            else "Some verdicts still change as seeds are added; "
+    if stable is not None and stable < total:
+        text = (
+            f"From {stable} seeds on, every verdict is the one reached with all {total}; beyond that, "
+            "more seeds narrow the intervals (about as 1/sqrt(n)) without changing a verdict, and cost "
+            "time linearly"
+            + (
+                f". The default of {default} leaves a margin above {stable}, so that a fact near its "
+                "threshold is not decided by the last few seeds."
+                if default > stable
+                else f". The default of {default} is no more than that: raise the facts' replicates."
+            )
         )
-        + "beyond that, more seeds narrow the intervals (about as 1/sqrt(n)) without changing a verdict, "
-        "and cost time linearly"
-        + (
-            f". The default of {default} leaves a margin above {stable}, so that a fact near its threshold "
-            "is not decided by the last few seeds."
-            if stable is not None and default >= stable
-            else f". The default of {default} is below that: raise the facts' replicates."
-        ),
-    ]
+    else:  # the verdicts agree only once every seed is in: some are decided by the last seeds
+        last = max((n for n in agree if n < total), default=None)
+        text = (
+            "Some verdicts change until the last seeds"
+            + (f" (with {last}, {agree[last]:.0%} are as with all {total})" if last is not None else "")
+            + ": the facts concerned sit near their thresholds, and more seeds would settle them "
+            "(the intervals narrow about as 1/sqrt(n), and the time grows linearly)."
+        )
+    out += ["", f"The suite's default is {default} seeds per arm (each fact file's `replicates`). " + text]
     return out
 
 
