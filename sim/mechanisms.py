@@ -146,22 +146,25 @@ def board_priorities(s: State, p: NS) -> None:
         - b.w_load * (s.launched.sum(axis=1, keepdims=True) - s.launched)
     )
     target = sigmoid(z)
-    s.b_focus += np.where(s.launched, board_adjustment(s, p)[:, None] * (target - s.b_focus), 0.0)
+    rate = board_adjustment(s, p)  # and the endorsement's news taken in where launched
+    s.b_focus += np.where(s.launched, rate * (target - s.b_focus), 0.0)
 
 
 def board_adjustment(s: State, p: NS) -> np.ndarray:
-    """How far each board's focus moves toward its target at today's meeting: (H,).
+    """How far each board's focus on each intervention moves toward its target at today's
+    meeting, (H, K); the regulator's news is then taken in where the intervention is launched.
 
     Claim (Box 2): 'an endorsement by the Care Quality Commission ... prompted senior
     managers to designate a greater focus on the programme'. A board acts on salient
-    external news (a regulator's endorsement) decisively, at its first
-    meeting after it, and on its other signals (metrics, an inspection, lobbying, soft
-    intelligence) incrementally. The news is how far the endorsement rose since the last
-    meeting; it is then taken as seen.
+    external news (a regulator's endorsement) decisively, at its first meeting after it
+    with the intervention launched, and on its other signals (metrics, an inspection,
+    lobbying, soft intelligence) incrementally. The news is how far the endorsement rose
+    since the board last moved its focus on the intervention; a meeting before the launch
+    leaves the news waiting for the launch.
     """
     b = p.board
-    news = np.clip(s.regulator - s.b_news_seen, 0.0, 1.0)
-    s.b_news_seen = s.regulator.copy()
+    news = np.clip(s.regulator[:, None] - s.b_news_seen, 0.0, 1.0)
+    s.b_news_seen = np.where(s.launched, s.regulator[:, None], s.b_news_seen)
     return b.adjust_per_meeting + (1.0 - b.adjust_per_meeting) * b.external_salience * news
 
 
@@ -417,7 +420,9 @@ def learning_and_value(s: State, p: NS) -> None:
     c, iv = p.clinicians, p.iv
     today = s.practice_today  # (K,): briefings are practised on working days only
     practised = iv.n_practised[s.day % 7]
-    if not practised:  # nothing practised: skill and value gain and lose 0 (never -0.0)
+    # nothing practised happens only at weekends, when there is no training either: skill
+    # and value would gain and lose 0 (never -0.0)
+    if not practised:
         return
     if practised == s.K:  # (x True changes nothing)
         use, unused, rate = s.c_use, ~s.c_use, c.value_rate

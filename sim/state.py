@@ -89,6 +89,8 @@ def make_params(scenario: Scenario) -> SimpleNamespace:
     # which interventions are practised on each day of the week (day % 7; 5 and 6 are the
     # weekend), and how many: the same seven arrays all run long
     iv.practised = [((d % 7) < 5) | ~iv.briefing for d in range(7)]
+    for x in iv.practised:  # each is the day's practice_today: never edited in place
+        x.setflags(write=False)
     iv.n_practised = [int(np.count_nonzero(x)) for x in iv.practised]
     iv.ticks = (iv.monitoring == "ticks").astype(float)
     iv.core = core_integrity(iv.adaptation, iv.soft_periphery)
@@ -214,7 +216,8 @@ class State:
         self.ehr_until = np.zeros(H, dtype=int)
         self.inspection = np.zeros(H)
         self.inspection_until = np.zeros(H, dtype=int)
-        self.b_news_seen = self.regulator.copy()  # external signal as of the last board meeting
+        # the regulator's endorsement as each board last took it in, per intervention
+        self.b_news_seen = np.repeat(self.regulator[:, None], K, axis=1)
         fac = p.facilitation
         facilitated = np.arange(H) < (fac.hospitals or H)
         self.facil_from = np.where(facilitated & fac.enabled, fac.start_day, 1 << 40)
@@ -255,7 +258,11 @@ class State:
         daily rules made of parameters and of what never changes in a run (the structure,
         workloads, bed days, acuity), so each day does not compute them again."""
         if name not in self._once:
-            self._once[name] = compute()
+            value = compute()
+            for x in value if isinstance(value, tuple) else (value,):
+                if isinstance(x, np.ndarray):  # shared with the day's state: never edited in place
+                    x.setflags(write=False)
+            self._once[name] = value
         return self._once[name]
 
     def update_tie_weights(self, wards: np.ndarray | None = None) -> None:

@@ -1074,6 +1074,15 @@ def test_board_acts_on_external_news_decisively_and_on_the_rest_incrementally():
         step_after = d.probe["b_focus"][150] - d.probe["b_focus"][120]
         assert abs(step_after) < fast / 3, (step_after, fast)
         assert np.array_equal(a.probe["b_focus"], c.probe["b_focus"])
+    # an endorsement before the launch waits for it: the first meeting with the
+    # intervention launched (day 90) acts on it decisively
+    late = dict(base, interventions=[dict(BRIEFING, launch_day=70)])
+    early = _event("regulator_endorsement", 10, 1.0)
+    for seed in SEEDS[:2]:
+        calm = {"board.external_salience": 0.0}
+        slow = run(late, dict(calm, **early), seed, 120).probe["b_focus"][90]
+        fast = run(late, early, seed, 120).probe["b_focus"][90]
+        assert fast > slow + 0.05, (slow, fast)
 
 
 def test_regulator_endorsement_moves_managers_more_where_it_fits_their_plans():
