@@ -126,7 +126,10 @@ def board_priorities(s: State, p: NS) -> None:
     time (and an inspection, which turns the board to its quality metrics), regulator
     endorsement, managers' lobbying and soft intelligence raise it; externally imposed
     priorities (unless the board protects its own strategy), organisational events (a
-    merger) and other initiatives competing for the same agenda pull it away.
+    merger) and other initiatives competing for the same agenda pull it away. A
+    regulator's endorsement also puts the programme on the external agenda (Box 2: the
+    Care Quality Commission, one of the sources of external priorities, endorsed it), so
+    it lifts part of their pull away from the programme (``board.endorsement_aligns``).
     """
     b, inc = p.board, p.incentives.board
     s.b_soft += (np.minimum(1.0, s.today.get("board_issues", 0.0)) - s.b_soft) / b.soft_intelligence_memory
@@ -134,6 +137,7 @@ def board_priorities(s: State, p: NS) -> None:
         return
     lobby = _mgr_to_hosp(s, s.m_priority * s.m_useful) * p.actions.manager.lobby_board
     external = b.external_pressure * (1.0 - p.actions.board.protect_strategy)
+    external = external * (1.0 - b.endorsement_aligns * s.regulator)[:, None]  # (H, 1)
     z = (
         b.bias
         + b.w_metrics * np.maximum(inc.quality_metrics, s.inspection)[:, None]

@@ -453,6 +453,15 @@ PARAMS: list[Param] = [
     F("board.w_metrics", 2.0, 0, 10, "logit per unit", "Weight of quality metrics at board level."),
     F("board.w_protected_time", 2.0, 0, 10, "logit per unit", "Weight of protected board time for quality."),
     F("board.w_regulator", 2.0, 0, 10, "logit per unit", "Weight of regulator endorsement."),
+    F(
+        "board.endorsement_aligns",
+        0.5,
+        0,
+        1,
+        "share",
+        "Share of the pull of external priorities on the board's focus that a full-strength regulator "
+        "endorsement removes for the programme it endorses (its agenda and the programme coincide).",
+    ),
     F("board.w_lobbying", 2.0, 0, 10, "logit per unit", "Weight of middle managers' lobbying."),
     F(
         "board.w_soft_intelligence",

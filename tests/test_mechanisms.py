@@ -1085,6 +1085,29 @@ def test_board_acts_on_external_news_decisively_and_on_the_rest_incrementally():
         assert fast > slow + 0.05, (slow, fast)
 
 
+def test_endorsement_lifts_external_priorities_pull_off_the_programme():
+    """Box 2: quality priorities were 'established largely by the local healthcare
+    commissioning body and a national quality inspectorate', and that inspectorate's
+    endorsement 'prompted senior managers to designate a greater focus on the programme'
+    (board_priorities): the endorsed programme is now on the external agenda, so external
+    priorities pull the board's focus away from it less, the more so the heavier they weigh."""
+    base = dict(BASES["plain"], board={"external_pressure": 0.7})
+    endorse = _event("regulator_endorsement", 100, 1.0)
+    off = {"board.endorsement_aligns": 0.0}
+
+    def gain(pressure: float) -> np.ndarray:  # focus gained from aligning the agendas
+        over = {"board.external_pressure": pressure}
+        return diffs(base, dict(endorse, **over, **off), dict(endorse, **over),
+                     lambda r: r.mean("b_focus", 120, 200), days=200)
+
+    heavy, light = gain(0.7), gain(0.2)
+    assert (heavy > 0.05).all() and (heavy > light).all(), (heavy, light)
+    # without an endorsement the term changes nothing, to the bit
+    for seed in SEEDS[:2]:
+        a, b = run(base, off, seed, 200), run(base, None, seed, 200)
+        assert np.array_equal(a.probe["b_focus"], b.probe["b_focus"])
+
+
 def test_regulator_endorsement_moves_managers_more_where_it_fits_their_plans():
     """SF8 / Box 2: managers followed more where 'HEADS-UP generated information to bolster
     middle managers' existing business plans'."""
