@@ -59,6 +59,10 @@ WARD_COLUMNS = (
     "bed_days",
     "effect",
 )
+#: Rows of the day's per-ward array in ``QIModel._observe``: the ward columns, then the
+#: priority spread, the expected harms with and without the intervention, and whether the
+#: ward runs the primary intervention.
+_WARD_ROWS = {name: i for i, name in enumerate((*WARD_COLUMNS, "spread", "lam", "lam_cf", "active"))}
 #: Columns of the per-intervention daily detail.
 INTERVENTION_COLUMNS = (
     "active_share",
@@ -242,43 +246,45 @@ class QIModel(mesa.Model):
         # the expected harms with and without the intervention; their sums over wards are
         # one reduction (a row sums exactly as the 1-D array would); last, for the detail,
         # whether the ward runs the primary intervention
-        wards = np.zeros((len(WARD_COLUMNS) + 4, W))
+        r = _WARD_ROWS
+        wards = np.zeros((len(r), W))
         reported = s.ward_mean(s.c_reported) if K else None
         if K:
-            wards[0] = t["use_share"][:, 0]
-            wards[1] = t["faithful_share"][:, 0]
+            wards[r["adoption"]] = t["use_share"][:, 0]
+            wards[r["fidelity"]] = t["faithful_share"][:, 0]
             # a 1-D mean may sum in another order than the mean of one of K > 1 columns
-            wards[2] = reported[:, 0] if K == 1 else s.ward_mean(s.c_reported[:, 0])
-            wards[7] = s.w_briefing[:, 0]
-            wards[8] = t["raised"][:, 0] if "raised" in t else 0.0
-            wards[9] = t["open_wk"][:, 0] if "open_wk" in t else 0.0
-            wards[17] = s.w_active[:, 0]
-        wards[3] = t["level_c"]
-        wards[4] = t["level_m"]
-        wards[5] = t["level_b"]
-        wards[6] = t["alignment"]
-        wards[10] = t["harms"]
-        wards[11] = t["harms_cf"]
-        wards[12] = s.w_bed_days
-        wards[13] = effect = t["effect"]
-        wards[14] = t["spread"]
-        wards[15] = t["lam_cf"] * (1 - effect)
-        wards[16] = t["lam_cf"]
+            wards[r["reported_compliance"]] = reported[:, 0] if K == 1 else s.ward_mean(s.c_reported[:, 0])
+            wards[r["briefing_held"]] = s.w_briefing[:, 0]
+            wards[r["issues_raised"]] = t["raised"][:, 0] if "raised" in t else 0.0
+            wards[r["issues_open"]] = t["open_wk"][:, 0] if "open_wk" in t else 0.0
+            wards[r["active"]] = s.w_active[:, 0]
+        wards[r["engagement_clinician"]] = t["level_c"]
+        wards[r["engagement_manager"]] = t["level_m"]
+        wards[r["engagement_board"]] = t["level_b"]
+        wards[r["alignment"]] = t["alignment"]
+        wards[r["harms"]] = t["harms"]
+        wards[r["harms_counterfactual"]] = t["harms_cf"]
+        wards[r["bed_days"]] = s.w_bed_days
+        wards[r["effect"]] = effect = t["effect"]
+        wards[r["spread"]] = t["spread"]
+        wards[r["lam"]] = t["lam_cf"] * (1 - effect)
+        wards[r["lam_cf"]] = t["lam_cf"]
         sums = np.add.reduce(wards, axis=1)
-        means = (sums / W).tolist()  # as Python floats: the same values, cheaper to read one by one
-        bd, h, h_cf = float(sums[12]), float(sums[10]), float(sums[11])  # harms: whole numbers
+        mean = dict(zip(r, (sums / W).tolist(), strict=True))  # Python floats: cheaper to read one by one
+        bd = float(sums[r["bed_days"]])
+        h, h_cf = float(sums[r["harms"]]), float(sums[r["harms_counterfactual"]])  # whole numbers
         st = s.issues
         row = (
             s.day,
-            means[0],
-            means[1],
-            means[2],
-            means[3],
+            mean["adoption"],
+            mean["fidelity"],
+            mean["reported_compliance"],
+            mean["engagement_clinician"],
             np.add.reduce(s.m_priority[:, 0]) / s.M if K else 0.0,
             np.add.reduce(s.b_focus[:, 0]) / s.H if K else 0.0,
-            means[6],
-            means[14],
-            means[7] if K else 0.0,
+            mean["alignment"],
+            mean["spread"],
+            mean["briefing_held"] if K else 0.0,
             np.count_nonzero(s.facil_present) / s.H,
             st.raised_total,
             st.n_open,
@@ -289,8 +295,8 @@ class QIModel(mesa.Model):
             bd,
             1000.0 * h / bd,
             1000.0 * h_cf / bd,
-            1000.0 * float(sums[15]) / bd,
-            1000.0 * float(sums[16]) / bd,
+            1000.0 * float(sums[r["lam"]]) / bd,
+            1000.0 * float(sums[r["lam_cf"]]) / bd,
         )
         self._rows.append(row)
         self._row = dict(zip(COLUMNS, row, strict=True))
@@ -300,8 +306,9 @@ class QIModel(mesa.Model):
                 # one intervention: its means over wards are the rows' above (a (W, 1) column
                 # sums as its row does), its managers' and boards' the day's row's
                 eng = np.add.reduce(s.c_eng, axis=0)[0] / s.N
-                shares = [means[17], means[0], means[1], means[2]]  # active, use, faithful, reported
-                self._iv_rows.append(np.array([[*shares, eng, row[5], row[6], sums[8], t["resolved_k"][0]]]))
+                shares = [mean["active"], mean["adoption"], mean["fidelity"], mean["reported_compliance"]]
+                raised = sums[r["issues_raised"]]
+                self._iv_rows.append(np.array([[*shares, eng, row[5], row[6], raised, t["resolved_k"][0]]]))
             elif K:
                 iv = np.empty((K, len(INTERVENTION_COLUMNS)))  # the columns' means over wards, ...
                 per_ward = np.empty((4, W, K))
