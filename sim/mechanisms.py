@@ -462,11 +462,7 @@ def raise_issues(s: State, p: NS) -> None:
     faithful_share = s.ward_mean(s.c_faithful)
     quality = np.divide(faithful_share, use_share, out=np.zeros(use_share.shape), where=use_share > 0)
     briefing = iv.briefing
-    if (s.day % 7) < 5:
-        s.w_briefing = briefing & briefing_held(s, p, use_share) & s.w_active
-    else:  # no briefing on a weekend; its numbers are drawn all the same (the stream stays in step)
-        s.rng["briefing"].random(use_share.shape)
-        s.w_briefing = np.zeros((s.W, s.K), dtype=bool)
+    s.w_briefing = briefing & briefing_held(s, p, use_share) & s.w_active
     # (where every intervention is a briefing, np.where would turn the booleans to 1.0 and 0.0,
     # as the product below does)
     sessions = s.w_briefing if iv.briefing_all else np.where(briefing, s.w_briefing, use_share)
@@ -506,7 +502,9 @@ def raise_issues(s: State, p: NS) -> None:
 
 
 def briefing_held(s: State, p: NS, use_share: np.ndarray) -> np.ndarray:
-    """Whether each ward's briefing can be held today: (W, K) booleans, drawn every day.
+    """Whether each ward's briefing can be held today: (W, K) booleans, drawn every day
+    (at a weekend, when none is held, the numbers are drawn all the same: the stream stays
+    in step).
 
     Claim: the briefing 'piggybacked onto existing staff meetings'; it is held when enough
     of the shift takes part, and not every day even then (an emergency, a short-staffed
@@ -514,13 +512,16 @@ def briefing_held(s: State, p: NS, use_share: np.ndarray) -> np.ndarray:
     held with probability issues.briefing_reliability x sigmoid((use share -
     issues.briefing_quorum) / issues.briefing_spread).
     """
+    draws = s.rng["briefing"].random(use_share.shape)
+    if (s.day % 7) >= 5:
+        return np.zeros(use_share.shape, dtype=bool)
     isp = p.issues
     # (a steep spread can push the logit past what exp can take; beyond +/-60 the chance is 0 or 1)
     # (np.clip's result, without its Python wrapper: the bounds are not 0, so no zero's sign differs)
     logit = (use_share - isp.briefing_quorum) / isp.briefing_spread
     hold = sigmoid(np.minimum(np.maximum(logit, -60.0), 60.0))
     hold *= isp.briefing_reliability
-    return s.rng["briefing"].random(use_share.shape) < hold
+    return draws < hold
 
 
 def resolve_issues(s: State, p: NS) -> None:
