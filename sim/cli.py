@@ -349,3 +349,7 @@ def _out_dir(out: Path | None, default_name: str) -> Path:
 
 def _slug(name: str) -> str:
     return re.sub(r"[^\w.-]+", "_", name).strip("._") or "scenario"
+
+
+if __name__ == "__main__":  # python -m sim.cli
+    sys.exit(main())

@@ -328,3 +328,16 @@ def test_installed_console_script(tmp_path):
     assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
     assert "managers.bias" in bad.stderr
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("module", ["sim", "sim.cli"])
+def test_python_dash_m_runs_the_command(module, tmp_path):
+    """``python -m sim`` (and ``python -m sim.cli``) is the command, exit codes included."""
+    out = tmp_path / "out"
+    ok = subprocess.run([sys.executable, "-m", module, "run", "aligned", "--days", "20", "--quiet",
+                         "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert (out / "summary.json").is_file()
+    bad = subprocess.run([sys.executable, "-m", module, "run", "nosuch"], capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 2 and "unknown preset 'nosuch'" in bad.stderr
