@@ -128,8 +128,10 @@ def board_priorities(s: State, p: NS) -> None:
     priorities (unless the board protects its own strategy), organisational events (a
     merger) and other initiatives competing for the same agenda pull it away. A
     regulator's endorsement also puts the programme on the external agenda (Box 2: the
-    Care Quality Commission, one of the sources of external priorities, endorsed it), so
-    it lifts part of their pull away from the programme (``board.endorsement_aligns``).
+    quality priorities were set 'largely by the local healthcare commissioning body and a
+    national quality inspectorate', and the Care Quality Commission, that inspectorate,
+    endorsed it), so it lifts part of their pull (``board.endorsement_aligns``; like the
+    endorsement, per hospital).
     """
     b, inc = p.board, p.incentives.board
     s.b_soft += (np.minimum(1.0, s.today.get("board_issues", 0.0)) - s.b_soft) / b.soft_intelligence_memory

@@ -308,7 +308,8 @@ class QIModel(mesa.Model):
                 eng = np.add.reduce(s.c_eng, axis=0)[0] / s.N
                 shares = [mean["active"], mean["adoption"], mean["fidelity"], mean["reported_compliance"]]
                 raised = sums[r["issues_raised"]]
-                self._iv_rows.append(np.array([[*shares, eng, row[5], row[6], raised, t["resolved_k"][0]]]))
+                mgr, board = self._row["engagement_manager"], self._row["engagement_board"]
+                self._iv_rows.append(np.array([[*shares, eng, mgr, board, raised, t["resolved_k"][0]]]))
             elif K:
                 iv = np.empty((K, len(INTERVENTION_COLUMNS)))  # the columns' means over wards, ...
                 per_ward = np.empty((4, W, K))

@@ -460,7 +460,8 @@ PARAMS: list[Param] = [
         1,
         "share",
         "Share of the pull of external priorities on the board's focus that a full-strength regulator "
-        "endorsement removes for the programme it endorses (its agenda and the programme coincide).",
+        "endorsement removes (the regulator's agenda and the programme coincide; held per hospital, "
+        "as the endorsement is).",
     ),
     F("board.w_lobbying", 2.0, 0, 10, "logit per unit", "Weight of middle managers' lobbying."),
     F(

@@ -1091,7 +1091,7 @@ def test_endorsement_lifts_external_priorities_pull_off_the_programme():
     endorsement 'prompted senior managers to designate a greater focus on the programme'
     (board_priorities): the endorsed programme is now on the external agenda, so external
     priorities pull the board's focus away from it less, the more so the heavier they weigh."""
-    base = dict(BASES["plain"], board={"external_pressure": 0.7})
+    base = dict(BASES["plain"], board={"external_pressure": 0.7})  # (gain() sets it per call)
     endorse = _event("regulator_endorsement", 100, 1.0)
     off = {"board.endorsement_aligns": 0.0}
 
