@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -359,16 +360,22 @@ def diagnose(rob: Robustness, fact_id: str) -> Diagnosis | None:
     )
 
 
-def _value_side(key: str, side: str) -> str:
-    """Where a parameter's value is when its multiplier is ``side`` ("high" or "low"): a
-    high multiplier of a negative default (a bias) makes the value lower."""
-    from .schema import BY_KEY
-
-    default = float(BY_KEY[key].default)
-    if default >= 0:
+def _value_side(side: str, values: Iterable[float]) -> str:
+    """Where a parameter's value is when its multiplier is ``side`` ("high" or "low"), given
+    its values in the fact's arms: a high multiplier of a negative value (a bias) makes the
+    value lower; where the arms' values differ in sign, only its magnitude can be named."""
+    values = [float(v) for v in values]
+    if all(v >= 0 for v in values):
         return side
+    if any(v > 0 for v in values):
+        return f"{'larger' if side == 'high' else 'smaller'} in magnitude (its sign differs between arms)"
     flipped = "low" if side == "high" else "high"
     return f"{flipped} (less negative)" if flipped == "high" else f"{flipped} (more negative)"
+
+
+def _arm_values(fact: Fact, key: str) -> list[float]:
+    """The parameter's value in each of the fact's arms (before any multiplier)."""
+    return [float(load_scenario(scenario, overrides)[key]) for scenario, overrides in fact.arms.values()]
 
 
 def diagnosis_markdown(rob: Robustness, facts: list[Fact]) -> list[str]:
@@ -388,8 +395,10 @@ def diagnosis_markdown(rob: Robustness, facts: list[Fact]) -> list[str]:
         "",
         "![robustness by parameter](validation_robustness_params.png)",
     ]
+    by_id = {f.id: f for f in facts}
     for d in diags:
         h = rob.hypotheses[(d.fact, d.hypothesis)]
+        values = _arm_values(by_id[d.fact], d.culprit) if d.culprit is not None else []
         lead = (
             f"`{d.hypothesis}` (passes when its mean is {passing_text(h)}) fails at {d.fails} of {n} points."
         )
@@ -405,12 +414,12 @@ def diagnosis_markdown(rob: Robustness, facts: list[Fact]) -> list[str]:
             other = "low" if d.direction == "high" else "high"
             why = (
                 f"{d.fact} fails at every point, so no setting in the box rescues it; `{d.hypothesis}` "
-                f"comes nearest its threshold where `{d.culprit}` is {_value_side(d.culprit, other)} "
+                f"comes nearest its threshold where `{d.culprit}` is {_value_side(other, values)} "
                 f"(rho = {d.rho[d.culprit]:+.2f}, n = {n}: indicative)."
             )
         else:
             why = (
-                f"{d.fact} fails mostly where `{d.culprit}` is {_value_side(d.culprit, d.direction)}: "
+                f"{d.fact} fails mostly where `{d.culprit}` is {_value_side(d.direction, values)}: "
                 "its multiplier averages "
                 f"{d.mean_failed[d.culprit]:.2f} where {d.fact} fails and {d.mean_held[d.culprit]:.2f} where "
                 f"it holds (rho = {d.rho[d.culprit]:+.2f} with `{d.hypothesis}`, n = {n}: indicative)."

@@ -416,3 +416,14 @@ def test_replicate_text_says_when_verdicts_settle_only_with_the_last_seeds():
     late = "\n".join(replicates_markdown(ns, curves, {3: 0.75, 5: 0.85, 10: 0.95, 15: 0.9, 20: 1.0}, 20))
     assert "Some verdicts change until the last seeds (with 15, 90% are as with all 20)" in late
     assert "leaves a margin" not in late
+
+
+def test_a_parameter_is_named_by_where_its_value_goes_not_its_multiplier():
+    from sim.validation_robust import _arm_values, _value_side
+
+    assert _value_side("high", [2.0, 3.0]) == "high"
+    assert _value_side("high", [-2.7, -2.7]) == "low (more negative)"
+    assert _value_side("low", [-2.7]) == "high (less negative)"
+    assert "magnitude" in _value_side("high", [-1.0, 1.0])  # the arms disagree on its sign
+    sf7 = v.load_facts(["SF7"])[0]
+    assert _arm_values(sf7, "clinicians.bias") == [-2.7] * len(sf7.arms)
