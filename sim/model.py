@@ -242,10 +242,8 @@ class QIModel(mesa.Model):
     def _observe(self) -> None:
         s, t = self.state, self.state.today
         K, W = s.K, s.W
-        # the day's per-ward values, one row each: WARD_COLUMNS, then the priority spread and
-        # the expected harms with and without the intervention; their sums over wards are
-        # one reduction (a row sums exactly as the 1-D array would); last, for the detail,
-        # whether the ward runs the primary intervention
+        # the day's per-ward values, one row each (_WARD_ROWS); their sums over wards are one
+        # reduction (a row sums exactly as the 1-D array would)
         r = _WARD_ROWS
         wards = np.zeros((len(r), W))
         reported = s.ward_mean(s.c_reported) if K else None

@@ -195,8 +195,7 @@ def shifted(fact: Fact, arm: str, params: tuple[str, ...], mult: np.ndarray) -> 
     """The overrides that multiply each parameter's value in this arm (clipped to its range)."""
     from .schema import BY_KEY
 
-    scenario, overrides = fact.arms[arm]
-    resolved = load_scenario(scenario, overrides)
+    resolved = _resolved(fact, arm)
     out = []
     for key, m in zip(params, mult, strict=True):
         p = BY_KEY[key]
@@ -373,9 +372,15 @@ def _value_side(side: str, values: Iterable[float]) -> str:
     return f"{flipped} (less negative)" if flipped == "high" else f"{flipped} (more negative)"
 
 
+def _resolved(fact: Fact, arm: str):
+    """The arm's scenario with its overrides, resolved (every parameter's value)."""
+    scenario, overrides = fact.arms[arm]
+    return load_scenario(scenario, overrides)
+
+
 def _arm_values(fact: Fact, key: str) -> list[float]:
     """The parameter's value in each of the fact's arms (before any multiplier)."""
-    return [float(load_scenario(scenario, overrides)[key]) for scenario, overrides in fact.arms.values()]
+    return [float(_resolved(fact, arm)[key]) for arm in fact.arms]
 
 
 def diagnosis_markdown(rob: Robustness, facts: list[Fact]) -> list[str]:
