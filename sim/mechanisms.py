@@ -574,8 +574,20 @@ def resolve_issues(s: State, p: NS) -> None:
         s.today["resolved_k"] = np.bincount(dk, minlength=s.K)
         mcell = s.ward_mgr[dward] * s.K + dk
     s.today["resolved_fit"] = np.bincount(mcell, weights=dsev * o["m_fit"][idx], minlength=s.M * s.K)
+    # per ward, the issues needing authority above the ward's resolved and lapsed today (7.15)
+    s.today["resolved_above"] = _above_by_ward(s, o["acell"], idx)
+    s.today["lapsed_above"] = _above_by_ward(s, o["acell"], lapse)
     st.close(idx, lapse, s.day, agreement)
     s.today["open_wk"], s.today["backlog_mgr"] = st.open_counts()
+
+
+def _above_by_ward(s: State, acell: np.ndarray, which: np.ndarray) -> np.ndarray:
+    """How many of the open issues at positions ``which`` need authority above the ward's
+    (cross-department or board), per ward: (W,) floats."""
+    a = acell[which]
+    cell, authority = np.divmod(a, 3)
+    ward = cell if s.K == 1 else cell // s.K
+    return np.bincount(ward[authority > 0], minlength=s.W).astype(float)
 
 
 def triage(s: State, p: NS, pull, agreement, cell, short) -> np.ndarray:
@@ -677,12 +689,16 @@ def improvement_kept(s: State, p: NS) -> np.ndarray:
 
 
 def initiative_fatigue(s: State, p: NS) -> list[tuple[int, int]]:
-    """Fad belief rises with an unresolved backlog and with abandoned initiatives, and
-    recovers slowly while an intervention visibly works.
+    """Fad belief rises as issues needing managers' authority go unresolved and as
+    initiatives are abandoned, and falls as such issues are resolved and while an
+    intervention visibly works.
 
     Claim: clinicians, believing each 'fad' will soon be replaced, see little point in
-    investing in any one initiative; a backlog of unresolved issues breeds cynicism.
-    Returns the (ward, intervention) pairs abandoned today.
+    investing in any one initiative; an unresolved backlog breeds cynicism ('disillusionment
+    ... ensues'), read as the evidence a ward sees: each issue it raised that needed
+    authority above the ward and lapsed unresolved, against each one resolved. Issues
+    still in progress are no evidence either way. Returns the (ward, intervention) pairs
+    abandoned today.
     """
     c = p.clinicians
     use = s.today["use_share"]
@@ -701,7 +717,7 @@ def initiative_fatigue(s: State, p: NS) -> list[tuple[int, int]]:
     else:
         fid = _sum_k(s.today["faithful_share"] * s.w_active) / np.maximum(running, 1)
     ward_delta = (
-        c.fad_from_backlog * s.today["backlog_mgr"] / s.cpw
+        (c.fad_per_lapse * s.today["lapsed_above"] - c.fad_per_resolution * s.today["resolved_above"]) / s.cpw
         + c.fad_per_abandonment * _sum_k(dropped)
         - c.fad_recovery * fid
     )

@@ -337,13 +337,22 @@ PARAMS: list[Param] = [
         "Rise in fad belief when a ward abandons an initiative.",
     ),
     F(
-        "clinicians.fad_from_backlog",
-        0.002,
+        "clinicians.fad_per_lapse",
+        0.5,
         0,
-        0.1,
-        "1/day per open issue per clinician",
-        "Daily rise in fad belief per unresolved issue needing cross-department or board authority, "
-        "per ward clinician.",
+        5,
+        "share per issue per ward clinician",
+        "Rise in the ward's fad belief for each issue it raised that needed cross-department or "
+        "board authority and lapsed unresolved, divided by the ward's clinicians.",
+    ),
+    F(
+        "clinicians.fad_per_resolution",
+        0.03,
+        0,
+        1,
+        "share per issue per ward clinician",
+        "Fall in the ward's fad belief for each issue it raised that needed cross-department or "
+        "board authority and was resolved, divided by the ward's clinicians.",
     ),
     F(
         "clinicians.fad_recovery",

@@ -829,11 +829,30 @@ def test_improvements_erode_where_nobody_maintains_them():
 
 def test_unresolved_backlog_breeds_cynicism():
     """Brief mechanism 4 / text: 'administrative engagement is equally important, or
-    disillusionment ... ensues' - an unresolved backlog raises belief in fads
-    (initiative_fatigue)."""
-    d = diffs("clinician_only", {"clinicians.fad_from_backlog": 0.0}, None,
+    disillusionment ... ensues' - issues needing managers' authority that lapse unresolved
+    raise belief in fads (initiative_fatigue)."""
+    d = diffs("clinician_only", {"clinicians.fad_per_lapse": 0.0}, None,
               lambda r: r.mean("fad", 180, 360), days=360)
-    assert_higher(d, 0.02, "fad belief, backlog feedback minus none")
+    assert_higher(d, 0.02, "fad belief, lapse feedback minus none")
+
+
+def test_resolved_issues_restore_faith_in_initiatives():
+    """Mechanism 4: resolution feeds back to clinicians; issues needing authority above the
+    ward that managers do resolve are evidence against the belief that initiatives are
+    fads (initiative_fatigue)."""
+    d = diffs("aligned", None, {"clinicians.fad_per_resolution": 0.0},
+              lambda r: r.mean("fad", 300, 450), days=450)
+    assert_higher(d, 0.05, "fad belief, no resolution feedback minus feedback")
+
+
+def test_a_working_intervention_leaves_less_cynicism_than_a_failing_one():
+    """Where managers resolve what the ward raises (aligned), fad belief ends lower than
+    where the issues above the ward's authority go nowhere (clinician_only): the belief
+    follows the evidence, not the size of the work in progress."""
+    for seed in SEEDS:
+        aligned = run("aligned", None, seed, 540).mean("fad", 420, 540)
+        failing = run("clinician_only", None, seed, 540).mean("fad", 420, 540)
+        assert failing - aligned > 0.15, (seed, aligned, failing)
 
 
 def test_abandoned_initiatives_feed_fad_belief():
