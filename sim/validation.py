@@ -767,8 +767,8 @@ def register(sub) -> None:
     p.add_argument(
         "--screen",
         action="store_true",
-        help="first recompute the Morris screening that chooses the robustness parameters "
-        "(rewrites experiments/validation/robustness/chosen.toml)",
+        help="first recompute the Morris screening that chooses the robustness parameters, over "
+        "every fact whatever --only says (rewrites experiments/validation/robustness/chosen.toml)",
     )
     p.add_argument(
         "--calibrate",
@@ -815,6 +815,8 @@ def cmd_validate(args) -> int:
     size = {k: v[1] if args.quick else v[0] for k, v in SIZES.items()}
     # everything is read and checked before anything runs
     settings = validation_robust.load_settings() if "robustness" not in skip or args.screen else None
+    every_fact = load_facts() if args.screen else []
+    screening = validation_robust.load_screening(facts=every_fact) if args.screen else None
     programmes = validation_table1.load_programmes() if "table1" not in skip else None
     cal = validation_calibration.load() if "calibration" not in skip or args.calibrate else None
     timings: dict[str, float] = {}
@@ -832,17 +834,19 @@ def cmd_validate(args) -> int:
                     f"{m['i50']:5.1f}  {settings_text}"
                 )
             return 0
-        if args.screen:
-            assert settings is not None
-            t0 = time.perf_counter()
-            scores = validation_robust.screen(info, progress=not args.quiet)
-            path = validation_robust.write_chosen(scores, len(settings.parameters), settings)
-            settings = validation_robust.load_settings(path)
-            timings["screening"] = time.perf_counter() - t0
-            print(f"Screening chose {', '.join(settings.parameters)} ({path}).")
 
         def bar(total: int, what: str):
             return tqdm(total=total, desc=what, unit="run", disable=args.quiet, leave=False)
+
+        if screening is not None:
+            assert settings is not None
+            t0 = time.perf_counter()
+            with bar(validation_robust.n_screen_runs(every_fact, screening), "screening") as b:
+                scores = validation_robust.screen(every_fact, screening, info, b.update)
+            path = validation_robust.write_chosen(scores, screening.top, settings)
+            settings = validation_robust.load_settings(path)
+            timings["screening"] = time.perf_counter() - t0
+            print(f"Screening chose {', '.join(settings.parameters)} ({path}).")
 
         t0 = time.perf_counter()
         jobs, keys = fact_jobs(facts, args.replicates)

@@ -1,11 +1,16 @@
 """Robust, not tuned: each fact must also hold when the most influential mechanism
 parameters move together by +/-20% around their values.
 
-1. Screening (``experiments/validation/robustness/screening.toml``): a Morris design run
-   by :mod:`sim.experiments` (sweep, Parquet store, SALib's Morris analysis).  The
-   parameters with the largest mu*, normalised by the largest mu* of each outcome and
-   averaged over outcomes, are chosen; the choice is kept in ``chosen.toml`` beside it
-   (``qisim validate --screen`` recomputes it and rewrites that file).
+1. Screening (``experiments/validation/robustness/screening.toml``): a Morris design
+   (SALib's trajectories, drawn through :func:`sim.experiments.design.build_design`) over
+   each candidate's multiplier, from 0.5 to 2 on a log scale (grid levels equally spaced
+   in log2 of the multiplier, so the default sits in the middle).  At each point every
+   fact's arms run with the candidates' values multiplied, on the same seeds at every
+   point; the outcomes are the facts' own hypothesis statistics (each one's mean over the
+   seeds).  SALib's Morris analysis gives each candidate's mu* per hypothesis; normalised
+   by the largest of that hypothesis, averaged over a fact's hypotheses and then over the
+   facts, it is the candidate's score.  The ``top`` highest are kept in ``chosen.toml``
+   beside it (``qisim validate --screen`` recomputes it and rewrites that file).
 2. Latin hypercube: ``points`` points over the chosen parameters, each a multiplier
    between 1 - spread and 1 + spread of the parameter's value in each arm (so an arm's
    own settings are kept), drawn by SALib through :func:`sim.experiments.design.build_design`.
@@ -22,7 +27,6 @@ parameters move together by +/-20% around their values.
 from __future__ import annotations
 
 import math
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,10 +77,7 @@ def load_settings(path: Path | None = None) -> Settings:
     params = raw["parameters"]
     if not isinstance(params, list) or not params or not all(isinstance(p, str) for p in params):
         raise ScenarioError(source, "parameters", "must be a non-empty list of scenario keys")
-    base = load_scenario("aligned")
-    for p in params:
-        if p not in base or not isinstance(base[p], float):
-            raise ScenarioError(source, "parameters", f"'{p}' is not a numeric scenario key")
+    _check_numeric_keys(params, source, "parameters")
     if not isinstance(raw["points"], int) or raw["points"] < 2:
         raise ScenarioError(source, "points", "must be an integer of at least 2")
     if not isinstance(raw["replicates"], int) or raw["replicates"] < 2:
@@ -99,35 +100,156 @@ def load_settings(path: Path | None = None) -> Settings:
 
 # -- screening ----------------------------------------------------------------------------
 
+SCREEN_KEYS = (
+    "title",
+    "description",
+    "candidates",
+    "box",
+    "trajectories",
+    "levels",
+    "replicates",
+    "seed",
+    "top",
+)
 
-def screen(executor_info: Any, top: int = 5, progress: bool = False) -> dict[str, float]:
-    """Run the Morris screening through sim.experiments and return each parameter's score
-    (mu* normalised per outcome, averaged over outcomes), highest first."""
-    import csv
 
-    from .experiments import load_experiment
-    from .experiments.analyse import analyse
-    from .experiments.sweep import open_store, prepare, run_sweep
+@dataclass(frozen=True)
+class Screening:
+    """The Morris screening of screening.toml: which parameters, over which box of
+    multipliers, with how many trajectories, grid levels and seeds per point."""
 
-    exp = load_experiment(robustness_dir() / "screening.toml")
-    with tempfile.TemporaryDirectory(prefix="qisim-screen-") as tmp:
-        out = Path(tmp) / "sweep"
-        plan = prepare(exp, out, resume=False)
-        store = open_store(plan)
-        report = run_sweep(plan, store, executor_info, progress=progress)
-        if report.failed or report.interrupted:
-            raise RuntimeError(f"the screening sweep did not complete ({report.failed} runs failed)")
-        analyse(out, list(exp.scalars))
-        with open(out / "analysis" / "morris_indices.csv", newline="") as fh:
-            rows = list(csv.DictReader(fh))
-    by_outcome: dict[str, dict[str, float]] = {}
-    for row in rows:
-        by_outcome.setdefault(row["outcome"], {})[row["factor"]] = float(row["mu_star"])
-    scores = dict.fromkeys(exp.keys, 0.0)
-    for values in by_outcome.values():
-        top_mu = max(values.values()) or 1.0
-        for k, v in values.items():
-            scores[k] += v / top_mu / len(by_outcome)
+    candidates: tuple[str, ...]
+    box: tuple[float, float]  # the smallest and largest multiplier (their product is 1)
+    trajectories: int
+    levels: int
+    replicates: int
+    seed: int
+    top: int
+
+    @property
+    def points(self) -> int:
+        return self.trajectories * (len(self.candidates) + 1)
+
+
+def _check_numeric_keys(params: list, source: str, key: str) -> None:
+    """Every entry is a numeric scenario key (one-line error naming the first that is not)."""
+    base = load_scenario("aligned")
+    for p in params:
+        if p not in base or not isinstance(base[p], float):
+            raise ScenarioError(source, key, f"'{p}' is not a numeric scenario key")
+
+
+def load_screening(path: Path | None = None, facts: list[Fact] | None = None) -> Screening:
+    """Read and check screening.toml; with ``facts``, also that no candidate is set by a
+    fact's arm and that the whole box stays inside every candidate's range in every arm."""
+    path = path or robustness_dir() / "screening.toml"
+    source = str(path)
+    raw = read_toml(path)
+    check_keys(raw, SCREEN_KEYS, source)
+    for key in SCREEN_KEYS[2:]:
+        if key not in raw:
+            raise ScenarioError(source, key, "is missing")
+    cands = raw["candidates"]
+    if not isinstance(cands, list) or not cands or not all(isinstance(c, str) for c in cands):
+        raise ScenarioError(source, "candidates", "must be a non-empty list of scenario keys")
+    if len(set(cands)) != len(cands):
+        raise ScenarioError(source, "candidates", "lists a parameter twice")
+    _check_numeric_keys(cands, source, "candidates")
+    box = raw["box"]
+    if (
+        not isinstance(box, list)
+        or len(box) != 2
+        or not all(isinstance(b, float) for b in box)
+        or not 0 < box[0] < 1 < box[1]
+        or not math.isclose(box[0] * box[1], 1.0)
+    ):
+        raise ScenarioError(source, "box", "must be [1/m, m] with m > 1 (the default in the middle)")
+    ints = {k: raw[k] for k in ("trajectories", "levels", "replicates", "seed", "top")}
+    for k, val in ints.items():
+        if not isinstance(val, int) or isinstance(val, bool) or val < 0:
+            raise ScenarioError(source, k, "must be a non-negative integer")
+    if ints["trajectories"] < 2:
+        raise ScenarioError(source, "trajectories", "a Morris design needs at least 2 trajectories")
+    if ints["levels"] < 2 or ints["levels"] % 2:
+        raise ScenarioError(source, "levels", "must be an even number of at least 2")
+    if ints["replicates"] < 2:
+        raise ScenarioError(source, "replicates", "must be at least 2")
+    if not 1 <= ints["top"] <= len(cands):
+        raise ScenarioError(source, "top", f"must be from 1 to the number of candidates ({len(cands)})")
+    screening = Screening(tuple(cands), (box[0], box[1]), **ints)
+    if facts is not None:
+        check_candidates(screening, facts, source)
+    return screening
+
+
+def check_candidates(screening: Screening, facts: list[Fact], source: str) -> None:
+    """No candidate is a key that a fact's arm sets (the fact's own contrast), and every
+    multiplier of the box keeps each candidate's value in its schema range in every arm."""
+    from .schema import BY_KEY
+
+    for fact in facts:
+        for arm, (_scenario, overrides) in fact.arms.items():
+            set_here = {o.split("=", 1)[0].strip() for o in overrides}
+            values = _resolved(fact, arm)
+            for key in screening.candidates:
+                if key in set_here:
+                    raise ScenarioError(
+                        source,
+                        "candidates",
+                        f"'{key}' is set by {fact.id}'s arm '{arm}'; a fact's own settings are not screened",
+                    )
+                p, value = BY_KEY[key], float(values[key])
+                ends = [value * m for m in screening.box]
+                if (p.lo is not None and min(ends) < p.lo) or (p.hi is not None and max(ends) > p.hi):
+                    raise ScenarioError(
+                        source,
+                        "candidates",
+                        f"'{key}' is {value:g} in {fact.id}'s arm '{arm}': multiplied by "
+                        f"{screening.box[0]:g}-{screening.box[1]:g} it leaves its range [{p.lo}, {p.hi}]",
+                    )
+
+
+def morris_design(screening: Screening) -> tuple[np.ndarray, np.ndarray]:
+    """The Morris design (SALib's trajectories, through :func:`sim.experiments.design.build_design`):
+    its unit coordinates and each point's multipliers, 2 ** x with x on the grid's levels,
+    equally spaced over [log2 of the smallest multiplier, log2 of the largest]."""
+    design = {"method": "morris", "samples": screening.trajectories, "levels": screening.levels}
+    unit = _unit_design(screening.candidates, design, screening.seed)
+    lo, hi = (math.log2(b) for b in screening.box)
+    return unit, 2.0 ** (lo + (hi - lo) * unit)
+
+
+def n_screen_runs(facts: list[Fact], screening: Screening) -> int:
+    return screening.points * screening.replicates * sum(len(f.arms) for f in facts)
+
+
+def screen(facts: list[Fact], screening: Screening, executor: Any = None, progress=None) -> dict[str, float]:
+    """Run every fact's arms at every point of the Morris design (the same seeds at every
+    point) and return each candidate's score, highest first (:func:`screening_scores` of the
+    mu* of every hypothesis' mean statistic)."""
+    from .experiments.analyse import morris_analyze
+
+    unit, mult = morris_design(screening)
+    means, _ = point_means(facts, screening.candidates, mult, screening.replicates, executor, progress)
+    mu_star = {}
+    for key, y in means.items():
+        si = morris_analyze(screening.candidates, unit, y, screening.levels, screening.seed)
+        mu_star[key] = np.asarray(si["mu_star"], dtype=float)
+    return screening_scores(mu_star, screening.candidates)
+
+
+def screening_scores(mu_star: dict[tuple[str, str], np.ndarray], params: tuple[str, ...]) -> dict[str, float]:
+    """Each parameter's score, highest first: per hypothesis its mu* divided by the
+    largest mu* of that hypothesis (hypotheses whose mu* are all 0, or not finite, are
+    left out), averaged over the hypotheses of a fact, then over the facts, so that a
+    fact weighs the same however many hypotheses it states."""
+    by_fact: dict[str, list[np.ndarray]] = {}
+    for (fact, _), mu in mu_star.items():
+        if np.isfinite(mu).all() and mu.max() > 0:
+            by_fact.setdefault(fact, []).append(mu / mu.max())
+    per_fact = [np.mean(rows, axis=0) for rows in by_fact.values()]
+    total = np.mean(per_fact, axis=0) if per_fact else np.zeros(len(params))
+    scores = dict(zip(params, map(float, total), strict=True))
     return dict(sorted(scores.items(), key=lambda kv: -kv[1]))
 
 
@@ -139,7 +261,8 @@ def write_chosen(scores: dict[str, float], top: int, old: Settings, path: Path |
     chosen = list(scores)[:top]
     lines = [
         "# The parameters the robustness check moves together, chosen by the Morris screening of",
-        "# screening.toml (mu* normalised per outcome, averaged over outcomes; the highest scores).",
+        "# screening.toml over the facts' own statistics (mu* normalised per hypothesis, averaged",
+        "# over each fact's hypotheses, then over the facts; the highest scores).",
         "# Recompute with: qisim validate --screen   (rewrites this file)",
         f"parameters = [{', '.join(repr(p).replace(chr(39), chr(34)) for p in chosen)}]",
         f'screened = "{datetime.date.today().isoformat()}"',
@@ -164,30 +287,30 @@ def write_chosen(scores: dict[str, float], top: int, old: Settings, path: Path |
 # -- the Latin hypercube --------------------------------------------------------------------
 
 
-def multipliers(settings: Settings) -> np.ndarray:
-    """(points, parameters) multipliers in [1 - spread, 1 + spread]: a Latin hypercube
-    drawn by SALib through :func:`sim.experiments.design.build_design` (its unit
-    coordinates, which do not depend on the factors' ranges)."""
+def _unit_design(keys: tuple[str, ...], design: dict[str, Any], seed: int) -> np.ndarray:
+    """(points, keys) unit coordinates of a design drawn by SALib through
+    :func:`sim.experiments.design.build_design`; they do not depend on the factors' ranges
+    (each factor is given a small valid range around its default)."""
     from .experiments.design import build_design
     from .experiments.experiment import parse_experiment
     from .schema import BY_KEY
 
     factors = {}
-    for key in settings.parameters:
+    for key in keys:
         p = BY_KEY[key]
         lo, hi = (p.lo if p.lo is not None else -1e9), (p.hi if p.hi is not None else 1e9)
         v = float(p.default) or 1.0
-        a, b = sorted((v * (1 - settings.spread), v * (1 + settings.spread)))
+        a, b = sorted((v * 0.8, v * 1.2))
         factors[key] = {"min": max(a, lo), "max": min(b, hi)}
-    raw = {
-        "scenario": "aligned",
-        "replicates": 1,
-        "design": {"method": "latin", "samples": settings.points, "seed": settings.seed},
-        "factors": factors,
-    }
-    exp = parse_experiment(raw, "robustness")
-    unit = build_design(exp).unit
+    raw = {"scenario": "aligned", "replicates": 1, "design": {**design, "seed": seed}, "factors": factors}
+    unit = build_design(parse_experiment(raw, "robustness")).unit
     assert unit is not None
+    return unit
+
+
+def multipliers(settings: Settings) -> np.ndarray:
+    """(points, parameters) multipliers in [1 - spread, 1 + spread]: a Latin hypercube."""
+    unit = _unit_design(settings.parameters, {"method": "latin", "samples": settings.points}, settings.seed)
     return 1.0 - settings.spread + 2.0 * settings.spread * unit
 
 
@@ -280,22 +403,37 @@ def evaluate(
     if points:
         mult = mult[:points]
     reps = replicates or settings.replicates
+    means, held = point_means(facts, settings.parameters, mult, reps, executor, progress)
+    hyps = {(f.id, h.name): h for f in facts for h in f.hypotheses}
+    return Robustness(settings, mult, held, len(mult), reps, means, hyps)
+
+
+def point_means(
+    facts: list[Fact],
+    params: tuple[str, ...],
+    mult: np.ndarray,
+    replicates: int,
+    executor: Any = None,
+    progress=None,
+) -> tuple[dict[tuple[str, str], np.ndarray], dict[str, np.ndarray]]:
+    """Every fact's arms at every row of multipliers (on seeds 1..replicates at each, all
+    rows' runs sent at once): per (fact id, hypothesis name) its mean statistic at each
+    row, and per fact whether it holds at each row."""
     all_jobs, spans = [], []
     for row in mult:
-        jobs, keys = fact_jobs(facts, reps, lambda f, a, row=row: shifted(f, a, settings.parameters, row))
+        jobs, keys = fact_jobs(facts, replicates, lambda f, a, row=row: shifted(f, a, params, row))
         spans.append((len(all_jobs), jobs, keys))
         all_jobs += jobs
     results = run_jobs(all_jobs, executor, progress)
     held = {f.id: np.zeros(len(mult), dtype=bool) for f in facts}
-    hyps = {(f.id, h.name): h for f in facts for h in f.hypotheses}
-    means = {key: np.full(len(mult), np.nan) for key in hyps}
+    means = {(f.id, h.name): np.full(len(mult), np.nan) for f in facts for h in f.hypotheses}
     for i, (start, jobs, keys) in enumerate(spans):
-        res = score(facts, reps, keys, jobs, results[start : start + len(jobs)])
+        res = score(facts, replicates, keys, jobs, results[start : start + len(jobs)])
         for f in facts:
             held[f.id][i] = holds(res, f.id)
         for r in res:
             means[(r.fact, r.hypothesis.name)][i] = r.mean
-    return Robustness(settings, mult, held, len(mult), reps, means, hyps)
+    return means, held
 
 
 def n_runs(facts: list[Fact], settings: Settings, points: int | None, replicates: int | None) -> int:
@@ -451,11 +589,13 @@ def _num(x: float, fmt: str) -> str:
 
 def markdown(rob: Robustness, facts: list[Fact], passed: dict[str, bool]) -> list[str]:
     s = rob.settings
+    box = load_screening().box
     out = [
         "## Robustness: the facts around the defaults",
         "",
         f"The {len(s.parameters)} parameters with the largest Morris mu* in the screening "
-        "(`experiments/validation/robustness/screening.toml`, run with sim.experiments; choice in "
+        "(`experiments/validation/robustness/screening.toml`: over the facts' own hypothesis "
+        f"statistics, each candidate multiplied by {box[0]:g} to {box[1]:g} on a log scale; choice in "
         f"`chosen.toml`{', screened ' + s.screened if s.screened else ''}) move together over a Latin "
         f"hypercube of {rob.points} points, each parameter multiplied by a factor between "
         f"{1 - s.spread:g} and {1 + s.spread:g} of its value in each arm; every arm runs on "

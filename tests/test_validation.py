@@ -351,6 +351,7 @@ def test_robustness_diagnosis_names_the_parameter_that_drives_failure(tmp_path):
     passed = {"SFX": True, "SFY": True}
     text = "\n".join(rob.markdown(r, [_fact("SFX"), _fact("SFY")], passed))
     assert "### Which parameter goes with a failure" in text
+    assert "over the facts' own hypothesis statistics" in text and "0.5 to 2 on a log scale" in text
     assert "SFX fails mostly where `managers.operational_demand` is high" in text
     assert "n = 8" in text and "indicative" in text
     assert "| **`managers.operational_demand`** | -1.00 |" in text
@@ -427,3 +428,99 @@ def test_a_parameter_is_named_by_where_its_value_goes_not_its_multiplier():
     assert "magnitude" in _value_side("high", [-1.0, 1.0])  # the arms disagree on its sign
     sf7 = v.load_facts(["SF7"])[0]
     assert _arm_values(sf7, "clinicians.bias") == [-2.7] * len(sf7.arms)
+
+
+# -- the screening that chooses the robustness parameters ------------------------------------
+
+
+def _screening_file(tmp_path, candidates, box="[0.5, 2.0]", trajectories=2, top=1) -> Path:
+    path = tmp_path / "screening.toml"
+    path.write_text(
+        f"candidates = {candidates!r}\nbox = {box}\ntrajectories = {trajectories}\nlevels = 4\n"
+        f"replicates = 2\nseed = 3\ntop = {top}\n".replace("'", '"')
+    )
+    return path
+
+
+def test_screening_multipliers_are_powers_of_two_on_a_grid_centred_on_one():
+    from sim import validation_robust as rob
+
+    s = rob.load_screening(facts=v.load_facts())
+    unit, mult = rob.morris_design(s)
+    assert mult.shape == (s.trajectories * (len(s.candidates) + 1), len(s.candidates))
+    grid = np.linspace(-1.0, 1.0, s.levels)  # log2 of the multiplier, levels equally spaced
+    assert np.allclose(grid, -grid[::-1]) and grid.mean() == pytest.approx(0.0)  # x1 in the middle
+    level = np.rint((np.log2(mult) + 1.0) / 2.0 * (s.levels - 1)).astype(int)
+    np.testing.assert_allclose(mult, 2.0 ** grid[level], rtol=1e-12)
+    assert mult.min() == pytest.approx(0.5) and mult.max() == pytest.approx(2.0)
+    # a Morris trajectory: each step moves exactly one parameter
+    steps = np.diff(level.reshape(s.trajectories, len(s.candidates) + 1, -1), axis=1)
+    assert ((steps != 0).sum(axis=2) == 1).all()
+
+
+def test_screening_refuses_a_candidate_that_a_fact_s_arm_sets(tmp_path):
+    from sim import validation_robust as rob
+
+    sf3, sf4 = v.load_facts(["SF3", "SF4"])
+    path = _screening_file(tmp_path, ["clinicians.bias", "organisation.champion_share"])
+    rob.load_screening(path)  # without the facts, only the file is checked
+    with pytest.raises(ScenarioError, match="'organisation.champion_share' is set by SF4's arm 'top_down'"):
+        rob.load_screening(path, [sf3, sf4])
+    wide = _screening_file(tmp_path, ["clinicians.use_threshold"], box="[0.25, 4.0]")
+    with pytest.raises(ScenarioError, match=r"multiplied by 0.25-4 it leaves its range \[0, 1\]"):
+        rob.load_screening(wide, [sf3])
+    lopsided = _screening_file(tmp_path, ["clinicians.bias"], box="[0.5, 3.0]")
+    with pytest.raises(ScenarioError, match="box"):
+        rob.load_screening(lopsided)
+
+
+def test_screening_scores_weigh_each_fact_once_and_skip_flat_hypotheses():
+    from sim.validation_robust import screening_scores
+
+    params = ("a", "b", "c")
+    mu = {
+        ("SF1", "h1"): np.array([2.0, 0.0, 1.0]),
+        ("SF1", "h2"): np.array([4.0, 0.0, 2.0]),
+        ("SF1", "h3"): np.array([1.0, 0.0, 0.5]),
+        ("SF2", "h1"): np.array([0.0, 3.0, 0.0]),
+        ("SF2", "flat"): np.zeros(3),  # moved by nothing: left out, not counted as zeros
+    }
+    scores = screening_scores(mu, params)
+    assert scores == pytest.approx({"a": 0.5, "b": 0.5, "c": 0.25})
+    assert list(scores)[-1] == "c"
+
+
+def test_screening_on_one_fact_finds_the_parameter_that_matters_and_rewrites_chosen(tmp_path, monkeypatch):
+    from sim import validation_robust as rob
+
+    fact_path = tmp_path / "sf_tiny.toml"
+    fact_path.write_text(
+        'id = "SFT"\ntitle = "t"\nkind = "check"\nclaim = "c"\nmechanisms = []\nreplicates = 2\n'
+        'days = 90\n[arms.a]\nscenario = "aligned"\n[[hypotheses]]\nname = "engaged"\n'
+        'statement = "s"\ntest = "greater"\n'
+        'terms = [{ arm = "a", outcome = "engagement_clinician", window = [0, 90], weight = 1.0 }]\n'
+    )
+    facts = [v.load_fact(fact_path)]
+    params = ["clinicians.bias", "clinicians.fad_per_abandonment"]
+    s = rob.load_screening(_screening_file(tmp_path, params), facts)
+    ticks = []
+    scores = rob.screen(facts, s, progress=ticks.append)
+    assert sum(ticks) == rob.n_screen_runs(facts, s) == 2 * 3 * 2
+    assert scores["clinicians.bias"] == 1.0 > scores["clinicians.fad_per_abandonment"]
+
+    old = rob.load_settings()
+    chosen = tmp_path / "chosen.toml"
+    rob.write_chosen(scores, s.top, old, chosen)
+    new = rob.load_settings(chosen)
+    assert new.parameters == ("clinicians.bias",) and set(new.score) == set(params)
+    assert (new.points, new.spread, new.threshold) == (old.points, old.spread, old.threshold)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("chosen")] == ["chosen.toml"]
+    before = chosen.read_text()
+
+    def fail(self, target):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Path, "replace", fail)
+    with pytest.raises(OSError):
+        rob.write_chosen(dict(reversed(scores.items())), s.top, old, chosen)
+    assert chosen.read_text() == before  # the old choice stays whole

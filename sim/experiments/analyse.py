@@ -476,7 +476,12 @@ def _point_means(data: Data, name: str) -> np.ndarray | None:
 
 
 def _problem(data: Data) -> dict[str, Any]:
-    return {"num_vars": len(data.keys), "names": list(data.keys), "bounds": [[0.0, 1.0]] * len(data.keys)}
+    return _unit_problem(data.keys)
+
+
+def _unit_problem(names: Sequence[str]) -> dict[str, Any]:
+    """SALib's problem: one factor per name, each on the unit interval."""
+    return {"num_vars": len(names), "names": list(names), "bounds": [[0.0, 1.0]] * len(names)}
 
 
 def sobol_indices(data: Data, outcomes: list[str], out: Path, result: Analysis) -> list[Path]:
@@ -544,11 +549,28 @@ def sobol_indices(data: Data, outcomes: list[str], out: Path, result: Analysis) 
     return [*paths, _save(fig, out / "sobol.png")]
 
 
-def morris_indices(data: Data, outcomes: list[str], out: Path, result: Analysis) -> list[Path]:
+def morris_analyze(names: Sequence[str], unit: np.ndarray, y: np.ndarray, levels: int, seed: int) -> dict:
+    """SALib's Morris indices of one outcome (``mu``, ``mu_star``, its 95% bootstrap
+    interval ``mu_star_conf``, ``sigma``) over a design drawn in the unit hypercube, one
+    coordinate per name; ``y`` holds the outcome at each design point."""
     import warnings
 
     from SALib.analyze import morris  # SALib: Morris elementary effects with bootstrap intervals
 
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return morris.analyze(
+            _unit_problem(names),
+            unit,
+            y,
+            num_resamples=RESAMPLES,
+            conf_level=0.95,
+            num_levels=levels,
+            seed=seed,
+        )
+
+
+def morris_indices(data: Data, outcomes: list[str], out: Path, result: Analysis) -> list[Path]:
     settings = data.store.manifest["settings"]["design"]
     rows: dict[str, list] = {k: [] for k in ("outcome", "factor", "mu", "mu_star", "mu_star_conf", "sigma")}
     fig, axes = _figure(
@@ -568,17 +590,7 @@ def morris_indices(data: Data, outcomes: list[str], out: Path, result: Analysis)
             )
             bar_ax.set_title(f"{name}: not computed", fontsize=9)
             continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            si = morris.analyze(
-                _problem(data),
-                data.unit,
-                y,
-                num_resamples=RESAMPLES,
-                conf_level=0.95,
-                num_levels=int(settings["levels"]),
-                seed=int(settings["seed"]),
-            )
+        si = morris_analyze(data.keys, data.unit, y, int(settings["levels"]), int(settings["seed"]))
         mu_star, conf, sigma = (np.asarray(si[k], dtype=float) for k in ("mu_star", "mu_star_conf", "sigma"))
         for i, key in enumerate(data.keys):
             vals = (name, key, float(si["mu"][i]), mu_star[i], conf[i], sigma[i])
