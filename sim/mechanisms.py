@@ -689,7 +689,7 @@ def improvement_kept(s: State, p: NS) -> np.ndarray:
 
 
 def initiative_fatigue(s: State, p: NS) -> list[tuple[int, int]]:
-    """Fad belief rises as issues needing managers' authority go unresolved and as
+    """Fad belief rises as issues needing authority above the ward's go unresolved and as
     initiatives are abandoned, and falls as such issues are resolved and while an
     intervention visibly works.
 

@@ -341,7 +341,7 @@ PARAMS: list[Param] = [
         0.5,
         0,
         5,
-        "share per issue per ward clinician",
+        "share per (issue per ward clinician)",
         "Rise in the ward's fad belief for each issue it raised that needed cross-department or "
         "board authority and lapsed unresolved, divided by the ward's clinicians.",
     ),
@@ -350,7 +350,7 @@ PARAMS: list[Param] = [
         0.03,
         0,
         1,
-        "share per issue per ward clinician",
+        "share per (issue per ward clinician)",
         "Fall in the ward's fad belief for each issue it raised that needed cross-department or "
         "board authority and was resolved, divided by the ward's clinicians.",
     ),

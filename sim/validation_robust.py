@@ -78,6 +78,7 @@ def load_settings(path: Path | None = None) -> Settings:
     if not isinstance(params, list) or not params or not all(isinstance(p, str) for p in params):
         raise ScenarioError(source, "parameters", "must be a non-empty list of scenario keys")
     _check_numeric_keys(params, source, "parameters")
+    _check_numeric_keys(list(raw.get("score", {})), source, "score")
     if not isinstance(raw["points"], int) or raw["points"] < 2:
         raise ScenarioError(source, "points", "must be an integer of at least 2")
     if not isinstance(raw["replicates"], int) or raw["replicates"] < 2:
@@ -152,14 +153,15 @@ def load_screening(path: Path | None = None, facts: list[Fact] | None = None) ->
     cands = raw["candidates"]
     if not isinstance(cands, list) or not cands or not all(isinstance(c, str) for c in cands):
         raise ScenarioError(source, "candidates", "must be a non-empty list of scenario keys")
-    if len(set(cands)) != len(cands):
-        raise ScenarioError(source, "candidates", "lists a parameter twice")
+    twice = sorted({c for c in cands if cands.count(c) > 1})
+    if twice:
+        raise ScenarioError(source, "candidates", f"lists '{twice[0]}' twice")
     _check_numeric_keys(cands, source, "candidates")
     box = raw["box"]
     if (
         not isinstance(box, list)
         or len(box) != 2
-        or not all(isinstance(b, float) for b in box)
+        or not all(isinstance(b, int | float) and not isinstance(b, bool) for b in box)
         or not 0 < box[0] < 1 < box[1]
         or not math.isclose(box[0] * box[1], 1.0)
     ):
@@ -170,13 +172,13 @@ def load_screening(path: Path | None = None, facts: list[Fact] | None = None) ->
             raise ScenarioError(source, k, "must be a non-negative integer")
     if ints["trajectories"] < 2:
         raise ScenarioError(source, "trajectories", "a Morris design needs at least 2 trajectories")
-    if ints["levels"] < 2 or ints["levels"] % 2:
-        raise ScenarioError(source, "levels", "must be an even number of at least 2")
+    if not 2 <= ints["levels"] <= 100 or ints["levels"] % 2:
+        raise ScenarioError(source, "levels", f"must be an even integer from 2 to 100 (got {ints['levels']})")
     if ints["replicates"] < 2:
         raise ScenarioError(source, "replicates", "must be at least 2")
     if not 1 <= ints["top"] <= len(cands):
         raise ScenarioError(source, "top", f"must be from 1 to the number of candidates ({len(cands)})")
-    screening = Screening(tuple(cands), (box[0], box[1]), **ints)
+    screening = Screening(tuple(cands), (float(box[0]), float(box[1])), **ints)
     if facts is not None:
         check_candidates(screening, facts, source)
     return screening
@@ -290,7 +292,8 @@ def write_chosen(scores: dict[str, float], top: int, old: Settings, path: Path |
 def _unit_design(keys: tuple[str, ...], design: dict[str, Any], seed: int) -> np.ndarray:
     """(points, keys) unit coordinates of a design drawn by SALib through
     :func:`sim.experiments.design.build_design`; they do not depend on the factors' ranges
-    (each factor is given a small valid range around its default)."""
+    (each factor is given its schema range, or one either side of its default where the
+    schema leaves a side open)."""
     from .experiments.design import build_design
     from .experiments.experiment import parse_experiment
     from .schema import BY_KEY
@@ -298,10 +301,8 @@ def _unit_design(keys: tuple[str, ...], design: dict[str, Any], seed: int) -> np
     factors = {}
     for key in keys:
         p = BY_KEY[key]
-        lo, hi = (p.lo if p.lo is not None else -1e9), (p.hi if p.hi is not None else 1e9)
-        v = float(p.default) or 1.0
-        a, b = sorted((v * 0.8, v * 1.2))
-        factors[key] = {"min": max(a, lo), "max": min(b, hi)}
+        v = float(p.default)
+        factors[key] = {"min": v - 1.0 if p.lo is None else p.lo, "max": v + 1.0 if p.hi is None else p.hi}
     raw = {"scenario": "aligned", "replicates": 1, "design": {**design, "seed": seed}, "factors": factors}
     unit = build_design(parse_experiment(raw, "robustness")).unit
     assert unit is not None

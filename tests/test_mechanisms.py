@@ -836,6 +836,31 @@ def test_unresolved_backlog_breeds_cynicism():
     assert_higher(d, 0.02, "fad belief, lapse feedback minus none")
 
 
+@pytest.mark.parametrize("preset", ["aligned", "initiative_overload"])
+def test_fad_counts_only_issues_above_the_ward_s_authority_as_they_close(preset):
+    """The evidence initiative_fatigue reads, per ward and day, is the issue log's: the
+    issues needing cross-department or board authority that were resolved, or lapsed,
+    that day (one intervention, and five, whose cells are ward x intervention)."""
+    m = QIModel(preset, rng=2, detail=True)
+    s = m.state
+    days = 200
+    seen = {"resolved": np.zeros((days, s.W)), "lapsed": np.zeros((days, s.W))}
+    for d in range(days):
+        m.step()
+        seen["resolved"][d] = s.today["resolved_above"]
+        seen["lapsed"][d] = s.today["lapsed_above"]
+    log = m.issue_log()
+    above = log["authority"] != "ward"
+    for what in ("resolved", "lapsed"):
+        day = log[f"{what}_day"]
+        want = np.zeros((days, s.W))
+        sel = above & (day >= 0) & (day < days)
+        np.add.at(want, (day[sel], log["ward"][sel]), 1)
+        np.testing.assert_array_equal(seen[what], want, err_msg=what)
+        assert want.sum() > 0, what  # the check is not vacuous
+    assert (log["authority"][log["resolved_day"] >= 0] == "ward").any()  # ward issues exist, not counted
+
+
 def test_resolved_issues_restore_faith_in_initiatives():
     """Mechanism 4: resolution feeds back to clinicians; issues needing authority above the
     ward that managers do resolve are evidence against the belief that initiatives are

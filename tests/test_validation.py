@@ -433,10 +433,10 @@ def test_a_parameter_is_named_by_where_its_value_goes_not_its_multiplier():
 # -- the screening that chooses the robustness parameters ------------------------------------
 
 
-def _screening_file(tmp_path, candidates, box="[0.5, 2.0]", trajectories=2, top=1) -> Path:
+def _screening_file(tmp_path, candidates, box="[0.5, 2.0]", trajectories=2, top=1, levels=4) -> Path:
     path = tmp_path / "screening.toml"
     path.write_text(
-        f"candidates = {candidates!r}\nbox = {box}\ntrajectories = {trajectories}\nlevels = 4\n"
+        f"candidates = {candidates!r}\nbox = {box}\ntrajectories = {trajectories}\nlevels = {levels}\n"
         f"replicates = 2\nseed = 3\ntop = {top}\n".replace("'", '"')
     )
     return path
@@ -449,7 +449,6 @@ def test_screening_multipliers_are_powers_of_two_on_a_grid_centred_on_one():
     unit, mult = rob.morris_design(s)
     assert mult.shape == (s.trajectories * (len(s.candidates) + 1), len(s.candidates))
     grid = np.linspace(-1.0, 1.0, s.levels)  # log2 of the multiplier, levels equally spaced
-    assert np.allclose(grid, -grid[::-1]) and grid.mean() == pytest.approx(0.0)  # x1 in the middle
     level = np.rint((np.log2(mult) + 1.0) / 2.0 * (s.levels - 1)).astype(int)
     np.testing.assert_allclose(mult, 2.0 ** grid[level], rtol=1e-12)
     assert mult.min() == pytest.approx(0.5) and mult.max() == pytest.approx(2.0)
@@ -472,6 +471,13 @@ def test_screening_refuses_a_candidate_that_a_fact_s_arm_sets(tmp_path):
     lopsided = _screening_file(tmp_path, ["clinicians.bias"], box="[0.5, 3.0]")
     with pytest.raises(ScenarioError, match="box"):
         rob.load_screening(lopsided)
+    whole = _screening_file(tmp_path, ["clinicians.bias"], box="[0.5, 2]")  # TOML's 2 is an integer
+    assert rob.load_screening(whole).box == (0.5, 2.0)
+    with pytest.raises(ScenarioError, match=r"levels.*from 2 to 100 \(got 102\)"):
+        rob.load_screening(_screening_file(tmp_path, ["clinicians.bias"], levels=102))
+    with pytest.raises(ScenarioError, match="lists 'clinicians.bias' twice"):
+        twice = ["clinicians.bias", "clinicians.w_fad", "clinicians.bias"]
+        rob.load_screening(_screening_file(tmp_path, twice))
 
 
 def test_screening_scores_weigh_each_fact_once_and_skip_flat_hypotheses():

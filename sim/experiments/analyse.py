@@ -36,6 +36,7 @@ import numpy as np
 
 from ..outputs import write_csv
 from ..stats import mean_ci, t975
+from .design import unit_problem
 from .store import Store
 
 #: Outcomes drawn when none are named (those that were stored).
@@ -476,12 +477,7 @@ def _point_means(data: Data, name: str) -> np.ndarray | None:
 
 
 def _problem(data: Data) -> dict[str, Any]:
-    return _unit_problem(data.keys)
-
-
-def _unit_problem(names: Sequence[str]) -> dict[str, Any]:
-    """SALib's problem: one factor per name, each on the unit interval."""
-    return {"num_vars": len(names), "names": list(names), "bounds": [[0.0, 1.0]] * len(names)}
+    return unit_problem(data.keys)
 
 
 def sobol_indices(data: Data, outcomes: list[str], out: Path, result: Analysis) -> list[Path]:
@@ -560,7 +556,7 @@ def morris_analyze(names: Sequence[str], unit: np.ndarray, y: np.ndarray, levels
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return morris.analyze(
-            _unit_problem(names),
+            unit_problem(names),
             unit,
             y,
             num_resamples=RESAMPLES,

@@ -18,7 +18,7 @@ order in which runs finish.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,9 +54,14 @@ class Design:
         return out
 
 
+def unit_problem(names: Sequence[str]) -> dict[str, Any]:
+    """SALib's problem: one factor per name, each on the unit interval."""
+    return {"num_vars": len(names), "names": list(names), "bounds": [[0.0, 1.0]] * len(names)}
+
+
 def salib_problem(exp: Experiment) -> dict[str, Any]:
     """SALib's problem: every factor on the unit interval (mapped by :meth:`Factor.at`)."""
-    return {"num_vars": len(exp.factors), "names": list(exp.keys), "bounds": [[0.0, 1.0]] * len(exp.factors)}
+    return unit_problem(exp.keys)
 
 
 def build_design(exp: Experiment) -> Design:
