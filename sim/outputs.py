@@ -198,9 +198,9 @@ def _csv_column(v: np.ndarray):
     if finite.all() and np.array_equal(v, np.round(v)):
         return v.astype(np.int64)
     uniques, codes = np.unique(v, return_inverse=True)
-    # formatting is the slow part: each distinct value once, where there are few (and where
-    # there is no -0.0, which np.unique would not tell from 0.0, at any share below 80%)
-    few = len(uniques) * 4 < len(v) or (len(uniques) * 5 < len(v) * 4 and not np.signbit(v[v == 0]).any())
+    # formatting is the slow part: each distinct value once, where there are few (under 80%
+    # of the values) and no -0.0 among them, which np.unique would not tell from 0.0
+    few = len(uniques) * 5 < len(v) * 4 and not np.signbit(v[v == 0]).any()
     if finite.all() and few:
         return _Formatted(uniques, codes)
     return v

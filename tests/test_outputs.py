@@ -56,6 +56,15 @@ def test_numbers_as_pandas_writes_them(tmp_path_factory, n, data, dtype):
     assert written(d / "a.csv", cols) == pandas_csv(d / "b.csv", cols)
 
 
+def test_negative_zero_among_few_distinct_values(tmp_path):
+    """A -0.0 in a column of few distinct values (which np.unique merges with 0.0) is
+    written as pandas writes it, in float32 and float64 columns alike."""
+    for dtype in (np.float32, np.float64):
+        cols = {"f": np.array([0.0] * 7 + [1.5, -0.0], dtype=dtype)}
+        assert written(tmp_path / "a.csv", cols) == pandas_csv(tmp_path / "b.csv", cols)
+        assert written(tmp_path / "a.csv", cols).endswith(b"-0.0\n")
+
+
 def test_text_columns(tmp_path):
     n = 50
     names = np.array(["safety briefing", "café rounds", ""], dtype=object)[np.arange(n) % 3]
