@@ -584,10 +584,11 @@ def resolve_issues(s: State, p: NS) -> None:
 def _above_by_ward(s: State, acell: np.ndarray, which: np.ndarray) -> np.ndarray:
     """How many of the open issues at positions ``which`` need authority above the ward's
     (cross-department or board), per ward: (W,) floats."""
-    a = acell[which]
-    cell, authority = np.divmod(a, 3)
+    if not len(which):
+        return np.zeros(s.W)
+    cell, authority = np.divmod(acell[which], 3)
     ward = cell if s.K == 1 else cell // s.K
-    return np.bincount(ward[authority > 0], minlength=s.W).astype(float)
+    return np.bincount(ward, weights=authority > 0, minlength=s.W)  # (counts, as floats)
 
 
 def triage(s: State, p: NS, pull, agreement, cell, short) -> np.ndarray:
