@@ -2,7 +2,7 @@
 parameters move together by +/-20% around their values.
 
 1. Screening (``experiments/validation/robustness/screening.toml``): a Morris design
-   (SALib's trajectories, drawn through :func:`sim.experiments.design.build_design`) over
+   (SALib's trajectories, drawn through :func:`sim.experiments.design.sample_unit`) over
    each candidate's multiplier, from 0.5 to 2 on a log scale (grid levels equally spaced
    in log2 of the multiplier, so the default sits in the middle).  At each point every
    fact's arms run with the candidates' values multiplied, on the same seeds at every
@@ -13,7 +13,7 @@ parameters move together by +/-20% around their values.
    beside it (``qisim validate --screen`` recomputes it and rewrites that file).
 2. Latin hypercube: ``points`` points over the chosen parameters, each a multiplier
    between 1 - spread and 1 + spread of the parameter's value in each arm (so an arm's
-   own settings are kept), drawn by SALib through :func:`sim.experiments.design.build_design`.
+   own settings are kept), drawn by SALib through :func:`sim.experiments.design.sample_unit`.
    Every fact's arms run at every point on seeds 1..replicates.
 3. Rule (experiments/validation/README.md): at a point a fact *holds* when every
    hypothesis' mean statistic is on the passing side of its threshold; a fact is
@@ -26,6 +26,7 @@ parameters move together by +/-20% around their values.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -212,11 +213,14 @@ def check_candidates(screening: Screening, facts: list[Fact], source: str) -> No
 
 
 def morris_design(screening: Screening) -> tuple[np.ndarray, np.ndarray]:
-    """The Morris design (SALib's trajectories, through :func:`sim.experiments.design.build_design`):
+    """The Morris design (SALib's trajectories, through :func:`sim.experiments.design.sample_unit`):
     its unit coordinates and each point's multipliers, 2 ** x with x on the grid's levels,
     equally spaced over [log2 of the smallest multiplier, log2 of the largest]."""
-    design = {"method": "morris", "samples": screening.trajectories, "levels": screening.levels}
-    unit = _unit_design(screening.candidates, design, screening.seed)
+    from .experiments.design import sample_unit
+
+    unit = sample_unit(
+        "morris", screening.candidates, screening.trajectories, levels=screening.levels, seed=screening.seed
+    )
     lo, hi = (math.log2(b) for b in screening.box)
     return unit, 2.0 ** (lo + (hi - lo) * unit)
 
@@ -289,29 +293,11 @@ def write_chosen(scores: dict[str, float], top: int, old: Settings, path: Path |
 # -- the Latin hypercube --------------------------------------------------------------------
 
 
-def _unit_design(keys: tuple[str, ...], design: dict[str, Any], seed: int) -> np.ndarray:
-    """(points, keys) unit coordinates of a design drawn by SALib through
-    :func:`sim.experiments.design.build_design`; they do not depend on the factors' ranges
-    (each factor is given its schema range, or one either side of its default where the
-    schema leaves a side open)."""
-    from .experiments.design import build_design
-    from .experiments.experiment import parse_experiment
-    from .schema import BY_KEY
-
-    factors = {}
-    for key in keys:
-        p = BY_KEY[key]
-        v = float(p.default)
-        factors[key] = {"min": v - 1.0 if p.lo is None else p.lo, "max": v + 1.0 if p.hi is None else p.hi}
-    raw = {"scenario": "aligned", "replicates": 1, "design": {**design, "seed": seed}, "factors": factors}
-    unit = build_design(parse_experiment(raw, "robustness")).unit
-    assert unit is not None
-    return unit
-
-
 def multipliers(settings: Settings) -> np.ndarray:
     """(points, parameters) multipliers in [1 - spread, 1 + spread]: a Latin hypercube."""
-    unit = _unit_design(settings.parameters, {"method": "latin", "samples": settings.points}, settings.seed)
+    from .experiments.design import sample_unit
+
+    unit = sample_unit("latin", settings.parameters, settings.points, seed=settings.seed)
     return 1.0 - settings.spread + 2.0 * settings.spread * unit
 
 
@@ -512,8 +498,14 @@ def _value_side(side: str, values: Iterable[float]) -> str:
 
 
 def _resolved(fact: Fact, arm: str):
-    """The arm's scenario with its overrides, resolved (every parameter's value)."""
+    """The arm's scenario with its overrides, resolved (every parameter's value; read, not
+    changed, by its callers): loaded once per arm, not at every point of a design."""
     scenario, overrides = fact.arms[arm]
+    return _load_arm(scenario, tuple(overrides))
+
+
+@functools.lru_cache(maxsize=256)
+def _load_arm(scenario: str, overrides: tuple[str, ...]):
     return load_scenario(scenario, overrides)
 
 

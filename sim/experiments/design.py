@@ -69,24 +69,37 @@ def build_design(exp: Experiment) -> Design:
     if exp.method == "grid":
         values = list(itertools.product(*(f.levels() for f in exp.factors)))
         return Design(exp.keys, values)
+    unit = sample_unit(
+        exp.method,
+        exp.keys,
+        exp.samples,
+        levels=exp.levels,
+        second_order=exp.second_order,
+        seed=exp.design_seed,
+    )
+    values = [tuple(f.at(u) for f, u in zip(exp.factors, row, strict=True)) for row in unit]
+    return Design(exp.keys, values, unit)
+
+
+def sample_unit(
+    method: str, names: Sequence[str], samples: int, *, levels: int = 4, second_order: bool = False, seed: int
+) -> np.ndarray:
+    """(points, names) coordinates in the unit hypercube drawn by SALib's ``latin``,
+    ``sobol`` or ``morris`` sampler (deterministic for a seed)."""
     import warnings
 
     from SALib.sample import latin, morris, sobol  # SALib: the standard samplers for these analyses
 
-    problem = salib_problem(exp)
+    problem = unit_problem(names)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SALib's advice on sample sizes; sizes are checked on reading
-        if exp.method == "latin":
-            unit = latin.sample(problem, exp.samples, seed=exp.design_seed)
-        elif exp.method == "sobol":
-            unit = sobol.sample(
-                problem, exp.samples, calc_second_order=exp.second_order, scramble=True, seed=exp.design_seed
-            )
+        if method == "latin":
+            unit = latin.sample(problem, samples, seed=seed)
+        elif method == "sobol":
+            unit = sobol.sample(problem, samples, calc_second_order=second_order, scramble=True, seed=seed)
         else:
-            unit = morris.sample(problem, exp.samples, num_levels=exp.levels, seed=exp.design_seed)
-    unit = np.asarray(unit, dtype=float).reshape(-1, len(exp.factors))
-    values = [tuple(f.at(u) for f, u in zip(exp.factors, row, strict=True)) for row in unit]
-    return Design(exp.keys, values, unit)
+            unit = morris.sample(problem, samples, num_levels=levels, seed=seed)
+    return np.asarray(unit, dtype=float).reshape(-1, len(names))
 
 
 def validate_points(exp: Experiment, design: Design) -> None:
