@@ -126,7 +126,9 @@ def board_priorities(s: State, p: NS) -> None:
     time (and an inspection, which turns the board to its quality metrics), regulator
     endorsement, managers' lobbying and soft intelligence raise it; externally imposed
     priorities (unless the board protects its own strategy), organisational events (a
-    merger) and other initiatives competing for the same agenda pull it away. A
+    merger) and other initiatives competing for the same agenda pull it away: those still
+    running on a ward of the hospital (one that every ward which took it up has abandoned
+    is no longer on the agenda, :func:`running_somewhere`). A
     regulator's endorsement also puts the programme on the external agenda (Box 2: the
     quality priorities were set 'largely by the local healthcare commissioning body and a
     national quality inspectorate', and the Care Quality Commission, that inspectorate,
@@ -149,11 +151,38 @@ def board_priorities(s: State, p: NS) -> None:
         + b.w_soft_intelligence * s.b_soft
         - b.w_external * external
         - b.w_events * s.merger[:, None]
-        - b.w_load * (s.launched.sum(axis=1, keepdims=True) - s.launched)
+        - b.w_load * _others(running_somewhere(s, s.launched, s.wph))
     )
     target = sigmoid(z)
     rate = board_adjustment(s, p)  # and the endorsement's news taken in where launched
     s.b_focus += np.where(s.launched, rate * (target - s.b_focus), 0.0)
+
+
+def running_somewhere(s: State, live: np.ndarray, size: int | np.ndarray) -> np.ndarray:
+    """``live`` (groups, K), less the interventions that every ward of the group which took
+    them up has abandoned: (groups, K). A group is a hospital (``size``, its wards per
+    hospital) or a middle manager (``size``, the first ward of each manager's run of wards).
+
+    Claim: an initiative the front line has given up on everywhere is no longer concurrent
+    practice (7.15): nothing remains for a manager to hold to account, train or broker, nor
+    for the board to follow, so it stops competing for their attention, as it stops weighing
+    on clinicians (:func:`clinician_engagement`). A group none of whose wards has taken the
+    intervention up yet keeps it as it is.
+    """
+    if not np.count_nonzero(s.w_abandoned):  # (nothing abandoned: every live one still runs)
+        return live
+    if isinstance(size, int):  # wards of a hospital are consecutive, ``size`` to a hospital
+        started = s.w_active.reshape(-1, size, s.K).any(axis=1)
+        running = (s.w_active & ~s.w_abandoned).reshape(-1, size, s.K).any(axis=1)
+    else:  # a manager's wards are consecutive, starting at ``size``
+        started = np.logical_or.reduceat(s.w_active, size, axis=0)
+        running = np.logical_or.reduceat(s.w_active & ~s.w_abandoned, size, axis=0)
+    return live & (running | ~started)
+
+
+def _others(x: np.ndarray) -> np.ndarray:
+    """For each intervention, how many of the others ``x`` (groups, K) counts: (groups, K)."""
+    return x.sum(axis=1, keepdims=True) - x
 
 
 def board_adjustment(s: State, p: NS) -> np.ndarray:
@@ -201,11 +230,13 @@ def manager_attention(s: State, p: NS) -> None:
 
     Claim: middle managers' time and attention are strictly limited; competing
     priorities (operational targets, an EHR roll-out, a merger) and concurrent
-    interventions preclude progress. Shares of attention sum to at most 1. A present
-    facilitator does the managerial work managers are not doing.
+    interventions preclude progress: those still running on one of the manager's wards (an
+    intervention all of them have abandoned takes no attention, :func:`running_somewhere`).
+    Shares of attention sum to at most 1. A present facilitator does the managerial work
+    managers are not doing.
     """
     m = p.managers
-    salience = s.m_priority * s.m_active
+    salience = s.m_priority * running_somewhere(s, s.m_active, s.mgr_first_ward)
     events = s.merger + s.ehr
     if np.count_nonzero(events):
         other = (m.operational_demand + m.event_demand * events[s.mgr_hosp])[:, None]
@@ -260,7 +291,8 @@ def clinician_engagement(s: State, p: NS) -> None:
     backing and protected time, peers and champions, co-design, face validity and local
     adaptation, and a facilitator's presence; it falls with the belief that initiatives
     are fads, micromanagement, and competing initiatives (those the ward runs and has not
-    abandoned). Groups differ in responsiveness.
+    abandoned), which compete as far as they crowd clinicians' free time
+    (:func:`crowding`). Groups differ in responsiveness.
     """
     c, iv = p.clinicians, p.iv
     threshold = p.managers.micromanagement_threshold
@@ -297,7 +329,7 @@ def clinician_engagement(s: State, p: NS) -> None:
     z -= _by_ward(s, c.w_fad * s.c_fad[:, None])
     if s.K > 1:  # other interventions running on the ward, not abandoned, compete (with one, none do)
         running = s.w_active & ~s.w_abandoned
-        load = running.sum(axis=1, keepdims=True) - running
+        load = _others(running) * crowding(s, p, running)[:, None]
         z -= (c.w_load * load)[:, None, :]
     step = _sigmoid_into(z)  # the target
     step -= _by_ward(s, s.c_eng)
@@ -305,6 +337,19 @@ def clinician_engagement(s: State, p: NS) -> None:
     if np.count_nonzero(s.w_active) < s.W * s.K:  # (with every ward active, np.where would copy step)
         step = np.where(s.w_active[:, None, :], step, 0.0)
     s.c_eng += step.reshape(s.N, s.K)
+
+
+def crowding(s: State, p: NS, running: np.ndarray) -> np.ndarray:
+    """How full each ward's free time is of the interventions it runs: (W,), in [0, 1].
+
+    Claim: concurrent interventions compete for the same minutes of a clinician's free time
+    (workload against staffing); an initiative weighs on the others as far as together they
+    fill that time. The share is the running interventions' burden not covered by protected
+    time, over the ward's free time, capped at 1 (time the ward does not have).
+    """
+    need = (running * p.iv.burden) * (1.0 - s.w_protected)
+    free, _ = free_time(s, p)
+    return np.minimum(1.0, need.sum(axis=1) / np.maximum(free, 1e-12))
 
 
 def _peer_engagement(s: State) -> np.ndarray:
@@ -364,13 +409,7 @@ def clinician_use(s: State, p: NS) -> None:
     p_use = _by_ward(s, p_use)  # (W, posts per ward, K)
     if np.count_nonzero(s.w_active) < s.W * K:  # (with every ward active, np.where would copy it)
         p_use = np.where(s.w_active[:, None, :], p_use, 0.0)
-    if np.count_nonzero(s.ehr):
-        free = 1.0 - s.w_workload
-        free -= p.organisation.ehr_time_cost * s.ehr[s.ward_hosp]
-        free = np.maximum(0.0, free)
-        free_post = free.repeat(s.cpw)
-    else:  # subtracting no EHR time: the same every day, as the workload never changes
-        free, free_post = s.once("free_time", lambda: _free_time(s))
+    free, free_post = free_time(s, p)
     s.w_free_time = free
     need = iv.burden * (1.0 - s.w_protected)  # (W, K) minutes not covered by protected time
     demand = (p_use * need[:, None, :]).reshape(N, K)
@@ -411,8 +450,18 @@ def clinician_use(s: State, p: NS) -> None:
         s.c_reported = np.where(today, reported.reshape(N, K), s.c_reported)
 
 
-def _free_time(s: State) -> tuple[np.ndarray, np.ndarray]:
-    """Each ward's and each post's share of time free of clinical work: (W,) and (N,)."""
+def free_time(s: State, p: NS) -> tuple[np.ndarray, np.ndarray]:
+    """Each ward's and each post's share of time free of clinical work and of an EHR
+    roll-out's demands: (W,) and (N,)."""
+    if np.count_nonzero(s.ehr):
+        free = 1.0 - s.w_workload
+        free -= p.organisation.ehr_time_cost * s.ehr[s.ward_hosp]
+        free = np.maximum(0.0, free)
+        return free, free.repeat(s.cpw)
+    return s.once("free_time", lambda: _no_ehr_free_time(s))  # the workload never changes
+
+
+def _no_ehr_free_time(s: State) -> tuple[np.ndarray, np.ndarray]:
     free = np.maximum(0.0, 1.0 - s.w_workload)
     return free, free.repeat(s.cpw)
 

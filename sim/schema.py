@@ -291,7 +291,8 @@ PARAMS: list[Param] = [
         0,
         10,
         "logit per initiative",
-        "Cost of each other concurrent initiative competing for attention.",
+        "Cost of each other concurrent initiative competing for clinicians' attention, when the "
+        "running initiatives together fill their free time (in proportion to the share they fill).",
     ),
     F(
         "clinicians.use_threshold",
@@ -504,7 +505,8 @@ PARAMS: list[Param] = [
         0,
         10,
         "logit per initiative",
-        "Cost to the board's focus of each other launched initiative competing for its agenda.",
+        "Cost to the board's focus of each other launched initiative still running on one of the "
+        "hospital's wards, competing for its agenda.",
     ),
     I(
         "board.soft_intelligence_memory",

@@ -236,6 +236,95 @@ def test_an_abandoned_initiative_no_longer_competes_with_the_others():
     assert (d > 0).all() and d.mean() > 0.01, d
 
 
+
+def _two_running(days: int = 40) -> QIModel:
+    """The aligned briefing with a checklist launched beside it on day 0, stepped ``days``
+    days (one hospital of 4 wards, 2 to a manager)."""
+    base = dict(BASES["aligned"], interventions=[BRIEFING, CHECKLIST],
+                organisation=dict(ORG, wards_per_manager=2))
+    m = QIModel(scenario(base), rng=1, detail=False)
+    for _ in range(days):
+        m.step()
+    return m
+
+
+def test_an_initiative_abandoned_everywhere_leaves_managers_and_the_board():
+    """Mechanism 5: an initiative the front line has given up on everywhere is no longer
+    concurrent practice; it stops competing for managers' attention and the board's agenda
+    (running_somewhere), as long as one ward still runs it, it competes."""
+    s = _two_running().state
+    assert s.w_active.all() and s.mgr_first_ward.tolist() == [0, 2]
+    s.w_abandoned[:] = False
+    assert mech.running_somewhere(s, s.launched, s.wph).all()
+    s.w_abandoned[[0, 1], 1] = True  # the checklist, on both wards of manager 0 only
+    by_mgr = mech.running_somewhere(s, s.m_active, s.mgr_first_ward)
+    assert by_mgr.tolist() == [[True, False], [True, True]]
+    assert mech.running_somewhere(s, s.launched, s.wph).tolist() == [[True, True]]
+    s.w_abandoned[:, 1] = True  # now on every ward
+    assert mech.running_somewhere(s, s.launched, s.wph).tolist() == [[True, False]]
+    s.w_active[2:, 1] = False  # manager 1's wards never took it up: it stays with them
+    by_mgr = mech.running_somewhere(s, s.m_active, s.mgr_first_ward)
+    assert by_mgr.tolist() == [[True, False], [True, s.m_active[1, 1]]]
+
+
+def test_managers_attention_leaves_an_initiative_their_wards_abandoned():
+    """Box 2: 'Middle managers' time and attention was strictly limited'; an initiative
+    abandoned on all of a manager's wards takes none of it, and the one still running gets
+    a larger share (manager_attention)."""
+    m = _two_running()
+    s, p = m.state, m.params
+    s.w_abandoned[:] = False
+    mech.manager_attention(s, p)
+    both = s.m_share.copy()
+    assert (both > 0.01).all()
+    s.w_abandoned[[0, 1], 1] = True  # manager 0's wards gave up the checklist
+    mech.manager_attention(s, p)
+    assert s.m_share[0, 1] == 0.0 and s.m_share[0, 0] > both[0, 0] + 0.01
+    assert np.array_equal(s.m_share[1], both[1])  # manager 1's wards still run both
+    s.w_abandoned[[0, 1], 1] = [True, False]  # one of manager 0's wards still runs it
+    mech.manager_attention(s, p)
+    assert np.array_equal(s.m_share, both)
+
+
+def test_the_board_s_agenda_drops_an_initiative_abandoned_everywhere():
+    """Text: the board's attention is contested by 'other initiatives'; one abandoned on
+    every ward is off its agenda and no longer pulls its focus from the others
+    (board_priorities)."""
+    m = _two_running(days=30)  # day 30: a board meeting
+    s, p = m.state, m.params
+    assert s.day % p.board.meeting_interval == 0
+    kept = {k: getattr(s, k).copy() for k in ("b_focus", "b_soft", "b_news_seen")}
+    focus = {}
+    for abandoned in (False, True):
+        for k, v in kept.items():
+            setattr(s, k, v.copy())
+        s.w_abandoned[:, 1] = abandoned
+        mech.board_priorities(s, p)
+        focus[abandoned] = s.b_focus.copy()
+    assert focus[True][0, 0] > focus[False][0, 0] + 0.01  # the briefing, rid of a rival
+    assert focus[True][0, 1] == focus[False][0, 1]  # the checklist's rival runs either way
+
+
+def test_concurrent_initiatives_compete_as_far_as_they_fill_free_time():
+    """Text: concurrent interventions compete for the same clinician minutes (workload
+    against staffing); each weighs on the others as far as together they fill the ward's
+    free time (crowding), fully when they need more time than the ward has."""
+    m = _two_running()
+    s, p = m.state, m.params
+    running = s.w_active & ~s.w_abandoned
+    free = np.maximum(0.0, 1.0 - s.w_workload)
+    unprotected = 1.0 - s.w_protected  # (W, 2); BRIEFING's burden 0.03, CHECKLIST's 0.02
+    need = 0.03 * unprotected[:, 0] + 0.02 * unprotected[:, 1]
+    assert np.allclose(mech.crowding(s, p, running), np.minimum(1.0, need / free))
+    assert (mech.crowding(s, p, running) < 0.5).all()  # two light initiatives: room to spare
+    one = running.copy()
+    one[:, 1] = False
+    assert np.allclose(mech.crowding(s, p, one), 0.03 * unprotected[:, 0] / free)
+    # the same two on a ward with hardly any free time: they fill it
+    s._once["free_time"] = (np.full(s.W, 0.01), np.full(s.N, 0.01))
+    assert (mech.crowding(s, p, running) == 1.0).all()
+
+
 # -- spread_between_wards ---------------------------------------------------------------
 
 SPREAD = {
