@@ -158,10 +158,11 @@ def board_priorities(s: State, p: NS) -> None:
     s.b_focus += np.where(s.launched, rate * (target - s.b_focus), 0.0)
 
 
-def running_somewhere(s: State, live: np.ndarray, size: int | np.ndarray) -> np.ndarray:
+def running_somewhere(s: State, live: np.ndarray, groups: int | np.ndarray) -> np.ndarray:
     """``live`` (groups, K), less the interventions that every ward of the group which took
-    them up has abandoned: (groups, K). A group is a hospital (``size``, its wards per
-    hospital) or a middle manager (``size``, the first ward of each manager's run of wards).
+    them up has abandoned: (groups, K). The groups are hospitals when ``groups`` is the
+    number of wards per hospital, middle managers when it is each manager's first ward
+    (a manager's wards are consecutive, as a hospital's are).
 
     Claim: an initiative the front line has given up on everywhere is no longer concurrent
     practice (7.15): nothing remains for a manager to hold to account, train or broker, nor
@@ -171,12 +172,13 @@ def running_somewhere(s: State, live: np.ndarray, size: int | np.ndarray) -> np.
     """
     if not np.count_nonzero(s.w_abandoned):  # (nothing abandoned: every live one still runs)
         return live
-    if isinstance(size, int):  # wards of a hospital are consecutive, ``size`` to a hospital
-        started = s.w_active.reshape(-1, size, s.K).any(axis=1)
-        running = (s.w_active & ~s.w_abandoned).reshape(-1, size, s.K).any(axis=1)
-    else:  # a manager's wards are consecutive, starting at ``size``
-        started = np.logical_or.reduceat(s.w_active, size, axis=0)
-        running = np.logical_or.reduceat(s.w_active & ~s.w_abandoned, size, axis=0)
+    running = s.w_active & ~s.w_abandoned
+    if isinstance(groups, int):
+        started = s.w_active.reshape(-1, groups, s.K).any(axis=1)
+        running = running.reshape(-1, groups, s.K).any(axis=1)
+    else:
+        started = np.logical_or.reduceat(s.w_active, groups, axis=0)
+        running = np.logical_or.reduceat(running, groups, axis=0)
     return live & (running | ~started)
 
 
@@ -462,6 +464,7 @@ def free_time(s: State, p: NS) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _no_ehr_free_time(s: State) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`free_time` without an EHR roll-out: the workload's complement, which never changes."""
     free = np.maximum(0.0, 1.0 - s.w_workload)
     return free, free.repeat(s.cpw)
 
