@@ -56,6 +56,18 @@ def robustness_dir() -> Path:
 
 
 @dataclass(frozen=True)
+class Stability:
+    """How firm the screening's choice is over bootstrap resamples of its Morris
+    trajectories (each resample's scores recomputed from its trajectories' effects)."""
+
+    resamples: int
+    low: dict[str, float]  # parameter -> 2.5th percentile of its score over the resamples
+    high: dict[str, float]  # parameter -> 97.5th percentile
+    selected: dict[str, float]  # parameter -> share of the resamples in which it is among the top
+    same_set: float  # share of the resamples whose top set is the chosen set
+
+
+@dataclass(frozen=True)
 class Settings:
     parameters: tuple[str, ...]
     score: dict[str, float]
@@ -244,19 +256,89 @@ def screen(facts: list[Fact], screening: Screening, executor: Any = None, progre
     return screening_scores(mu_star, screening.candidates)
 
 
+def elementary_effects(unit: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(trajectories, parameters) each Morris trajectory's elementary effect of each
+    parameter: the change of ``y`` over the step in which that parameter alone moves,
+    divided by the step in unit coordinates (SALib's effects: the mean of their absolute
+    values over the trajectories is SALib's mu*).  ``unit`` holds the trajectories' points
+    one after another, each trajectory a start and one step per parameter."""
+    k = unit.shape[1]
+    x = unit.reshape(-1, k + 1, k)
+    dx = np.diff(x, axis=1)  # (trajectories, steps, parameters)
+    dy = np.diff(np.asarray(y, dtype=float).reshape(-1, k + 1), axis=1)
+    moved = dx != 0
+    if not (moved.sum(axis=2) == 1).all():
+        raise ValueError("not a Morris design: a step must move exactly one parameter")
+    which = moved.argmax(axis=2)  # the parameter that each step moves
+    t, step = np.indices(which.shape)
+    ee = np.full((x.shape[0], k), np.nan)
+    ee[t, which] = dy / dx[t, step, which]
+    return ee
+
+
+def composite_scores(mu_star: dict[tuple[str, str], np.ndarray]) -> np.ndarray:
+    """Each parameter's score from every hypothesis' mu* (arrays of shape (..., parameters),
+    one score per leading index): per hypothesis its mu* divided by the largest of that
+    hypothesis (hypotheses whose mu* are all 0, or not all finite, are left out), averaged
+    over a fact's hypotheses, then over the facts (a fact with none left is left out; with
+    no fact left, every score is 0)."""
+    sums: dict[str, Any] = {}
+    counts: dict[str, Any] = {}
+    for (fact, _), mu in mu_star.items():
+        mu = np.asarray(mu, dtype=float)
+        largest = mu.max(axis=-1, keepdims=True)
+        ok = np.isfinite(mu).all(axis=-1, keepdims=True) & (largest > 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            norm = np.where(ok, mu / np.where(ok, largest, 1.0), 0.0)
+        sums[fact] = sums.get(fact, 0.0) + norm
+        counts[fact] = counts.get(fact, 0) + ok
+    total, facts = 0.0, 0
+    for fact, n in counts.items():
+        total = total + np.where(n > 0, sums[fact] / np.maximum(n, 1), 0.0)
+        facts = facts + (n > 0)
+    return np.where(np.asarray(facts) > 0, total / np.maximum(facts, 1), 0.0)
+
+
 def screening_scores(mu_star: dict[tuple[str, str], np.ndarray], params: tuple[str, ...]) -> dict[str, float]:
     """Each parameter's score, highest first: per hypothesis its mu* divided by the
     largest mu* of that hypothesis (hypotheses whose mu* are all 0, or not finite, are
     left out), averaged over the hypotheses of a fact, then over the facts, so that a
-    fact weighs the same however many hypotheses it states."""
-    by_fact: dict[str, list[np.ndarray]] = {}
-    for (fact, _), mu in mu_star.items():
-        if np.isfinite(mu).all() and mu.max() > 0:
-            by_fact.setdefault(fact, []).append(mu / mu.max())
-    per_fact = [np.mean(rows, axis=0) for rows in by_fact.values()]
-    total = np.mean(per_fact, axis=0) if per_fact else np.zeros(len(params))
-    scores = dict(zip(params, map(float, total), strict=True))
+    fact weighs the same however many hypotheses it states (:func:`composite_scores`)."""
+    total = composite_scores(mu_star) if mu_star else np.zeros(len(params))
+    scores = dict(zip(params, map(float, np.broadcast_to(total, len(params))), strict=True))
     return dict(sorted(scores.items(), key=lambda kv: -kv[1]))
+
+
+def bootstrap(
+    effects: dict[tuple[str, str], np.ndarray],
+    params: tuple[str, ...],
+    chosen: Iterable[str],
+    top: int,
+    resamples: int,
+    seed: int,
+) -> Stability:
+    """The scores over ``resamples`` bootstrap resamples of the trajectories (drawn with
+    replacement, the same draws for every hypothesis): ``effects`` holds each hypothesis'
+    (trajectories, parameters) absolute elementary effects, and a resample's mu* is the
+    mean of its trajectories' rows.  Per parameter, the 2.5th and 97.5th percentiles of
+    its score and the share of resamples in which it is among the ``top`` highest (ties
+    go to the earlier parameter); and the share of resamples whose top set is ``chosen``."""
+    n = next(iter(effects.values())).shape[0]
+    draws = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    scores = composite_scores({key: e[draws].mean(axis=1) for key, e in effects.items()})
+    scores = np.broadcast_to(scores, (resamples, len(params)))
+    ranked = np.argsort(-scores, axis=1, kind="stable")[:, :top]
+    in_top = np.zeros(scores.shape, dtype=bool)
+    np.put_along_axis(in_top, ranked, True, axis=1)
+    picked = [params.index(p) for p in chosen]
+    low, high = np.percentile(scores, [2.5, 97.5], axis=0)
+    return Stability(
+        resamples,
+        dict(zip(params, map(float, low), strict=True)),
+        dict(zip(params, map(float, high), strict=True)),
+        dict(zip(params, map(float, in_top.mean(axis=0)), strict=True)),
+        float(in_top[:, picked].all(axis=1).mean()),
+    )
 
 
 def write_chosen(scores: dict[str, float], top: int, old: Settings, path: Path | None = None) -> Path:

@@ -530,3 +530,50 @@ def test_screening_on_one_fact_finds_the_parameter_that_matters_and_rewrites_cho
     with pytest.raises(OSError):
         rob.write_chosen(dict(reversed(scores.items())), s.top, old, chosen)
     assert chosen.read_text() == before  # the old choice stays whole
+
+
+def _morris(names, trajectories, seed=1, levels=4) -> np.ndarray:
+    from sim.experiments.design import sample_unit
+
+    return sample_unit("morris", names, trajectories, levels=levels, seed=seed)
+
+
+def test_elementary_effects_give_salib_s_mu_and_mu_star():
+    from sim.experiments.analyse import morris_analyze
+    from sim.validation_robust import elementary_effects
+
+    names = ("a", "b", "c", "d", "e")
+    unit = _morris(names, 8)
+    x = unit
+    for y in (3 * x[:, 0] - x[:, 1] ** 2 + x[:, 2] * x[:, 3], np.sin(4 * x @ np.arange(5.0))):
+        ee = elementary_effects(unit, y)
+        assert ee.shape == (8, 5)
+        si = morris_analyze(names, unit, y, 4, 1)
+        np.testing.assert_allclose(np.abs(ee).mean(axis=0), si["mu_star"], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(ee.mean(axis=0), si["mu"], rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="Morris design"):
+        elementary_effects(unit[::-1][np.r_[1:len(unit), 0]], y)  # steps out of place
+
+
+def test_bootstrap_picks_a_dominant_parameter_always_and_each_of_a_tie_about_half_the_time():
+    from sim.validation_robust import bootstrap, elementary_effects
+
+    names = ("a", "b", "c")
+    unit = _morris(names, 20)
+    rng = np.random.default_rng(5)
+    y = 5 * unit[:, 0] + unit[:, 1] * unit[:, 2] + 0.3 * rng.normal(size=len(unit))
+    effects = {("SF1", "h"): np.abs(elementary_effects(unit, y))}
+    st = bootstrap(effects, names, ["a"], 1, 1000, seed=7)
+    assert st.selected == {"a": 1.0, "b": 0.0, "c": 0.0} and st.same_set == 1.0
+    assert st.low["a"] == st.high["a"] == 1.0 and st.high["b"] < 1.0
+
+    u, w = rng.uniform(size=(2, 20))
+    tie = np.zeros((40, 3))
+    tie[:20, 0], tie[:20, 1], tie[20:, 0], tie[20:, 1] = u, w, w, u  # a and b exchangeable
+    tie[:, 2] = 0.01
+    st = bootstrap({("SF1", "h"): tie}, names, ["a"], 1, 1000, seed=7)
+    assert abs(st.selected["a"] - 0.5) < 0.08 and st.selected["a"] + st.selected["b"] == 1.0
+    assert st.same_set == st.selected["a"] and st.selected["c"] == 0.0
+    assert st.low["a"] < 1.0 and st.low["a"] == pytest.approx(st.low["b"], abs=0.05)
+    st2 = bootstrap({("SF1", "h"): tie}, names, ["a", "b"], 2, 1000, seed=7)
+    assert st2.selected == {"a": 1.0, "b": 1.0, "c": 0.0} and st2.same_set == 1.0
