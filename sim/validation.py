@@ -768,7 +768,15 @@ def register(sub) -> None:
         "--screen",
         action="store_true",
         help="first recompute the Morris screening that chooses the robustness parameters, over "
-        "every fact whatever --only says (rewrites experiments/validation/robustness/chosen.toml)",
+        "every fact whatever --only says (rewrites experiments/validation/robustness/chosen.toml "
+        "and screening_points.csv, the screening's raw results beside it)",
+    )
+    p.add_argument(
+        "--rescore",
+        action="store_true",
+        help="recompute chosen.toml (the choice, every candidate's score, its 95%% bootstrap interval "
+        "and how often it is in the top over resamples of the trajectories) from "
+        "experiments/validation/robustness/screening_points.csv, running nothing, then stop",
     )
     p.add_argument(
         "--calibrate",
@@ -810,6 +818,12 @@ def cmd_validate(args) -> int:
         skip = set(PARTS)
     if args.workers is not None and args.workers < 1:
         raise UsageError("--workers must be at least 1")
+    if args.rescore:
+        if args.screen:
+            raise UsageError("--rescore recomputes the choice from the last --screen's results: not both")
+        path = validation_robust.rescore_file()
+        print(f"Rescoring {validation_robust.choice_text(validation_robust.load_settings(path))} ({path}).")
+        return 0
     facts = load_facts(args.only.split(",") if args.only else None)
     check_mechanisms(facts)
     size = {k: v[1] if args.quick else v[0] for k, v in SIZES.items()}
@@ -842,11 +856,13 @@ def cmd_validate(args) -> int:
             assert settings is not None
             t0 = time.perf_counter()
             with bar(validation_robust.n_screen_runs(every_fact, screening), "screening") as b:
-                scores = validation_robust.screen(every_fact, screening, info, b.update)
-            path = validation_robust.write_chosen(scores, screening.top, settings)
+                points = validation_robust.screen(every_fact, screening, info, b.update)
+            validation_robust.write_points(points, screening)
+            scores, stability = validation_robust.rescore(points, screening)
+            path = validation_robust.write_chosen(scores, screening.top, settings, stability=stability)
             settings = validation_robust.load_settings(path)
             timings["screening"] = time.perf_counter() - t0
-            print(f"Screening chose {', '.join(settings.parameters)} ({path}).")
+            print(f"Screening {validation_robust.choice_text(settings)} ({path}).")
 
         t0 = time.perf_counter()
         jobs, keys = fact_jobs(facts, args.replicates)

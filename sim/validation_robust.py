@@ -7,10 +7,14 @@ parameters move together by +/-20% around their values.
    in log2 of the multiplier, so the default sits in the middle).  At each point every
    fact's arms run with the candidates' values multiplied, on the same seeds at every
    point; the outcomes are the facts' own hypothesis statistics (each one's mean over the
-   seeds).  SALib's Morris analysis gives each candidate's mu* per hypothesis; normalised
-   by the largest of that hypothesis, averaged over a fact's hypotheses and then over the
-   facts, it is the candidate's score.  The ``top`` highest are kept in ``chosen.toml``
-   beside it (``qisim validate --screen`` recomputes it and rewrites that file).
+   seeds).  Each candidate's mu* per hypothesis (the mean absolute elementary effect over
+   the trajectories, as SALib's Morris analysis gives it), normalised by the largest of
+   that hypothesis, averaged over a fact's hypotheses and then over the facts, is the
+   candidate's score.  The ``top`` highest are kept in ``chosen.toml`` beside it, with
+   each score's 95% interval and how often each candidate is among the ``top`` over
+   bootstrap resamples of the trajectories; the raw results (every hypothesis' mean at
+   every point) in ``screening_points.csv``.  ``qisim validate --screen`` reruns it and
+   rewrites both files; ``qisim validate --rescore`` recomputes ``chosen.toml`` from the CSV.
 2. Latin hypercube: ``points`` points over the chosen parameters, each a multiplier
    between 1 - spread and 1 + spread of the parameter's value in each arm (so an arm's
    own settings are kept), drawn by SALib through :func:`sim.experiments.design.sample_unit`.
@@ -48,11 +52,41 @@ from .validation import (
     validation_dir,
 )
 
-CHOSEN_KEYS = ("parameters", "score", "points", "replicates", "spread", "seed", "threshold", "screened")
+CHOSEN_KEYS = (
+    "parameters",
+    "score",
+    "points",
+    "replicates",
+    "spread",
+    "seed",
+    "threshold",
+    "screened",
+    "resamples",
+    "same_set",
+    "score_low",
+    "score_high",
+    "selected",
+)
+#: The keys that record how stable the screening's choice is (all or none of them).
+STABILITY_KEYS = ("resamples", "same_set", "score_low", "score_high", "selected")
+#: Bootstrap resamples of the screening's trajectories.
+RESAMPLES = 1000
 
 
 def robustness_dir() -> Path:
     return validation_dir() / "robustness"
+
+
+@dataclass(frozen=True)
+class Stability:
+    """How firm the screening's choice is over bootstrap resamples of its Morris
+    trajectories (each resample's scores recomputed from its trajectories' effects)."""
+
+    resamples: int
+    low: dict[str, float]  # parameter -> 2.5th percentile of its score over the resamples
+    high: dict[str, float]  # parameter -> 97.5th percentile
+    selected: dict[str, float]  # parameter -> share of the resamples in which it is among the top
+    same_set: float  # share of the resamples whose top set is the chosen set
 
 
 @dataclass(frozen=True)
@@ -65,6 +99,7 @@ class Settings:
     seed: int
     threshold: float
     screened: str
+    stability: Stability | None = None
 
 
 def load_settings(path: Path | None = None) -> Settings:
@@ -79,7 +114,7 @@ def load_settings(path: Path | None = None) -> Settings:
     if not isinstance(params, list) or not params or not all(isinstance(p, str) for p in params):
         raise ScenarioError(source, "parameters", "must be a non-empty list of scenario keys")
     _check_numeric_keys(params, source, "parameters")
-    _check_numeric_keys(list(raw.get("score", {})), source, "score")
+    score = _score_table(raw, "score", source)
     if not isinstance(raw["points"], int) or raw["points"] < 2:
         raise ScenarioError(source, "points", "must be an integer of at least 2")
     if not isinstance(raw["replicates"], int) or raw["replicates"] < 2:
@@ -90,14 +125,55 @@ def load_settings(path: Path | None = None) -> Settings:
         raise ScenarioError(source, "threshold", "must be a number in (0, 1]")
     return Settings(
         tuple(params),
-        {k: float(v) for k, v in raw.get("score", {}).items()},
+        score,
         raw["points"],
         raw["replicates"],
         raw["spread"],
         int(raw["seed"]),
         raw["threshold"],
         str(raw.get("screened", "")),
+        _load_stability(raw, score, source),
     )
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def _score_table(raw: dict, key: str, source: str, unit: bool = False) -> dict[str, float]:
+    """A table of numbers (in [0, 1] with ``unit``) keyed by numeric scenario keys."""
+    table = raw.get(key, {})
+    if not isinstance(table, dict):
+        raise ScenarioError(source, key, "must be a table of scenario keys and numbers")
+    _check_numeric_keys(list(table), source, key)
+    for k, v in table.items():
+        if not _is_number(v) or (unit and not 0 <= v <= 1):
+            raise ScenarioError(source, f"{key}.{k}", f"must be a number{' from 0 to 1' if unit else ''}")
+    return {k: float(v) for k, v in table.items()}
+
+
+def _load_stability(raw: dict, score: dict[str, float], source: str) -> Stability | None:
+    """The bootstrap's record in chosen.toml (None when the file has none): the same
+    parameters as ``[score]`` in each table, each low end at most its high end."""
+    present = [k for k in STABILITY_KEYS if k in raw]
+    if not present:
+        return None
+    for key in STABILITY_KEYS:
+        if key not in raw:
+            raise ScenarioError(source, key, f"is missing (it goes with '{present[0]}')")
+    if not isinstance(raw["resamples"], int) or isinstance(raw["resamples"], bool) or raw["resamples"] < 1:
+        raise ScenarioError(source, "resamples", "must be a positive integer")
+    if not _is_number(raw["same_set"]) or not 0 <= raw["same_set"] <= 1:
+        raise ScenarioError(source, "same_set", "must be a number from 0 to 1")
+    low, high = _score_table(raw, "score_low", source), _score_table(raw, "score_high", source)
+    selected = _score_table(raw, "selected", source, unit=True)
+    for key, table in (("score_low", low), ("score_high", high), ("selected", selected)):
+        if set(table) != set(score):
+            raise ScenarioError(source, key, "must name the same parameters as [score]")
+    for p in score:
+        if low[p] > high[p]:
+            raise ScenarioError(source, f"score_low.{p}", f"must be at most score_high's {high[p]}")
+    return Stability(raw["resamples"], low, high, selected, float(raw["same_set"]))
 
 
 # -- screening ----------------------------------------------------------------------------
@@ -229,38 +305,264 @@ def n_screen_runs(facts: list[Fact], screening: Screening) -> int:
     return screening.points * screening.replicates * sum(len(f.arms) for f in facts)
 
 
-def screen(facts: list[Fact], screening: Screening, executor: Any = None, progress=None) -> dict[str, float]:
-    """Run every fact's arms at every point of the Morris design (the same seeds at every
-    point) and return each candidate's score, highest first (:func:`screening_scores` of the
-    mu* of every hypothesis' mean statistic)."""
-    from .experiments.analyse import morris_analyze
+@dataclass(frozen=True)
+class ScreenedPoints:
+    """The raw results of a screening: each design point's multipliers and every
+    hypothesis' mean statistic there (what screening_points.csv holds)."""
 
-    unit, mult = morris_design(screening)
+    mult: np.ndarray  # (points, candidates), rows in trajectory order
+    means: dict[tuple[str, str], np.ndarray]  # (fact id, hypothesis name) -> (points,)
+
+
+def screen(facts: list[Fact], screening: Screening, executor: Any = None, progress=None) -> ScreenedPoints:
+    """Run every fact's arms at every point of the Morris design (the same seeds at every
+    point): each point's multipliers and every hypothesis' mean statistic there."""
+    _, mult = morris_design(screening)
     means, _ = point_means(facts, screening.candidates, mult, screening.replicates, executor, progress)
-    mu_star = {}
-    for key, y in means.items():
-        si = morris_analyze(screening.candidates, unit, y, screening.levels, screening.seed)
-        mu_star[key] = np.asarray(si["mu_star"], dtype=float)
-    return screening_scores(mu_star, screening.candidates)
+    return ScreenedPoints(mult, means)
+
+
+def elementary_effects(unit: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(trajectories, parameters) each Morris trajectory's elementary effect of each
+    parameter: the change of ``y`` over the step in which that parameter alone moves,
+    divided by the step in unit coordinates (SALib's effects: the mean of their absolute
+    values over the trajectories is SALib's mu*).  ``unit`` holds the trajectories' points
+    one after another, each trajectory a start and one step per parameter."""
+    k = unit.shape[1]
+    x = unit.reshape(-1, k + 1, k)
+    dx = np.diff(x, axis=1)  # (trajectories, steps, parameters)
+    dy = np.diff(np.asarray(y, dtype=float).reshape(-1, k + 1), axis=1)
+    moved = dx != 0
+    if not (moved.sum(axis=2) == 1).all():
+        raise ValueError("not a Morris design: a step must move exactly one parameter")
+    which = moved.argmax(axis=2)  # the parameter that each step moves
+    t, step = np.indices(which.shape)
+    ee = np.full((x.shape[0], k), np.nan)
+    ee[t, which] = dy / dx[t, step, which]
+    return ee
+
+
+def composite_scores(mu_star: dict[tuple[str, str], np.ndarray]) -> np.ndarray:
+    """Each parameter's score from every hypothesis' mu* (arrays of shape (..., parameters),
+    one score per leading index): per hypothesis its mu* divided by the largest of that
+    hypothesis (hypotheses whose mu* are all 0, or not all finite, are left out), averaged
+    over a fact's hypotheses, then over the facts (a fact with none left is left out; with
+    no fact left, every score is 0)."""
+    sums: dict[str, Any] = {}
+    counts: dict[str, Any] = {}
+    for (fact, _), mu in mu_star.items():
+        mu = np.asarray(mu, dtype=float)
+        largest = mu.max(axis=-1, keepdims=True)
+        ok = np.isfinite(mu).all(axis=-1, keepdims=True) & (largest > 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            norm = np.where(ok, mu / np.where(ok, largest, 1.0), 0.0)
+        sums[fact] = sums.get(fact, 0.0) + norm
+        counts[fact] = counts.get(fact, 0) + ok
+    total, facts = 0.0, 0
+    for fact, n in counts.items():
+        total = total + np.where(n > 0, sums[fact] / np.maximum(n, 1), 0.0)
+        facts = facts + (n > 0)
+    return np.where(np.asarray(facts) > 0, total / np.maximum(facts, 1), 0.0)
 
 
 def screening_scores(mu_star: dict[tuple[str, str], np.ndarray], params: tuple[str, ...]) -> dict[str, float]:
     """Each parameter's score, highest first: per hypothesis its mu* divided by the
     largest mu* of that hypothesis (hypotheses whose mu* are all 0, or not finite, are
     left out), averaged over the hypotheses of a fact, then over the facts, so that a
-    fact weighs the same however many hypotheses it states."""
-    by_fact: dict[str, list[np.ndarray]] = {}
-    for (fact, _), mu in mu_star.items():
-        if np.isfinite(mu).all() and mu.max() > 0:
-            by_fact.setdefault(fact, []).append(mu / mu.max())
-    per_fact = [np.mean(rows, axis=0) for rows in by_fact.values()]
-    total = np.mean(per_fact, axis=0) if per_fact else np.zeros(len(params))
-    scores = dict(zip(params, map(float, total), strict=True))
+    fact weighs the same however many hypotheses it states (:func:`composite_scores`)."""
+    total = composite_scores(mu_star) if mu_star else np.zeros(len(params))
+    scores = dict(zip(params, map(float, np.broadcast_to(total, len(params))), strict=True))
     return dict(sorted(scores.items(), key=lambda kv: -kv[1]))
 
 
-def write_chosen(scores: dict[str, float], top: int, old: Settings, path: Path | None = None) -> Path:
-    """Rewrite chosen.toml with the ``top`` parameters (atomically)."""
+def bootstrap(
+    effects: dict[tuple[str, str], np.ndarray],
+    params: tuple[str, ...],
+    chosen: Iterable[str],
+    top: int,
+    resamples: int,
+    seed: int,
+) -> Stability:
+    """The scores over ``resamples`` bootstrap resamples of the trajectories (drawn with
+    replacement, the same draws for every hypothesis): ``effects`` holds each hypothesis'
+    (trajectories, parameters) absolute elementary effects, and a resample's mu* is the
+    mean of its trajectories' rows.  Per parameter, the 2.5th and 97.5th percentiles of
+    its score and the share of resamples in which it is among the ``top`` highest (ties
+    go to the earlier parameter); and the share of resamples whose top set is ``chosen``."""
+    n = next(iter(effects.values())).shape[0]
+    draws = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    scores = composite_scores({key: e[draws].mean(axis=1) for key, e in effects.items()})
+    scores = np.broadcast_to(scores, (resamples, len(params)))
+    ranked = np.argsort(-scores, axis=1, kind="stable")[:, :top]
+    in_top = np.zeros(scores.shape, dtype=bool)
+    np.put_along_axis(in_top, ranked, True, axis=1)
+    picked = [params.index(p) for p in chosen]
+    low, high = np.percentile(scores, [2.5, 97.5], axis=0)
+    return Stability(
+        resamples,
+        dict(zip(params, map(float, low), strict=True)),
+        dict(zip(params, map(float, high), strict=True)),
+        dict(zip(params, map(float, in_top.mean(axis=0)), strict=True)),
+        float(in_top[:, picked].all(axis=1).mean()),
+    )
+
+
+def unit_coordinates(mult: np.ndarray, box: tuple[float, float]) -> np.ndarray:
+    """The design's unit coordinates of multipliers (log2 of the multiplier, rescaled from
+    the box's ends to 0 and 1): the inverse of :func:`morris_design`'s mapping."""
+    lo, hi = (math.log2(b) for b in box)
+    return (np.log2(mult) - lo) / (hi - lo)
+
+
+def rescore(points: ScreenedPoints, screening: Screening) -> tuple[dict[str, float], Stability]:
+    """From a screening's raw results: each candidate's score, highest first (mu* of each
+    hypothesis' mean statistic: the mean absolute :func:`elementary_effects`, then
+    :func:`screening_scores`), and their stability over :data:`RESAMPLES` bootstrap
+    resamples of the trajectories (:func:`bootstrap`, seeded by the screening's seed)."""
+    unit = unit_coordinates(points.mult, screening.box)
+    effects = {key: np.abs(elementary_effects(unit, y)) for key, y in points.means.items()}
+    scores = screening_scores({key: e.mean(axis=0) for key, e in effects.items()}, screening.candidates)
+    chosen = list(scores)[: screening.top]
+    return scores, bootstrap(effects, screening.candidates, chosen, screening.top, RESAMPLES, screening.seed)
+
+
+def write_points(points: ScreenedPoints, screening: Screening, path: Path | None = None) -> Path:
+    """Write screening_points.csv (atomically): one row per design point and hypothesis,
+    with the point's index, its trajectory's index, each candidate's multiplier, the fact
+    id, the hypothesis name and the hypothesis' mean statistic at that point."""
+    from .outputs import write_csv
+
+    path = path or robustness_dir() / "screening_points.csv"
+    keys = list(points.means)
+    n = len(points.mult)
+    point = np.repeat(np.arange(n), len(keys))
+    which = np.tile(np.arange(len(keys)), n)
+    columns: dict[str, Any] = {"point": point, "trajectory": point // (len(screening.candidates) + 1)}
+    columns |= {c: points.mult[point, j] for j, c in enumerate(screening.candidates)}
+    columns["fact"] = np.array([k[0] for k in keys], dtype=object)[which]
+    columns["hypothesis"] = np.array([k[1] for k in keys], dtype=object)[which]
+    columns["mean"] = np.array([points.means[k] for k in keys], dtype=float)[which, point]
+    tmp = path.with_suffix(".csv.tmp")
+    try:
+        write_csv(tmp, columns)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def read_points(screening: Screening, path: Path | None = None) -> ScreenedPoints:
+    """Read and check screening_points.csv against screening.toml (the same candidates,
+    trajectories and box, a Morris design: each step moves one multiplier); every problem
+    is a one-line :class:`ScenarioError` naming the file and the column."""
+    import pandas as pd
+
+    path = path or robustness_dir() / "screening_points.csv"
+    source = str(path)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise ScenarioError(source, None, "file not found (qisim validate --screen writes it)") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ScenarioError(source, None, f"not a CSV table ({first})") from None
+    cands = screening.candidates
+    expected = ["point", "trajectory", *cands, "fact", "hypothesis", "mean"]
+    for col in frame.columns:
+        if col not in expected:
+            name = col if col.isprintable() else ascii(col)
+            raise ScenarioError(source, name, f"unknown column; expected: {', '.join(expected)}")
+    for col in expected:
+        if col not in frame.columns:
+            what = "a candidate of screening.toml" if col in cands else "a column of the screening's results"
+            raise ScenarioError(source, col, f"missing column ({what})")
+    k = len(cands)
+    n = screening.points
+    point, traj = (_column(frame, c, source, integer=True) for c in ("point", "trajectory"))
+    if len(frame) == 0 or point.min() < 0 or point.max() >= n:
+        raise ScenarioError(
+            source, "point", f"must run from 0 to {n - 1} ({screening.trajectories} trajectories)"
+        )
+    if (traj != point // (k + 1)).any():
+        row = int(np.argmax(traj != point // (k + 1)))
+        raise ScenarioError(source, "trajectory", f"line {row + 2}: must be point // {k + 1}")
+    mult = np.full((n, k), np.nan)
+    for j, c in enumerate(cands):
+        m = _column(frame, c, source)
+        if not ((m >= screening.box[0] * (1 - 1e-9)) & (m <= screening.box[1] * (1 + 1e-9))).all():
+            raise ScenarioError(source, c, f"a multiplier outside screening.toml's box {list(screening.box)}")
+        mult[point, j] = m
+        if (mult[point, j] != m).any():
+            raise ScenarioError(source, c, "differs between rows of the same point")
+    if np.isnan(mult).any():
+        missing = int(np.isnan(mult).any(axis=1).argmax())
+        raise ScenarioError(source, "point", f"point {missing} has no row")
+    mean = _column(frame, "mean", source, blank=True)
+    means: dict[tuple[str, str], np.ndarray] = {}
+    for (fact, hyp), rows in frame.groupby(["fact", "hypothesis"], sort=False).indices.items():
+        if not fact or not hyp:
+            raise ScenarioError(source, "fact" if not fact else "hypothesis", "must not be empty")
+        if len(rows) != n or len(set(point[rows])) != n:
+            raise ScenarioError(source, "hypothesis", f"{fact} '{hyp}' must have one row per point ({n})")
+        means[(fact, hyp)] = np.empty(n)
+        means[(fact, hyp)][point[rows]] = mean[rows]
+    try:
+        elementary_effects(unit_coordinates(mult, screening.box), np.zeros(n))
+    except ValueError as err:
+        raise ScenarioError(source, "point", str(err)) from None
+    return ScreenedPoints(mult, means)
+
+
+def _column(frame, col: str, source: str, integer: bool = False, blank: bool = False) -> np.ndarray:
+    """A column as numbers (integers with ``integer``; an empty field is NaN with ``blank``),
+    or a one-line error naming its first bad row."""
+    import pandas as pd
+
+    text = frame[col]
+    values = pd.to_numeric(text.where(text != "", None) if blank else text, errors="coerce")
+    bad = values.isna() & ~(blank & (text == ""))
+    if integer:
+        bad |= values.notna() & (values != values.round())
+    if bad.any():
+        row = int(np.argmax(bad.to_numpy()))
+        what = "an integer" if integer else "a number"
+        raise ScenarioError(source, col, f"line {row + 2}: '{text.iloc[row]}' is not {what}")
+    values = values.to_numpy(dtype=float)
+    return values.astype(int) if integer else values
+
+
+def rescore_file(points_path: Path | None = None, chosen_path: Path | None = None) -> Path:
+    """Recompute chosen.toml (the choice, every candidate's score and their stability)
+    from screening_points.csv and screening.toml, running nothing."""
+    screening = load_screening()
+    settings = load_settings(chosen_path)
+    scores, stability = rescore(read_points(screening, points_path), screening)
+    return write_chosen(scores, screening.top, settings, chosen_path, stability, settings.screened)
+
+
+def choice_text(settings: Settings) -> str:
+    """One sentence: the chosen parameters and how often the bootstrap picks exactly them."""
+    text = f"chose {', '.join(settings.parameters)}"
+    st = settings.stability
+    if st is not None:
+        text += (
+            f"; they are exactly the top {len(settings.parameters)} in {st.same_set:.0%} of "
+            f"{st.resamples} bootstrap resamples of the trajectories"
+        )
+    return text
+
+
+def write_chosen(
+    scores: dict[str, float],
+    top: int,
+    old: Settings,
+    path: Path | None = None,
+    stability: Stability | None = None,
+    screened: str | None = None,
+) -> Path:
+    """Rewrite chosen.toml with the ``top`` parameters, every candidate's score and, with
+    ``stability``, the bootstrap's intervals and selection shares (atomically); the date
+    screened is ``screened``, or today's."""
     import datetime
 
     path = path or robustness_dir() / "chosen.toml"
@@ -269,10 +571,21 @@ def write_chosen(scores: dict[str, float], top: int, old: Settings, path: Path |
         "# The parameters the robustness check moves together, chosen by the Morris screening of",
         "# screening.toml over the facts' own statistics (mu* normalised per hypothesis, averaged",
         "# over each fact's hypotheses, then over the facts; the highest scores).",
-        "# Recompute with: qisim validate --screen   (rewrites this file)",
+        "# Recompute with: qisim validate --screen   (reruns it, rewrites this file and",
+        "# screening_points.csv, its raw results), or from that file: qisim validate --rescore",
         f"parameters = [{', '.join(repr(p).replace(chr(39), chr(34)) for p in chosen)}]",
-        f'screened = "{datetime.date.today().isoformat()}"',
+        f'screened = "{screened or datetime.date.today().isoformat()}"',
         "",
+    ]
+    if stability is not None:
+        lines += [
+            "# How firm the choice is: the screening's trajectories resampled with replacement",
+            "# (seeded by screening.toml's seed), every score recomputed from each resample.",
+            f"resamples = {stability.resamples}",
+            f"same_set = {stability.same_set:.3f}   # share of the resamples whose top {top} is `parameters`",
+            "",
+        ]
+    lines += [
         "# The Latin hypercube around each arm's values, and the fragility rule",
         "# (experiments/validation/README.md).",
         f"points = {old.points}",
@@ -284,6 +597,14 @@ def write_chosen(scores: dict[str, float], top: int, old: Settings, path: Path |
         "[score]   # every screened parameter's score, highest first",
     ]
     lines += [f'"{k}" = {v:.4f}' for k, v in scores.items()]
+    if stability is not None:
+        for table, values, fmt, what in (
+            ("selected", stability.selected, ".3f", f"share of resamples where it is in the top {top}"),
+            ("score_low", stability.low, ".4f", "2.5th percentile of its score over the resamples"),
+            ("score_high", stability.high, ".4f", "97.5th percentile of its score over the resamples"),
+        ):
+            lines += ["", f"[{table}]   # {what}"]
+            lines += [f'"{k}" = {values[k]:{fmt}}' for k in scores]
     tmp = path.with_suffix(".toml.tmp")
     tmp.write_text("\n".join(lines) + "\n")
     tmp.replace(path)
@@ -580,6 +901,37 @@ def _num(x: float, fmt: str) -> str:
     return format(x, fmt) if math.isfinite(x) else "–"
 
 
+def stability_markdown(s: Settings) -> list[str]:
+    """The chosen parameters' table (score; with the bootstrap's record, its 95% interval and
+    how often it is in the top), and a sentence on how often the top set is the chosen one."""
+    st, n = s.stability, len(s.parameters)
+    if st is None:
+        out = ["| parameter | screening score (mu*, normalised) |", "|---|---|"]
+        return out + [f"| `{p}` | {s.score.get(p, math.nan):.3f} |" for p in s.parameters]
+    out = [
+        "| parameter | screening score (mu*, normalised) | 95% bootstrap interval "
+        f"| in the top {n} of {st.resamples} bootstrap resamples |",
+        "|---|---|---|---|",
+    ]
+    for p in s.parameters:
+        cells = [_num(s.score.get(p, math.nan), ".3f")]
+        cells += [f"{_num(st.low.get(p, math.nan), '.3f')}–{_num(st.high.get(p, math.nan), '.3f')}"]
+        out.append(f"| `{p}` | {' | '.join(cells)} | {_num(st.selected.get(p, math.nan), '.0%')} |")
+    others = [p for p in s.score if p not in s.parameters]
+    runner_up = (
+        f"; the next candidate, `{others[0]}` (score {s.score[others[0]]:.3f}), is in the top {n} "
+        f"in {st.selected.get(others[0], math.nan):.0%}"
+        if others
+        else ""
+    )
+    return out + [
+        "",
+        f"Resampling the screening's Morris trajectories with replacement ({st.resamples} times, every "
+        f"score recomputed), the top {n} is exactly the chosen set in {st.same_set:.0%} of the "
+        f"resamples{runner_up}.",
+    ]
+
+
 def markdown(rob: Robustness, facts: list[Fact], passed: dict[str, bool]) -> list[str]:
     s = rob.settings
     box = load_screening().box
@@ -596,10 +948,8 @@ def markdown(rob: Robustness, facts: list[Fact], passed: dict[str, bool]) -> lis
         f"on the passing side of its threshold; it is *fragile* when it holds at fewer than "
         f"{s.threshold:.0%} of the points, and fragile counts as failed.",
         "",
-        "| parameter | screening score (mu*, normalised) |",
-        "|---|---|",
     ]
-    out += [f"| `{p}` | {s.score.get(p, float('nan')):.3f} |" for p in s.parameters]
+    out += stability_markdown(s)
     out += [
         "",
         "![robustness](validation_robustness.png)",

@@ -279,6 +279,7 @@ def test_the_whole_suite_reduced_writes_every_section(capsys, tmp_path):
         (["--skip", "tables"], "tables"),
         (["--only", "SF3,SF77"], "SF77"),
         (["--workers", "0"], "--workers"),
+        (["--rescore", "--screen"], "--rescore"),
     ],
 )
 def test_validate_bad_input_is_one_line_and_writes_nothing(capsys, tmp_path, argv, needle):
@@ -510,15 +511,18 @@ def test_screening_on_one_fact_finds_the_parameter_that_matters_and_rewrites_cho
     params = ["clinicians.bias", "clinicians.fad_per_abandonment"]
     s = rob.load_screening(_screening_file(tmp_path, params), facts)
     ticks = []
-    scores = rob.screen(facts, s, progress=ticks.append)
+    points = rob.screen(facts, s, progress=ticks.append)
     assert sum(ticks) == rob.n_screen_runs(facts, s) == 2 * 3 * 2
+    assert set(points.means) == {("SFT", "engaged")} and points.mult.shape == (6, 2)
+    scores, stability = rob.rescore(points, s)
     assert scores["clinicians.bias"] == 1.0 > scores["clinicians.fad_per_abandonment"]
 
     old = rob.load_settings()
     chosen = tmp_path / "chosen.toml"
-    rob.write_chosen(scores, s.top, old, chosen)
+    rob.write_chosen(scores, s.top, old, chosen, stability)
     new = rob.load_settings(chosen)
     assert new.parameters == ("clinicians.bias",) and set(new.score) == set(params)
+    assert new.stability is not None and new.stability.selected["clinicians.bias"] == 1.0
     assert (new.points, new.spread, new.threshold) == (old.points, old.spread, old.threshold)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("chosen")] == ["chosen.toml"]
     before = chosen.read_text()
@@ -530,3 +534,165 @@ def test_screening_on_one_fact_finds_the_parameter_that_matters_and_rewrites_cho
     with pytest.raises(OSError):
         rob.write_chosen(dict(reversed(scores.items())), s.top, old, chosen)
     assert chosen.read_text() == before  # the old choice stays whole
+
+
+def _morris(names, trajectories, seed=1, levels=4) -> np.ndarray:
+    from sim.experiments.design import sample_unit
+
+    return sample_unit("morris", names, trajectories, levels=levels, seed=seed)
+
+
+def test_elementary_effects_give_salib_s_mu_and_mu_star():
+    from sim.experiments.analyse import morris_analyze
+    from sim.validation_robust import elementary_effects
+
+    names = ("a", "b", "c", "d", "e")
+    unit = _morris(names, 8)
+    x = unit
+    for y in (3 * x[:, 0] - x[:, 1] ** 2 + x[:, 2] * x[:, 3], np.sin(4 * x @ np.arange(5.0))):
+        ee = elementary_effects(unit, y)
+        assert ee.shape == (8, 5)
+        si = morris_analyze(names, unit, y, 4, 1)
+        np.testing.assert_allclose(np.abs(ee).mean(axis=0), si["mu_star"], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(ee.mean(axis=0), si["mu"], rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="Morris design"):
+        elementary_effects(unit[::-1][np.r_[1:len(unit), 0]], y)  # steps out of place
+
+
+def test_bootstrap_picks_a_dominant_parameter_always_and_each_of_a_tie_about_half_the_time():
+    from sim.validation_robust import bootstrap, elementary_effects
+
+    names = ("a", "b", "c")
+    unit = _morris(names, 20)
+    rng = np.random.default_rng(5)
+    y = 5 * unit[:, 0] + unit[:, 1] * unit[:, 2] + 0.3 * rng.normal(size=len(unit))
+    effects = {("SF1", "h"): np.abs(elementary_effects(unit, y))}
+    st = bootstrap(effects, names, ["a"], 1, 1000, seed=7)
+    assert st.selected == {"a": 1.0, "b": 0.0, "c": 0.0} and st.same_set == 1.0
+    assert st.low["a"] == st.high["a"] == 1.0 and st.high["b"] < 1.0
+
+    u, w = rng.uniform(size=(2, 20))
+    tie = np.zeros((40, 3))
+    tie[:20, 0], tie[:20, 1], tie[20:, 0], tie[20:, 1] = u, w, w, u  # a and b exchangeable
+    tie[:, 2] = 0.01
+    st = bootstrap({("SF1", "h"): tie}, names, ["a"], 1, 1000, seed=7)
+    assert abs(st.selected["a"] - 0.5) < 0.08 and st.selected["a"] + st.selected["b"] == 1.0
+    assert st.same_set == st.selected["a"] and st.selected["c"] == 0.0
+    assert st.low["a"] < 1.0 and st.low["a"] == pytest.approx(st.low["b"], abs=0.05)
+    st2 = bootstrap({("SF1", "h"): tie}, names, ["a", "b"], 2, 1000, seed=7)
+    assert st2.selected == {"a": 1.0, "b": 1.0, "c": 0.0} and st2.same_set == 1.0
+
+
+def _screened(tmp_path, monkeypatch):
+    """A small screening (4 trajectories over 3 candidates, two facts' synthetic statistics)
+    written as screening_points.csv, with chosen.toml, in a stand-in robustness folder."""
+    from sim import validation_robust as rob
+
+    params = ["clinicians.bias", "managers.bias", "board.bias"]
+    s = rob.load_screening(_screening_file(tmp_path, params, trajectories=4, top=2))
+    unit, mult = rob.morris_design(s)
+    x = unit
+    means = {
+        ("SF1", "h1"): 2 * x[:, 0] + x[:, 1],
+        ("SF1", "h2"): np.exp(x[:, 2]) - x[:, 0] * x[:, 1],
+        ("SF2", "h1"): -x[:, 1] + 0.1 * x[:, 2],
+    }
+    means[("SF2", "h1")][3] = np.nan  # a point where a statistic is undefined: SF2 is left out
+    (tmp_path / "chosen.toml").write_text((rob.robustness_dir() / "chosen.toml").read_text())
+    path = rob.write_points(rob.ScreenedPoints(mult, means), s, tmp_path / "screening_points.csv")
+    monkeypatch.setattr(rob, "robustness_dir", lambda: tmp_path)
+    return s, unit, means, path
+
+
+def test_rescore_from_the_csv_gives_the_scores_of_salib_s_mu_star(capsys, tmp_path, monkeypatch):
+    from sim import validation_robust as rob
+    from sim.experiments.analyse import morris_analyze
+
+    s, unit, means, path = _screened(tmp_path, monkeypatch)
+    lines = path.read_text().splitlines()
+    assert lines[0] == "point,trajectory," + ",".join(s.candidates) + ",fact,hypothesis,mean"
+    assert len(lines) == 1 + s.points * len(means)
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == ["chosen.toml", "screening.toml", "screening_points.csv"]  # no temporary file left
+    mu_star = {
+        key: np.asarray(morris_analyze(s.candidates, unit, y, s.levels, s.seed)["mu_star"])
+        for key, y in means.items()
+    }
+    expected = rob.screening_scores(mu_star, s.candidates)
+    before = rob.load_settings(tmp_path / "chosen.toml")
+
+    assert main(["validate", "--rescore"]) == 0
+    assert "exactly the top 2 in" in capsys.readouterr().out
+    new = rob.load_settings(tmp_path / "chosen.toml")
+    assert list(new.score) == list(expected) and new.parameters == tuple(expected)[:2]
+    assert new.score == pytest.approx(expected, abs=5e-5)
+    assert new.screened == before.screened  # rescoring is not a new screening
+    assert (new.points, new.seed, new.threshold) == (before.points, before.seed, before.threshold)
+    st = new.stability
+    assert st is not None and st.resamples == rob.RESAMPLES and set(st.selected) == set(s.candidates)
+    assert sum(st.selected.values()) == pytest.approx(s.top, abs=2e-3)
+    assert all(st.low[p] <= st.high[p] for p in s.candidates)
+
+
+@pytest.mark.parametrize(
+    ("garble", "key"),
+    [
+        (lambda text: None, "file not found"),
+        (lambda text: "\x00\xff garbage \"unclosed\n1,2\n", "unknown column"),
+        (lambda text: text.replace("board.bias", "board.w_alignment", 1), "board.w_alignment"),
+        (lambda text: text.replace(",board.bias", "", 1), "board.bias"),
+        (lambda text: text.replace(",SF1,h1,", ",SF1,h1,x", 1), "mean"),
+        (lambda text: "\n".join(text.splitlines()[:-1]), "one row per point"),
+    ],
+)
+def test_rescore_of_a_bad_csv_exits_2_in_one_line(capsys, tmp_path, monkeypatch, garble, key):
+    s, _, _, path = _screened(tmp_path, monkeypatch)
+    text = garble(path.read_text())
+    if text is None:
+        path.unlink()
+    else:
+        path.write_text(text)
+    chosen = (tmp_path / "chosen.toml").read_text()
+    assert main(["validate", "--rescore"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "screening_points.csv" in err[0] and key in err[0], err
+    assert (tmp_path / "chosen.toml").read_text() == chosen
+
+
+def test_chosen_stability_is_checked_and_shown_in_the_robustness_section(tmp_path):
+    from sim import validation_robust as rob
+
+    h = v.Hypothesis("lasting", "", (), "less", min_effect=0.1)
+    r, _ = _robustness_by_hand({("SFY", "lasting"): (lambda m: -0.5 * m[:, 2], h)})
+    scores = dict(zip(ROBUST_PARAMS + ("board.bias",), (0.9, 0.6, 0.5, 0.45, 0.43, 0.42), strict=True))
+    st = rob.Stability(
+        1000,
+        {p: round(sc - 0.1, 2) for p, sc in scores.items()},
+        {p: round(sc + 0.1, 2) for p, sc in scores.items()},
+        dict(zip(scores, (1.0, 0.95, 0.8, 0.6, 0.4, 0.25), strict=True)),
+        0.213,
+    )
+    path = rob.write_chosen(scores, 5, r.settings, tmp_path / "chosen.toml", st)
+    settings = rob.load_settings(path)
+    assert settings.stability == rob.Stability(1000, st.low, st.high, st.selected, 0.213)
+    r.settings = settings
+    text = "\n".join(rob.markdown(r, [_fact("SFY")], {"SFY": True}))
+    assert "| parameter | screening score (mu*, normalised) | 95% bootstrap interval " \
+        "| in the top 5 of 1000 bootstrap resamples |" in text
+    assert "| `clinicians.bias` | 0.900 | 0.800–1.000 | 100% |" in text
+    assert "| `managers.w_review` | 0.430 | 0.330–0.530 | 40% |" in text
+    assert "exactly the chosen set in 21% of the resamples; the next candidate, `board.bias` " \
+        "(score 0.420), is in the top 5 in 25%." in text
+    assert "| SFY | yes | 100% | robust |" in text
+
+    good = path.read_text()
+    for bad, needle in [
+        (good.replace('"managers.bias" = 0.800', '"managers.bias" = 1.5'), "selected.managers.bias"),
+        (good.replace("[score_high]", "[score_top]"), "score_top"),
+        (good.replace("resamples = 1000", ""), "key 'resamples': is missing"),
+        (good.replace('"board.bias" = 0.250\n', ""), "key 'selected': must name the same parameters"),
+    ]:
+        assert bad != good
+        path.write_text(bad)
+        with pytest.raises(ScenarioError, match=needle):
+            rob.load_settings(path)
