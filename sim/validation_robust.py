@@ -615,10 +615,15 @@ def write_chosen(
 
 
 def multipliers(settings: Settings) -> np.ndarray:
-    """(points, parameters) multipliers in [1 - spread, 1 + spread]: a Latin hypercube."""
+    """(points, parameters) multipliers in [1 - spread, 1 + spread]: a Latin hypercube.
+    It is drawn over the parameters in alphabetical order, so that each parameter's
+    multipliers depend on which parameters were chosen, not on their order in the screening
+    (a rescreening that swaps two ranks moves the same points)."""
     from .experiments.design import sample_unit
 
-    unit = sample_unit("latin", settings.parameters, settings.points, seed=settings.seed)
+    drawn = sorted(settings.parameters)
+    unit = sample_unit("latin", tuple(drawn), settings.points, seed=settings.seed)
+    unit = unit[:, [drawn.index(p) for p in settings.parameters]]
     return 1.0 - settings.spread + 2.0 * settings.spread * unit
 
 

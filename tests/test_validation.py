@@ -157,6 +157,19 @@ def test_a_fact_holds_at_a_point_by_its_mean_on_the_passing_side():
     assert not rob.holds([low], "SFX")
 
 
+def test_robustness_points_depend_on_the_chosen_set_not_its_order():
+    import dataclasses
+
+    from sim import validation_robust as rob
+
+    settings = rob.load_settings()
+    turned = dataclasses.replace(settings, parameters=settings.parameters[::-1])
+    assert np.array_equal(rob.multipliers(turned), rob.multipliers(settings)[:, ::-1])
+    other = dataclasses.replace(settings, parameters=("board.bias", "clinicians.bias"))
+    m = rob.multipliers(other)
+    assert not np.array_equal(m, rob.multipliers(settings)[:, :2])  # another set, another design
+
+
 def test_robustness_multipliers_stay_within_the_spread_and_cover_it():
     from sim import validation_robust as rob
 
