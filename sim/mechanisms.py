@@ -349,7 +349,7 @@ def crowding(s: State, p: NS, running: np.ndarray) -> np.ndarray:
     fill that time. The share is the running interventions' burden not covered by protected
     time, over the ward's free time, capped at 1 (time the ward does not have).
     """
-    need = (running * p.iv.burden) * (1.0 - s.w_protected)
+    need = running * _unprotected_burden(s, p)
     free, _ = free_time(s, p)
     return np.minimum(1.0, need.sum(axis=1) / np.maximum(free, 1e-12))
 
@@ -413,7 +413,7 @@ def clinician_use(s: State, p: NS) -> None:
         p_use = np.where(s.w_active[:, None, :], p_use, 0.0)
     free, free_post = free_time(s, p)
     s.w_free_time = free
-    need = iv.burden * (1.0 - s.w_protected)  # (W, K) minutes not covered by protected time
+    need = _unprotected_burden(s, p)
     demand = (p_use * need[:, None, :]).reshape(N, K)
     demand = demand[:, 0] if K == 1 else demand.sum(axis=1)  # a sum of one term is that term
     scale = np.minimum(1.0, free_post / np.maximum(demand, 1e-12))
@@ -450,6 +450,11 @@ def clinician_use(s: State, p: NS) -> None:
         s.c_use = np.where(today, use, s.c_use)
         s.c_faithful = np.where(today, faithful, s.c_faithful)
         s.c_reported = np.where(today, reported.reshape(N, K), s.c_reported)
+
+
+def _unprotected_burden(s: State, p: NS) -> np.ndarray:
+    """Each intervention's share of a shift on each ward not covered by protected time: (W, K)."""
+    return p.iv.burden * (1.0 - s.w_protected)
 
 
 def free_time(s: State, p: NS) -> tuple[np.ndarray, np.ndarray]:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -442,13 +442,19 @@ def write_points(points: ScreenedPoints, screening: Screening, path: Path | None
     columns["fact"] = np.array([k[0] for k in keys], dtype=object)[which]
     columns["hypothesis"] = np.array([k[1] for k in keys], dtype=object)[which]
     columns["mean"] = np.array([points.means[k] for k in keys], dtype=float)[which, point]
-    tmp = path.with_suffix(".csv.tmp")
+    _write_atomically(path, lambda tmp: write_csv(tmp, columns))
+    return path
+
+
+def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """``write`` a temporary file beside ``path``, then put it in its place: a reader sees
+    the old file or the new one, never half of one, and a failed write leaves no file."""
+    tmp = path.with_name(path.name + ".tmp")
     try:
-        write_csv(tmp, columns)
+        write(tmp)
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
-    return path
 
 
 def read_points(screening: Screening, path: Path | None = None) -> ScreenedPoints:
@@ -605,9 +611,7 @@ def write_chosen(
         ):
             lines += ["", f"[{table}]   # {what}"]
             lines += [f'"{k}" = {values[k]:{fmt}}' for k in scores]
-    tmp = path.with_suffix(".toml.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(path)
+    _write_atomically(path, lambda tmp: tmp.write_text("\n".join(lines) + "\n"))
     return path
 
 
