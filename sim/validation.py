@@ -779,12 +779,55 @@ def register(sub) -> None:
         "experiments/validation/robustness/screening_points.csv, running nothing, then stop",
     )
     p.add_argument(
+        "--map",
+        metavar="P1,P2",
+        help="instead of the suite, map where each fact holds over a grid of two parameters' "
+        "multipliers (±spread of chosen.toml, every other parameter at its value; writes "
+        "FACT_MAP.md, fact_map.png and fact_map.csv to --report), then stop",
+    )
+    p.add_argument(
+        "--map-steps",
+        type=int,
+        default=5,
+        metavar="N",
+        help="multipliers of each parameter on the --map grid, an odd number (default: 5)",
+    )
+    p.add_argument(
         "--calibrate",
         action="store_true",
         help="run the HEADS-UP calibration search and print every combination's loss, then stop",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_validate)
+
+
+def _map(args, facts: list[Fact]) -> int:
+    """``qisim validate --map P1,P2``: where each fact holds on a grid of two parameters."""
+    from tqdm import tqdm
+
+    from . import validation_map, validation_robust
+    from .experiments.execute import open_executor
+
+    settings = validation_robust.load_settings()
+    params, levels = validation_map.parse(args.map, args.map_steps, settings.spread, facts)
+    reps = args.replicates or settings.replicates
+    command = f"qisim validate --map {','.join(params)}"
+    command += f" --map-steps {args.map_steps}" if args.map_steps != 5 else ""
+    command += f" --replicates {args.replicates}" if args.replicates else ""
+    command += f" --only {args.only}" if args.only else ""
+    command += f" --report {args.report}"
+    with open_executor(args.workers, args.scheduler) as info:
+        print(f"Running {info.label}.")
+        n = validation_map.n_runs(facts, len(levels), reps)
+        with tqdm(total=n, desc="map", unit="run", disable=args.quiet, leave=False) as bar:
+            fmap = validation_map.run(facts, params, levels, reps, info, bar.update)
+    print(f"Rows: {params[0]} x; columns: {params[1]} x.")
+    for f in facts:
+        print(f"\n{f.id} holds at {int(fmap.held[f.id].sum())} of {len(levels) ** 2} points:")
+        print("\n".join(validation_map.text_grid(fmap, fmap.held[f.id])))
+    path = validation_map.write(fmap, facts, args.report, command)
+    print(f"\n{validation_map.summary(fmap)}\nReport: {path}")
+    return 0
 
 
 #: Sizes of the parts: (full, --quick).
@@ -826,6 +869,12 @@ def cmd_validate(args) -> int:
         return 0
     facts = load_facts(args.only.split(",") if args.only else None)
     check_mechanisms(facts)
+    if args.map is not None:
+        if args.screen or args.calibrate:
+            raise UsageError(
+                "--map maps the facts on the current screening's choice: not with --screen or --calibrate"
+            )
+        return _map(args, facts)
     size = {k: v[1] if args.quick else v[0] for k, v in SIZES.items()}
     # everything is read and checked before anything runs
     settings = validation_robust.load_settings() if "robustness" not in skip or args.screen else None

@@ -264,27 +264,36 @@ def load_screening(path: Path | None = None, facts: list[Fact] | None = None) ->
 def check_candidates(screening: Screening, facts: list[Fact], source: str) -> None:
     """No candidate is a key that a fact's arm sets (the fact's own contrast), and every
     multiplier of the box keeps each candidate's value in its schema range in every arm."""
+    check_movable(screening.candidates, screening.box, facts, source, "candidates")
+
+
+def check_movable(
+    keys: Iterable[str], box: tuple[float, float], facts: list[Fact], source: str, key: str
+) -> None:
+    """Each of ``keys`` may be multiplied by ``box[0]``-``box[1]`` in every fact's arms: it
+    is not a key the arm sets, and stays in its schema range (one-line ScenarioError
+    naming ``source`` and ``key`` otherwise)."""
     from .schema import BY_KEY
 
     for fact in facts:
         for arm, (_scenario, overrides) in fact.arms.items():
             set_here = {o.split("=", 1)[0].strip() for o in overrides}
             values = _resolved(fact, arm)
-            for key in screening.candidates:
-                if key in set_here:
+            for name in keys:
+                if name in set_here:
                     raise ScenarioError(
                         source,
-                        "candidates",
-                        f"'{key}' is set by {fact.id}'s arm '{arm}'; a fact's own settings are not screened",
+                        key,
+                        f"'{name}' is set by {fact.id}'s arm '{arm}'; a fact's own settings are not moved",
                     )
-                p, value = BY_KEY[key], float(values[key])
-                ends = [value * m for m in screening.box]
+                p, value = BY_KEY[name], float(values[name])
+                ends = [value * m for m in box]
                 if (p.lo is not None and min(ends) < p.lo) or (p.hi is not None and max(ends) > p.hi):
                     raise ScenarioError(
                         source,
-                        "candidates",
-                        f"'{key}' is {value:g} in {fact.id}'s arm '{arm}': multiplied by "
-                        f"{screening.box[0]:g}-{screening.box[1]:g} it leaves its range [{p.lo}, {p.hi}]",
+                        key,
+                        f"'{name}' is {value:g} in {fact.id}'s arm '{arm}': multiplied by "
+                        f"{box[0]:g}-{box[1]:g} it leaves its range [{p.lo}, {p.hi}]",
                     )
 
 
