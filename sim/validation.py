@@ -861,6 +861,8 @@ def cmd_validate(args) -> int:
         skip = set(PARTS)
     if args.workers is not None and args.workers < 1:
         raise UsageError("--workers must be at least 1")
+    if args.map is not None and (args.screen or args.rescore or args.calibrate):
+        raise UsageError("--map is a run of its own: not with --screen, --rescore or --calibrate")
     if args.rescore:
         if args.screen:
             raise UsageError("--rescore recomputes the choice from the last --screen's results: not both")
@@ -870,10 +872,6 @@ def cmd_validate(args) -> int:
     facts = load_facts(args.only.split(",") if args.only else None)
     check_mechanisms(facts)
     if args.map is not None:
-        if args.screen or args.calibrate:
-            raise UsageError(
-                "--map maps the facts on the current screening's choice: not with --screen or --calibrate"
-            )
         return _map(args, facts)
     size = {k: v[1] if args.quick else v[0] for k, v in SIZES.items()}
     # everything is read and checked before anything runs

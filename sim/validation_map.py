@@ -22,7 +22,7 @@ import numpy as np
 
 from .scenario import ScenarioError
 from .validation import Fact, Hypothesis
-from .validation_robust import _check_numeric_keys, check_movable, on_passing_side, point_means
+from .validation_robust import check_movable, check_numeric_keys, on_passing_side, point_means
 
 #: The files ``--map`` writes into the report folder.
 FILES = ("FACT_MAP.md", "fact_map.png", "fact_map.csv")
@@ -73,7 +73,7 @@ def parse(text: str, steps: int, spread: float, facts: list[Fact]) -> tuple[tupl
             None,
             f"must be an odd integer of at least 3, so that the defaults are the middle point (got {steps})",
         )
-    _check_numeric_keys(keys, "--map", None)
+    check_numeric_keys(keys, "--map", None)
     levels = np.linspace(1.0 - spread, 1.0 + spread, steps)
     check_movable(keys, (float(levels[0]), float(levels[-1])), facts, "--map", None)
     return (keys[0], keys[1]), levels

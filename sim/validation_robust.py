@@ -113,7 +113,7 @@ def load_settings(path: Path | None = None) -> Settings:
     params = raw["parameters"]
     if not isinstance(params, list) or not params or not all(isinstance(p, str) for p in params):
         raise ScenarioError(source, "parameters", "must be a non-empty list of scenario keys")
-    _check_numeric_keys(params, source, "parameters")
+    check_numeric_keys(params, source, "parameters")
     score = _score_table(raw, "score", source)
     if not isinstance(raw["points"], int) or raw["points"] < 2:
         raise ScenarioError(source, "points", "must be an integer of at least 2")
@@ -145,7 +145,7 @@ def _score_table(raw: dict, key: str, source: str, unit: bool = False) -> dict[s
     table = raw.get(key, {})
     if not isinstance(table, dict):
         raise ScenarioError(source, key, "must be a table of scenario keys and numbers")
-    _check_numeric_keys(list(table), source, key)
+    check_numeric_keys(list(table), source, key)
     for k, v in table.items():
         if not _is_number(v) or (unit and not 0 <= v <= 1):
             raise ScenarioError(source, f"{key}.{k}", f"must be a number{' from 0 to 1' if unit else ''}")
@@ -209,7 +209,7 @@ class Screening:
         return self.trajectories * (len(self.candidates) + 1)
 
 
-def _check_numeric_keys(params: list, source: str, key: str) -> None:
+def check_numeric_keys(params: list, source: str, key: str | None) -> None:
     """Every entry is a numeric scenario key (one-line error naming the first that is not)."""
     base = load_scenario("aligned")
     for p in params:
@@ -233,7 +233,7 @@ def load_screening(path: Path | None = None, facts: list[Fact] | None = None) ->
     twice = sorted({c for c in cands if cands.count(c) > 1})
     if twice:
         raise ScenarioError(source, "candidates", f"lists '{twice[0]}' twice")
-    _check_numeric_keys(cands, source, "candidates")
+    check_numeric_keys(cands, source, "candidates")
     box = raw["box"]
     if (
         not isinstance(box, list)
@@ -268,7 +268,7 @@ def check_candidates(screening: Screening, facts: list[Fact], source: str) -> No
 
 
 def check_movable(
-    keys: Iterable[str], box: tuple[float, float], facts: list[Fact], source: str, key: str
+    keys: Iterable[str], box: tuple[float, float], facts: list[Fact], source: str, key: str | None
 ) -> None:
     """Each of ``keys`` may be multiplied by ``box[0]``-``box[1]`` in every fact's arms: it
     is not a key the arm sets, and stays in its schema range (one-line ScenarioError

@@ -121,7 +121,8 @@ def test_validate_map_writes_the_map_and_says_where_facts_hold(capsys, tmp_path)
         (["--map", "clinicians.bias"], "--map: give two different"),
         (["--map", "clinicians.bias,managers.bias", "--map-steps", "4"], "--map-steps: must be an odd"),
         (["--only", "SF10", "--map", "incentives.manager.recognition,managers.bias"], "set by SF10"),
-        (["--map", "clinicians.bias,managers.bias", "--screen"], "--map"),
+        (["--map", "clinicians.bias,managers.bias", "--screen"], "--map is a run of its own"),
+        (["--map", "clinicians.bias,managers.bias", "--rescore"], "--map is a run of its own"),
     ],
 )
 def test_validate_map_bad_input_is_one_line_and_writes_nothing(capsys, tmp_path, argv, needle):
