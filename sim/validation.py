@@ -793,6 +793,14 @@ def register(sub) -> None:
         help="multipliers of each parameter on the --map grid, an odd number (default: 5)",
     )
     p.add_argument(
+        "--map-spread",
+        type=float,
+        default=None,
+        metavar="S",
+        help="the --map grid's multipliers run from 1 - S to 1 + S, S in (0, 1) "
+        "(default: spread of chosen.toml)",
+    )
+    p.add_argument(
         "--calibrate",
         action="store_true",
         help="run the HEADS-UP calibration search and print every combination's loss, then stop",
@@ -809,10 +817,12 @@ def _map(args, facts: list[Fact]) -> int:
     from .experiments.execute import open_executor
 
     settings = validation_robust.load_settings()
-    params, levels = validation_map.parse(args.map, args.map_steps, settings.spread, facts)
+    spread = settings.spread if args.map_spread is None else args.map_spread
+    params, levels = validation_map.parse(args.map, args.map_steps, spread, facts)
     reps = args.replicates or settings.replicates
     command = f"qisim validate --map {','.join(params)}"
     command += f" --map-steps {args.map_steps}" if args.map_steps != 5 else ""
+    command += f" --map-spread {args.map_spread:g}" if args.map_spread is not None else ""
     command += f" --replicates {args.replicates}" if args.replicates else ""
     command += f" --only {args.only}" if args.only else ""
     command += f" --report {args.report}"

@@ -3,10 +3,11 @@
 The robustness check (:mod:`sim.validation_robust`) moves the chosen parameters together
 and counts the points where each fact holds. This maps two parameters on a grid instead,
 every other parameter at its value: each is multiplied by ``steps`` factors from
-1 - spread to 1 + spread (``spread`` from chosen.toml, so the defaults are the middle
-point), every arm of every fact runs on seeds 1..replicates at every point, and a fact
-holds at a point by the robustness check's rule. The map shows which way each fact's
-region lies, and whether the regions of the facts overlap anywhere but at the defaults.
+1 - spread to 1 + spread (``spread`` from chosen.toml unless ``--map-spread`` says
+otherwise; the defaults are the middle point), every arm of every fact runs on seeds
+1..replicates at every point, and a fact holds at a point by the robustness check's rule.
+The map shows which way each fact's region lies, and whether the regions of the facts
+overlap anywhere but at the defaults.
 """
 
 from __future__ import annotations
@@ -72,6 +73,12 @@ def parse(text: str, steps: int, spread: float, facts: list[Fact]) -> tuple[tupl
             "--map-steps",
             None,
             f"must be an odd integer of at least 3, so that the defaults are the middle point (got {steps})",
+        )
+    if not 0.0 < spread < 1.0:
+        raise ScenarioError(
+            "--map-spread",
+            None,
+            f"must be above 0 and below 1, so that every multiplier is positive (got {spread:g})",
         )
     check_numeric_keys(keys, "--map", None)
     levels = np.linspace(1.0 - spread, 1.0 + spread, steps)

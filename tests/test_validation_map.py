@@ -1,5 +1,7 @@
 """`qisim validate --map`: where each fact holds on a grid of two parameters."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -16,16 +18,19 @@ def _map(held: dict[str, list[list[int]]]) -> vm.FactMap:
     hyp = v.Hypothesis("h", "", (), "greater", min_effect=0.1)
     grids = {f: np.array(g, dtype=bool) for f, g in held.items()}
     means = {(f, "h"): np.where(g, 0.2, 0.0) for f, g in grids.items()}
-    return vm.FactMap(("clinicians.bias", "managers.bias"), LEVELS, 2, grids, means,
-                      {(f, "h"): hyp for f in grids})
+    return vm.FactMap(
+        ("clinicians.bias", "managers.bias"), LEVELS, 2, grids, means, {(f, "h"): hyp for f in grids}
+    )
 
 
 def test_facts_hold_together_only_where_every_fact_that_holds_somewhere_holds():
-    fmap = _map({
-        "SF1": [[0, 1, 1], [0, 1, 1], [1, 1, 1]],
-        "SF2": [[0, 0, 0], [0, 0, 0], [0, 0, 0]],  # holds nowhere: left out of "together"
-        "SF7": [[1, 1, 0], [1, 1, 0], [1, 0, 0]],
-    })
+    fmap = _map(
+        {
+            "SF1": [[0, 1, 1], [0, 1, 1], [1, 1, 1]],
+            "SF2": [[0, 0, 0], [0, 0, 0], [0, 0, 0]],  # holds nowhere: left out of "together"
+            "SF7": [[1, 1, 0], [1, 1, 0], [1, 0, 0]],
+        }
+    )
     assert fmap.anywhere() == ["SF1", "SF7"]
     assert fmap.together().astype(int).tolist() == [[0, 1, 0], [0, 1, 0], [1, 0, 0]]
     text = vm.summary(fmap)
@@ -82,8 +87,11 @@ def test_the_map_s_parameters_are_checked_against_the_facts():
     assert levels.tolist() == pytest.approx([0.8, 0.9, 1.0, 1.1, 1.2])
     with pytest.raises(ScenarioError, match="is set by SF10's arm 'managers_none'"):
         vm.parse("incentives.manager.recognition,managers.bias", 5, 0.2, [sf3, sf10])
-    with pytest.raises(ScenarioError, match=r"multiplied by -2-4 it leaves its range \[0, 1\]"):
-        vm.parse("clinicians.use_threshold,clinicians.bias", 3, 3.0, [sf3])
+    range_error = r"occupancy. is 0.9 in SF3.s arm .mandate_low.: multiplied by 0.8-1.2 it leaves its range"
+    with pytest.raises(ScenarioError, match=range_error):
+        vm.parse("organisation.occupancy,clinicians.bias", 3, 0.2, [sf3])
+    with pytest.raises(ScenarioError, match="--map-spread: must be above 0 and below 1"):
+        vm.parse("clinicians.bias,managers.bias", 3, 1.0, [sf3])
     with pytest.raises(ScenarioError, match="'organisation.wards_per_manager' is not a numeric scenario key"):
         vm.parse("organisation.wards_per_manager,clinicians.bias", 3, 0.2, [sf3])
 
@@ -104,14 +112,32 @@ def test_the_map_s_middle_point_is_the_facts_own_result():
 
 
 def test_validate_map_writes_the_map_and_says_where_facts_hold(capsys, tmp_path):
-    argv = ["validate", "--only", "SF3", "--map", "clinicians.bias,managers.bias", "--map-steps", "3",
-            "--replicates", "2", "--workers", "1", "--quiet", "--report", str(tmp_path / "m")]
+    argv = [
+        "validate",
+        "--only",
+        "SF3",
+        "--map",
+        "clinicians.bias,managers.bias",
+        "--map-steps",
+        "3",
+        "--map-spread",
+        "0.5",
+        "--replicates",
+        "2",
+        "--workers",
+        "1",
+        "--quiet",
+        "--report",
+        str(tmp_path / "m"),
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "SF3 holds at 9 of 9 points:" in out
+    assert re.search(r"^SF3 holds at \d of 9 points:$", out, re.M)
     assert "Rows: clinicians.bias x; columns: managers.bias x." in out
     text = (tmp_path / "m" / "FACT_MAP.md").read_text()
-    assert "--map-steps 3 --replicates 2 --only SF3" in text
+    assert "--map-steps 3 --map-spread 0.5 --replicates 2 --only SF3" in text
+    assert "multiplied by 0.5, 1, 1.5 of its value" in text
+    assert "          ×0.5     ×1   ×1.5" in out
     assert not (tmp_path / "m" / "VALIDATION.md").exists()  # the map only, not the suite
 
 
@@ -120,6 +146,7 @@ def test_validate_map_writes_the_map_and_says_where_facts_hold(capsys, tmp_path)
     [
         (["--map", "clinicians.bias"], "--map: give two different"),
         (["--map", "clinicians.bias,managers.bias", "--map-steps", "4"], "--map-steps: must be an odd"),
+        (["--map", "clinicians.bias,managers.bias", "--map-spread", "1.5"], "--map-spread: must be above 0"),
         (["--only", "SF10", "--map", "incentives.manager.recognition,managers.bias"], "set by SF10"),
         (["--map", "clinicians.bias,managers.bias", "--screen"], "--map is a run of its own"),
         (["--map", "clinicians.bias,managers.bias", "--rescore"], "--map is a run of its own"),
