@@ -640,6 +640,7 @@ class Suite:
     robustness: Any = None
     table1: Any = None
     analyses: Any = None  # (claim, q3, q4, replicates per arm)
+    participation: Any = None  # sim.validation_analyses.Participation (SF10 against participation)
     calibration: Any = None  # (Calibration, summary, measures)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -677,6 +678,8 @@ def suite_markdown(suite: Suite) -> str:
     if suite.analyses is not None:
         claim, q3, q4, reps = suite.analyses
         lines += [""] + validation_analyses.markdown(claim, q3, q4, reps)
+    if suite.participation is not None:
+        lines += [""] + validation_analyses.participation_markdown(suite.participation)
     if suite.calibration is not None:
         cal, summ, _ = suite.calibration
         lines += [""] + validation_calibration.markdown(cal, summ)
@@ -722,6 +725,10 @@ def write_report(
             claim, q3, q4, _ = suite.analyses
             validation_analyses.figures(
                 claim, q3, q4, tmp / "validation_central_claim.png", tmp / "validation_questions.png"
+            )
+        if suite.participation is not None:
+            validation_analyses.participation_figure(
+                suite.participation, tmp / "validation_participation.png"
             )
         if suite.calibration is not None:
             cal, _, measures = suite.calibration
@@ -847,6 +854,7 @@ SIZES = {
     "table1_replicates": (None, 3),
     "claim_points": (120, 24),
     "question_replicates": (10, 3),
+    "participation_replicates": (5, 2),
 }
 
 
@@ -955,11 +963,19 @@ def cmd_validate(args) -> int:
             with bar(validation_analyses.n_runs(pts, qr), "analyses") as b:
                 claim, q3, q4 = validation_analyses.run(pts, qr, info, b.update)
             suite.analyses = (claim, q3, q4, qr)
+            pr = size["participation_replicates"]
+            with bar(validation_analyses.n_participation_runs(pr), "participation") as b:
+                suite.participation = validation_analyses.participation(pr, info, b.update)
             timings["analyses"] = time.perf_counter() - t0
             print("\nCentral claim (held-out Spearman rho with sustainment at 12 months):")
             for name in ("alignment", "clinicians", "managers", "board", "weakest level"):
                 m, lo, hi = claim.rho[name]
                 print(f"  {name:14} {m:5.2f} [{lo:5.2f}, {hi:5.2f}]")
+            rho = suite.participation.rho()
+            print(
+                f"\nSF10 against managers' participation: rho of the lasting effect with participation "
+                f"{rho['participation']:.2f}, with managers' incentive {rho['incentive']:.2f}"
+            )
         if cal is not None and "calibration" not in skip:
             t0 = time.perf_counter()
             summ, measures = validation_calibration.check(cal, info)

@@ -521,3 +521,148 @@ def run(points: int, q_reps: int, executor: Any = None, progress=None) -> tuple[
 
 def n_runs(points: int, q_reps: int) -> int:
     return points + q_reps * (len(Q3_ARMS) + len(Q4_ARMS))
+
+
+# -- SF10 against managers' participation -------------------------------------------------------
+
+#: SF10 read as its claim states it ("the effect persists only above a threshold of
+#: managerial participation"): over managers' own incentives (performance review and
+#: recognition, each at these levels, the board's review link off as in SF10's arm without
+#: them) and their keenness (``managers.bias`` times these factors), the lasting effect
+#: against the participation that results, whatever brought it about.
+PARTICIPATION_INCENTIVES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+PARTICIPATION_BIAS = (0.8, 1.0, 1.2)
+PARTICIPATION_DAYS = 1095
+PARTICIPATION_EFFECT = ("effect", (1005, 1095))  # months 34-36, as in SF10
+#: Bins of participation (managers' mean QI priority after the facilitator leaves).
+PARTICIPATION_BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+@dataclass
+class Participation:
+    """One row per run: managers' incentive level, bias multiplier, participation, effect."""
+
+    incentive: np.ndarray
+    bias: np.ndarray
+    participation: np.ndarray
+    effect: np.ndarray
+    window: tuple[int, int]  # days over which participation is measured
+    replicates: int
+
+    def bins(self) -> list[tuple[float, float, int, tuple[float, float, float] | None]]:
+        """(low, high, runs, mean effect with its 95% CI or None) per bin of participation."""
+        out = []
+        edges = PARTICIPATION_BINS
+        for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+            last = i == len(edges) - 2
+            inside = (self.participation >= lo) & (
+                (self.participation <= hi) if last else (self.participation < hi)
+            )
+            n = int(inside.sum())
+            out.append((lo, hi, n, ci(self.effect[inside]) if n >= 2 else None))
+        return out
+
+    def rho(self) -> dict[str, float]:
+        """Spearman's rho of the effect with participation, and with the incentive level."""
+        return {
+            "participation": spearman(self.participation, self.effect),
+            "incentive": spearman(self.incentive, self.effect),
+        }
+
+
+def participation_jobs(replicates: int) -> list[Job]:
+    from .scenario import load_scenario
+
+    base = load_scenario("aligned")
+    bias, end = base["managers.bias"], int(base["facilitation.end_day"])
+    needs = (("engagement_manager", (end, PARTICIPATION_DAYS)), PARTICIPATION_EFFECT)
+    jobs = []
+    for m in PARTICIPATION_BIAS:
+        for x in PARTICIPATION_INCENTIVES:
+            over = (
+                f"incentives.manager.performance_review={x:g}",
+                f"incentives.manager.recognition={x:g}",
+                "actions.board.review_incentives=false",
+                f"managers.bias={bias * m:.6g}",
+                f"days={PARTICIPATION_DAYS}",
+            )
+            jobs += [("aligned", over, seed, needs) for seed in range(1, replicates + 1)]
+    return jobs
+
+
+def n_participation_runs(replicates: int) -> int:
+    return len(PARTICIPATION_BIAS) * len(PARTICIPATION_INCENTIVES) * replicates
+
+
+def participation(replicates: int, executor: Any = None, progress=None) -> Participation:
+    """Run the grid of managers' incentives and keenness (seeds 1..replicates in each cell)."""
+    jobs = participation_jobs(replicates)
+    results = np.array(run_jobs(jobs, executor, progress), dtype=float)
+    cells = [(m, x) for m in PARTICIPATION_BIAS for x in PARTICIPATION_INCENTIVES for _ in range(replicates)]
+    return Participation(
+        incentive=np.array([x for _, x in cells]),
+        bias=np.array([m for m, _ in cells]),
+        participation=results[:, 0],
+        effect=results[:, 1],
+        window=jobs[0][3][0][1],
+        replicates=replicates,
+    )
+
+
+def participation_markdown(p: Participation) -> list[str]:
+    lo, hi = p.window
+    rho = p.rho()
+    out = [
+        "## SF10 against managers' participation (exploratory)",
+        "",
+        "SF10's claim is about managerial participation; its preregistered arms set managers' "
+        "incentives. Here the incentives (performance review and recognition, each "
+        f"{', '.join(f'{x:g}' for x in PARTICIPATION_INCENTIVES)}; the board's review link off, as in "
+        "SF10's arm without them) and managers' keenness (`managers.bias` × "
+        f"{', '.join(f'{m:g}' for m in PARTICIPATION_BIAS)}) vary on `aligned`, {p.replicates} seeds a "
+        f"cell, {len(p.effect)} runs of {PARTICIPATION_DAYS} days. Participation is managers' mean QI "
+        f"priority over days {lo}-{hi} (after the facilitator leaves); the effect is the relative "
+        f"reduction of harm over days {PARTICIPATION_EFFECT[1][0]}-{PARTICIPATION_EFFECT[1][1]}, as in SF10. "
+        "Not preregistered: a reading of the claim, reported whichever way it comes out.",
+        "",
+        "![participation](validation_participation.png)",
+        "",
+        "| participation | runs | effect, months 34-36 [95% CI] |",
+        "|---|---|---|",
+    ]
+    for b_lo, b_hi, n, t in p.bins():
+        out.append(f"| {b_lo:.1f}-{b_hi:.1f} | {n} | {_fmt(t) if t else '–'} |")
+    out += [
+        "",
+        f"Spearman's rho of the effect with participation: {rho['participation']:.2f}; with the incentive "
+        f"level: {rho['incentive']:.2f}. SF10's margin of no effect is ±0.05 and its lasting effect at "
+        "least 0.1 (dashed lines in the figure).",
+    ]
+    return out
+
+
+def participation_figure(p: Participation, path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.5, 4), layout="constrained")
+    ax = fig.subplots()
+    colours = {0.8: "#1b9e77", 1.0: "#7570b3", 1.2: "#d95f02"}
+    for m in PARTICIPATION_BIAS:
+        sel = p.bias == m
+        ax.scatter(
+            p.participation[sel],
+            p.effect[sel],
+            s=14 + 40 * p.incentive[sel],
+            color=colours.get(m, "grey"),
+            alpha=0.7,
+            label=f"managers.bias ×{m:g}",
+        )
+    for y in (0.05, 0.1):
+        ax.axhline(y, color="black", ls="--", lw=0.8)
+    ax.axhline(0, color="grey", lw=0.6)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(f"managers' participation (mean QI priority, days {p.window[0]}-{p.window[1]})")
+    ax.set_ylabel("relative reduction of harm, months 34-36")
+    ax.legend(fontsize=8, title="size: managers' incentive", title_fontsize=8)
+    ax.set_title("SF10: the lasting effect against managers' participation", fontsize=10)
+    fig.savefig(path, dpi=110)

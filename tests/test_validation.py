@@ -276,13 +276,14 @@ def test_the_whole_suite_reduced_writes_every_section(capsys, tmp_path):
         "## Table 1",
         "## The central claim",
         "## Open questions",
+        "## SF10 against managers' participation (exploratory)",
         "## Calibration to HEADS-UP",
         "## How many replicates",
         "## SF3",
     ):
         assert heading in text
     for name in ("forest", "robustness", "robustness_params", "table1",
-                 "central_claim", "questions", "calibration"):
+                 "central_claim", "questions", "participation", "calibration"):
         assert (tmp_path / "r" / f"validation_{name}.png").stat().st_size > 0
 
 
@@ -418,6 +419,36 @@ def test_robustness_diagnosis_says_when_two_parameters_are_tied():
     text = "\n".join(rob.diagnosis_markdown(r, [_fact("SFX")]))
     assert "where `managers.operational_demand` is high" in text
     assert "As strongly (the points cannot tell them apart): `managers.w_usefulness`." in text
+
+
+def test_participation_bins_and_rank_correlations():
+    from sim import validation_analyses as va
+
+    part = np.array([0.1, 0.15, 0.3, 0.35, 0.9, 1.0])
+    effect = np.array([0.0, 0.01, 0.04, 0.05, 0.25, 0.26])
+    p = va.Participation(np.array([0.0, 0.0, 1.0, 1.0, 0.0, 1.0]), np.ones(6), part, effect, (180, 1095), 2)
+    bins = p.bins()
+    assert [(lo, hi, n) for lo, hi, n, _ in bins] == [
+        (0.0, 0.2, 2), (0.2, 0.4, 2), (0.4, 0.6, 0), (0.6, 0.8, 0), (0.8, 1.0, 2)
+    ]  # the last bin keeps participation 1.0
+    assert bins[0][3][0] == pytest.approx(0.005) and bins[2][3] is None
+    rho = p.rho()
+    assert rho["participation"] == pytest.approx(1.0)
+    assert abs(rho["incentive"]) < 0.5  # the effect follows participation, not the incentive here
+    text = "\n".join(va.participation_markdown(p))
+    assert "| 0.0-0.2 | 2 | 0.01 [" in text and "| 0.4-0.6 | 0 | – |" in text
+
+
+def test_participation_runs_cover_every_cell_on_the_same_seeds():
+    from sim import validation_analyses as va
+
+    jobs = va.participation_jobs(3)
+    cells = len(va.PARTICIPATION_BIAS) * len(va.PARTICIPATION_INCENTIVES)
+    assert len(jobs) == va.n_participation_runs(3) == 3 * cells
+    assert [j[2] for j in jobs[:3]] == [1, 2, 3]
+    assert all("actions.board.review_incentives=false" in j[1] for j in jobs)
+    biases = sorted({o for j in jobs for o in j[1] if o.startswith("managers.bias=")})
+    assert biases == ["managers.bias=-1.76", "managers.bias=-2.2", "managers.bias=-2.64"]
 
 
 def test_replicate_text_says_when_verdicts_settle_only_with_the_last_seeds():
