@@ -981,6 +981,11 @@ def markdown(rob: Robustness, facts: list[Fact], passed: dict[str, bool]) -> lis
         if not passed[f.id]:
             verdict += " (fails at the defaults)"
         out.append(f"| {f.id} | {'yes' if passed[f.id] else 'no'} | {share:.0%} | {verdict} |")
+    out += [
+        "",
+        "Which way each fact's region lies, two parameters at a time with every other at its value: "
+        "`qisim validate --map P1,P2` (docs/FACT_MAP.md is one such map).",
+    ]
     diagnosis = diagnosis_markdown(rob, facts)
     return out + ([""] + diagnosis if diagnosis else [])
 
