@@ -9,6 +9,9 @@ reported whichever way they come out, and how many replicates the suite needs.
 - Q1 weakest vs average level; Q2 issues resolved in the first 8 weeks vs baseline
   engagement (both over the same hypercube); Q3 raising more issues with and without
   managers' capacity; Q4 regulator endorsement and the spread between wards.
+- SF10 against participation (exploratory): the lasting effect against managers' measured
+  participation, over their incentives and their keenness, since SF10's claim names
+  participation and its arms set incentives.
 - Replicates: how the 95% CI of each fact's statistic narrows as seeds are added.
 """
 
@@ -571,6 +574,9 @@ class Participation:
 
 
 def participation_jobs(replicates: int) -> list[Job]:
+    """Every cell of managers' incentive level x bias multiplier on seeds 1..replicates (the
+    same seeds in every cell), each run asking for participation after the facilitator
+    leaves and the effect in months 34-36."""
     from .scenario import load_scenario
 
     base = load_scenario("aligned")
