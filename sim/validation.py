@@ -641,6 +641,7 @@ class Suite:
     table1: Any = None
     analyses: Any = None  # (claim, q3, q4, replicates per arm)
     participation: Any = None  # sim.validation_analyses.Participation (SF10 against participation)
+    spread: Any = None  # sim.validation_analyses.SpreadOverTime (SF4 followed past 24 months)
     calibration: Any = None  # (Calibration, summary, measures)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -680,6 +681,8 @@ def suite_markdown(suite: Suite) -> str:
         lines += [""] + validation_analyses.markdown(claim, q3, q4, reps)
     if suite.participation is not None:
         lines += [""] + validation_analyses.participation_markdown(suite.participation)
+    if suite.spread is not None:
+        lines += [""] + validation_analyses.spread_markdown(suite.spread)
     if suite.calibration is not None:
         cal, summ, _ = suite.calibration
         lines += [""] + validation_calibration.markdown(cal, summ)
@@ -730,6 +733,8 @@ def write_report(
             validation_analyses.participation_figure(
                 suite.participation, tmp / "validation_participation.png"
             )
+        if suite.spread is not None:
+            validation_analyses.spread_figure(suite.spread, tmp / "validation_spread.png")
         if suite.calibration is not None:
             cal, _, measures = suite.calibration
             validation_calibration.figure(cal, measures, tmp / "validation_calibration.png")
@@ -855,6 +860,7 @@ SIZES = {
     "claim_points": (120, 24),
     "question_replicates": (10, 3),
     "participation_replicates": (5, 2),
+    "spread_replicates": (10, 2),
 }
 
 
@@ -966,6 +972,9 @@ def cmd_validate(args) -> int:
             pr = size["participation_replicates"]
             with bar(validation_analyses.n_participation_runs(pr), "participation") as b:
                 suite.participation = validation_analyses.participation(pr, info, b.update)
+            sr = size["spread_replicates"]
+            with bar(validation_analyses.n_spread_runs(sr), "SF4 over time") as b:
+                suite.spread = validation_analyses.spread_over_time(sr, info, b.update)
             timings["analyses"] = time.perf_counter() - t0
             print("\nCentral claim (held-out Spearman rho with sustainment at 12 months):")
             for name in ("alignment", "clinicians", "managers", "board", "weakest level"):
@@ -975,6 +984,12 @@ def cmd_validate(args) -> int:
             print(
                 f"\nSF10 against managers' participation: rho of the lasting effect with participation "
                 f"{rho['participation']:.2f}, with managers' incentive {rho['incentive']:.2f}"
+            )
+            d = suite.spread.difference("top_down", "bottom_up")
+            at = {e: j for j, e in enumerate(suite.spread.ends)}
+            print(
+                "SF4 followed past 24 months: top-down minus bottom-up, wards running, "
+                + ", ".join(f"day {e} {d[at[e], 0]:+.2f}" for e in (365, 730, 1095))
             )
         if cal is not None and "calibration" not in skip:
             t0 = time.perf_counter()

@@ -11,7 +11,8 @@ reported whichever way they come out, and how many replicates the suite needs.
   managers' capacity; Q4 regulator endorsement and the spread between wards.
 - SF10 against participation (exploratory): the lasting effect against managers' measured
   participation, over their incentives and their keenness, since SF10's claim names
-  participation and its arms set incentives.
+  participation and its arms set incentives; SF4 followed past its 24 months, since it
+  reads spread on one day (both exploratory).
 - Replicates: how the 95% CI of each fact's statistic narrows as seeds are added.
 """
 
@@ -671,4 +672,111 @@ def participation_figure(p: Participation, path: Path) -> None:
     ax.set_ylabel("relative reduction of harm, months 34-36")
     ax.legend(fontsize=8, title="size: managers' incentive", title_fontsize=8)
     ax.set_title("SF10: the lasting effect against managers' participation", fontsize=10)
+    fig.savefig(path, dpi=110)
+
+
+# -- SF4 followed past 24 months ----------------------------------------------------------------
+
+#: SF4 measures spread on one day (days 700-730); here its three arms run to day 1095 and
+#: the share of wards running the practice is read over the 30 days before each of these
+#: days (exploratory: reported whichever way it comes out).
+SPREAD_DAYS = 1095
+SPREAD_ENDS = (180, 270, 365, 455, 545, 640, 730, 820, 910, 1000, 1095)
+
+
+@dataclass
+class SpreadOverTime:
+    arms: tuple[str, ...]
+    ends: tuple[int, ...]
+    running: dict[str, np.ndarray]  # arm -> (seeds, len(ends)): share of wards running it
+    facilitator_leaves: int
+    measured: tuple[int, int]  # SF4's own window
+
+    def mean_ci(self, arm: str) -> np.ndarray:
+        """(len(ends), 3): mean and 95% CI over seeds at each day."""
+        return np.array([ci(self.running[arm][:, j]) for j in range(len(self.ends))])
+
+    def difference(self, a: str, b: str) -> np.ndarray:
+        """(len(ends), 3): paired difference a - b over seeds at each day, mean and 95% CI."""
+        d = self.running[a] - self.running[b]
+        return np.array([ci(d[:, j]) for j in range(len(self.ends))])
+
+
+def spread_jobs(replicates: int) -> tuple[list[Job], tuple[str, ...]]:
+    """SF4's arms (from its fact file) on seeds 1..replicates, to day SPREAD_DAYS."""
+    from .validation import load_facts
+
+    fact = load_facts(["SF4"])[0]
+    needs = tuple(("wards_running", (end - 30, end)) for end in SPREAD_ENDS)
+    jobs = []
+    for scenario, over in fact.arms.values():
+        over = (*over, f"days={SPREAD_DAYS}")
+        jobs += [(scenario, over, seed, needs) for seed in range(1, replicates + 1)]
+    return jobs, tuple(fact.arms)
+
+
+def n_spread_runs(replicates: int) -> int:
+    from .validation import load_facts
+
+    return len(load_facts(["SF4"])[0].arms) * replicates
+
+
+def spread_over_time(replicates: int, executor: Any = None, progress=None) -> SpreadOverTime:
+    from .scenario import load_scenario
+    from .validation import load_facts
+
+    jobs, arms = spread_jobs(replicates)
+    results = np.array(run_jobs(jobs, executor, progress), dtype=float).reshape(len(arms), replicates, -1)
+    fact = load_facts(["SF4"])[0]
+    scenario, over = fact.arms[arms[0]]
+    leaves = int(load_scenario(scenario, list(over))["facilitation.end_day"])
+    window = next(t.window for h in fact.hypotheses for t in h.terms)
+    return SpreadOverTime(arms, SPREAD_ENDS, dict(zip(arms, results, strict=True)), leaves, tuple(window))
+
+
+def spread_markdown(s: SpreadOverTime) -> list[str]:
+    top, bottom = "top_down", "bottom_up"
+    diff = s.difference(top, bottom) if top in s.running and bottom in s.running else None
+    reps = next(iter(s.running.values())).shape[0]
+    out = [
+        "## SF4 followed past 24 months (exploratory)",
+        "",
+        f"SF4's three arms run to day {SPREAD_DAYS} on seeds 1..{reps}; the share of wards running the "
+        f"practice over the 30 days before each day. SF4 itself reads days {s.measured[0]}-{s.measured[1]}; "
+        f"the hospital's QI team leaves on day {s.facilitator_leaves}. Not preregistered: reported "
+        "whichever way it comes out.",
+        "",
+        "![spread over time](validation_spread.png)",
+        "",
+        "| day | "
+        + " | ".join(s.arms)
+        + (" | top-down − bottom-up [95% CI] |" if diff is not None else " |"),
+        "|---" * (len(s.arms) + 1 + (diff is not None)) + "|",
+    ]
+    means = {a: s.mean_ci(a) for a in s.arms}
+    for j, end in enumerate(s.ends):
+        row = f"| {end} | " + " | ".join(f"{means[a][j, 0]:.2f}" for a in s.arms)
+        if diff is not None:
+            row += f" | {_fmt(tuple(diff[j]), True)}"
+        out.append(row + " |")
+    return out
+
+
+def spread_figure(s: SpreadOverTime, path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.5, 4), layout="constrained")
+    ax = fig.subplots()
+    colours = ["#1b9e77", "#7570b3", "#d95f02", "#666666"]
+    for arm, colour in zip(s.arms, colours * len(s.arms), strict=False):
+        m = s.mean_ci(arm)
+        ax.plot(s.ends, m[:, 0], marker="o", ms=3, color=colour, label=arm.replace("_", "-"))
+        ax.fill_between(s.ends, m[:, 1], m[:, 2], color=colour, alpha=0.2, lw=0)
+    ax.axvspan(*s.measured, color="grey", alpha=0.2, lw=0, label="SF4's window")
+    ax.axvline(s.facilitator_leaves, color="black", ls=":", lw=1, label="QI team leaves")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("day")
+    ax.set_ylabel("share of wards running the practice")
+    ax.legend(fontsize=8)
+    ax.set_title("SF4 followed past 24 months (mean and 95% CI over seeds)", fontsize=10)
     fig.savefig(path, dpi=110)

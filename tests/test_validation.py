@@ -277,13 +277,14 @@ def test_the_whole_suite_reduced_writes_every_section(capsys, tmp_path):
         "## The central claim",
         "## Open questions",
         "## SF10 against managers' participation (exploratory)",
+        "## SF4 followed past 24 months (exploratory)",
         "## Calibration to HEADS-UP",
         "## How many replicates",
         "## SF3",
     ):
         assert heading in text
     for name in ("forest", "robustness", "robustness_params", "table1",
-                 "central_claim", "questions", "participation", "calibration"):
+                 "central_claim", "questions", "participation", "spread", "calibration"):
         assert (tmp_path / "r" / f"validation_{name}.png").stat().st_size > 0
 
 
@@ -449,6 +450,27 @@ def test_participation_runs_cover_every_cell_on_the_same_seeds():
     assert all("actions.board.review_incentives=false" in j[1] for j in jobs)
     biases = sorted({o for j in jobs for o in j[1] if o.startswith("managers.bias=")})
     assert biases == ["managers.bias=-1.76", "managers.bias=-2.2", "managers.bias=-2.64"]
+
+
+def test_spread_over_time_pairs_arms_by_seed_and_tabulates_every_day():
+    from sim import validation_analyses as va
+
+    ends = (365, 730)
+    running = {
+        "co_leadership": np.array([[1.0, 1.0], [1.0, 0.9]]),
+        "top_down": np.array([[0.6, 0.2], [0.5, 0.1]]),
+        "bottom_up": np.array([[0.7, 0.0], [0.6, 0.0]]),
+    }
+    s = va.SpreadOverTime(tuple(running), ends, running, 365, (700, 730))
+    d = s.difference("top_down", "bottom_up")
+    assert d[:, 0] == pytest.approx([-0.1, 0.15])
+    assert d[0, 1] == pytest.approx(-0.1) and d[0, 2] == pytest.approx(-0.1)  # the same on both seeds
+    text = "\n".join(va.spread_markdown(s))
+    assert "| day | co_leadership | top_down | bottom_up | top-down − bottom-up [95% CI] |" in text
+    assert "| 730 | 0.95 | 0.15 | 0.00 | +0.15 [" in text
+    jobs, arms = va.spread_jobs(2)
+    assert arms == ("co_leadership", "top_down", "bottom_up") and len(jobs) == va.n_spread_runs(2) == 6
+    assert all(f"days={va.SPREAD_DAYS}" in j[1] for j in jobs)
 
 
 def test_replicate_text_says_when_verdicts_settle_only_with_the_last_seeds():
