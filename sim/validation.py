@@ -642,6 +642,7 @@ class Suite:
     analyses: Any = None  # (claim, q3, q4, replicates per arm)
     participation: Any = None  # sim.validation_analyses.Participation (SF10 against participation)
     spread: Any = None  # sim.validation_analyses.SpreadOverTime (SF4 followed past 24 months)
+    shock: Any = None  # sim.validation_analyses.ShockTiming (SF7 as a curve of the shock's timing)
     calibration: Any = None  # (Calibration, summary, measures)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -683,6 +684,8 @@ def suite_markdown(suite: Suite) -> str:
         lines += [""] + validation_analyses.participation_markdown(suite.participation)
     if suite.spread is not None:
         lines += [""] + validation_analyses.spread_markdown(suite.spread)
+    if suite.shock is not None:
+        lines += [""] + validation_analyses.shock_markdown(suite.shock)
     if suite.calibration is not None:
         cal, summ, _ = suite.calibration
         lines += [""] + validation_calibration.markdown(cal, summ)
@@ -735,6 +738,8 @@ def write_report(
             )
         if suite.spread is not None:
             validation_analyses.spread_figure(suite.spread, tmp / "validation_spread.png")
+        if suite.shock is not None:
+            validation_analyses.shock_figure(suite.shock, tmp / "validation_shock_timing.png")
         if suite.calibration is not None:
             cal, _, measures = suite.calibration
             validation_calibration.figure(cal, measures, tmp / "validation_calibration.png")
@@ -861,6 +866,7 @@ SIZES = {
     "question_replicates": (10, 3),
     "participation_replicates": (5, 2),
     "spread_replicates": (10, 2),
+    "shock_replicates": (6, 2),
 }
 
 
@@ -975,6 +981,9 @@ def cmd_validate(args) -> int:
             sr = size["spread_replicates"]
             with bar(validation_analyses.n_spread_runs(sr), "SF4 over time") as b:
                 suite.spread = validation_analyses.spread_over_time(sr, info, b.update)
+            kr = size["shock_replicates"]
+            with bar(validation_analyses.n_shock_runs(kr), "SF7 timing") as b:
+                suite.shock = validation_analyses.shock_timing(kr, info, b.update)
             timings["analyses"] = time.perf_counter() - t0
             print("\nCentral claim (held-out Spearman rho with sustainment at 12 months):")
             for name in ("alignment", "clinicians", "managers", "board", "weakest level"):
@@ -990,6 +999,11 @@ def cmd_validate(args) -> int:
             print(
                 "SF4 followed past 24 months: top-down minus bottom-up, wards running, "
                 + ", ".join(f"day {e} {d[at[e], 0]:+.2f}" for e in (365, 730, 1095))
+            )
+            loss = suite.shock.mean_ci()[list(suite.shock.bias).index(1.0), :, 0]
+            print(
+                "SF7 as a curve: lasting loss by the day the merger starts, "
+                + ", ".join(f"day {d} {x:.2f}" for d, x in zip(suite.shock.days, loss, strict=True))
             )
         if cal is not None and "calibration" not in skip:
             t0 = time.perf_counter()

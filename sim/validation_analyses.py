@@ -12,7 +12,8 @@ reported whichever way they come out, and how many replicates the suite needs.
 - SF10 against participation (exploratory): the lasting effect against managers' measured
   participation, over their incentives and their keenness, since SF10's claim names
   participation and its arms set incentives; SF4 followed past its 24 months, since it
-  reads spread on one day (both exploratory).
+  reads spread on one day; SF7 as a curve of the shock's timing, since it compares two
+  days (all three exploratory).
 - Replicates: how the 95% CI of each fact's statistic narrows as seeds are added.
 """
 
@@ -779,4 +780,105 @@ def spread_figure(s: SpreadOverTime, path: Path) -> None:
     ax.set_ylabel("share of wards running the practice")
     ax.legend(fontsize=8)
     ax.set_title("SF4 followed past 24 months (mean and 95% CI over seeds)", fontsize=10)
+    fig.savefig(path, dpi=110)
+
+
+# -- SF7 as a curve of the shock's timing ---------------------------------------------------------
+
+#: SF7 compares two days; here the merger of ``merger_shock`` (its own duration and
+#: strength) starts on each of these days, and the lasting loss of adoption against no
+#: merger is read over the 30 days from six months after its pressure ends (SF7's windows
+#: for days 90 and 450), with clinicians' keenness (``clinicians.bias``) times each factor
+#: (exploratory: reported whichever way it comes out).
+SHOCK_DAYS = (30, 90, 150, 210, 270, 330, 390, 450)
+SHOCK_BIAS = (0.8, 1.0, 1.2)
+SHOCK_AFTER = 180  # days from the end of the merger's pressure to the window
+
+
+@dataclass
+class ShockTiming:
+    days: tuple[int, ...]
+    bias: tuple[float, ...]
+    loss: np.ndarray  # (bias, days, seeds): adoption without the merger minus with it
+    duration: int
+
+    def mean_ci(self) -> np.ndarray:
+        """(bias, days, 3): the mean loss and its 95% CI over seeds."""
+        return np.array([[ci(self.loss[i, j]) for j in range(len(self.days))] for i in range(len(self.bias))])
+
+
+def _shock_window(day: int, duration: int) -> tuple[int, int]:
+    start = day + duration + SHOCK_AFTER
+    return (start, start + 30)
+
+
+def shock_jobs(replicates: int) -> tuple[list[Job], int]:
+    """Per keenness factor: the run without the merger, then one per start day, each on
+    seeds 1..replicates, every run reading every window (so each loss is paired by seed)."""
+    from .scenario import load_scenario
+
+    base = load_scenario("merger_shock")
+    duration, bias = int(base.events[0]["duration"]), base["clinicians.bias"]
+    windows = tuple(_shock_window(d, duration) for d in SHOCK_DAYS)
+    days = windows[-1][1]
+    needs = tuple(("adoption", w) for w in windows)
+    jobs = []
+    for m in SHOCK_BIAS:
+        common = (f"clinicians.bias={bias * m:.6g}", f"days={days}")
+        for over in [("events.0.strength=0.0",), *((f"events.0.day={d}",) for d in SHOCK_DAYS)]:
+            jobs += [("merger_shock", (*over, *common), seed, needs) for seed in range(1, replicates + 1)]
+    return jobs, duration
+
+
+def n_shock_runs(replicates: int) -> int:
+    return len(SHOCK_BIAS) * (1 + len(SHOCK_DAYS)) * replicates
+
+
+def shock_timing(replicates: int, executor: Any = None, progress=None) -> ShockTiming:
+    jobs, duration = shock_jobs(replicates)
+    res = np.array(run_jobs(jobs, executor, progress), dtype=float)
+    res = res.reshape(len(SHOCK_BIAS), 1 + len(SHOCK_DAYS), replicates, len(SHOCK_DAYS))
+    no_shock, shocked = res[:, 0], res[:, 1:]  # (bias, seeds, windows), (bias, days, seeds, windows)
+    # each start day's loss over its own window k: no merger minus the merger, per seed
+    loss = np.stack([no_shock[:, :, k] - shocked[:, k, :, k] for k in range(len(SHOCK_DAYS))], axis=1)
+    return ShockTiming(SHOCK_DAYS, SHOCK_BIAS, loss, duration)
+
+
+def shock_markdown(s: ShockTiming) -> list[str]:
+    m = s.mean_ci()
+    reps = s.loss.shape[2]
+    out = [
+        "## SF7 as a curve of the shock's timing (exploratory)",
+        "",
+        f"The merger of `merger_shock` ({s.duration} days) starts on each day below; the lasting loss "
+        f"is adoption without the merger minus with it, over the 30 days from {SHOCK_AFTER} days after its "
+        "pressure ends (SF7's windows for its early and late mergers, days 90 and 450), paired by seed "
+        f"(seeds 1..{reps}), with clinicians' keenness `clinicians.bias` × "
+        f"{', '.join(f'{b:g}' for b in s.bias)}. Not preregistered: reported whichever way it comes out.",
+        "",
+        "![shock timing](validation_shock_timing.png)",
+        "",
+        "| merger starts on day | " + " | ".join(f"`clinicians.bias` ×{b:g}" for b in s.bias) + " |",
+        "|---" * (len(s.bias) + 1) + "|",
+    ]
+    for j, day in enumerate(s.days):
+        out.append(f"| {day} | " + " | ".join(_fmt(tuple(m[i, j])) for i in range(len(s.bias))) + " |")
+    return out
+
+
+def shock_figure(s: ShockTiming, path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    m = s.mean_ci()
+    fig = Figure(figsize=(6.5, 4), layout="constrained")
+    ax = fig.subplots()
+    colours = ["#1b9e77", "#7570b3", "#d95f02"]
+    for i, (b, colour) in enumerate(zip(s.bias, colours * len(s.bias), strict=False)):
+        ax.plot(s.days, m[i, :, 0], marker="o", ms=3, color=colour, label=f"clinicians.bias ×{b:g}")
+        ax.fill_between(s.days, m[i, :, 1], m[i, :, 2], color=colour, alpha=0.2, lw=0)
+    ax.axhline(0, color="grey", lw=0.6)
+    ax.set_xlabel("day the merger starts")
+    ax.set_ylabel(f"lasting loss of adoption ({SHOCK_AFTER}-{SHOCK_AFTER + 30} days after it ends)")
+    ax.legend(fontsize=8)
+    ax.set_title("SF7: lasting loss against the shock's timing (mean and 95% CI)", fontsize=10)
     fig.savefig(path, dpi=110)

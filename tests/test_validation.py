@@ -278,13 +278,14 @@ def test_the_whole_suite_reduced_writes_every_section(capsys, tmp_path):
         "## Open questions",
         "## SF10 against managers' participation (exploratory)",
         "## SF4 followed past 24 months (exploratory)",
+        "## SF7 as a curve of the shock's timing (exploratory)",
         "## Calibration to HEADS-UP",
         "## How many replicates",
         "## SF3",
     ):
         assert heading in text
     for name in ("forest", "robustness", "robustness_params", "table1",
-                 "central_claim", "questions", "participation", "spread", "calibration"):
+                 "central_claim", "questions", "participation", "spread", "shock_timing", "calibration"):
         assert (tmp_path / "r" / f"validation_{name}.png").stat().st_size > 0
 
 
@@ -471,6 +472,42 @@ def test_spread_over_time_pairs_arms_by_seed_and_tabulates_every_day():
     jobs, arms = va.spread_jobs(2)
     assert arms == ("co_leadership", "top_down", "bottom_up") and len(jobs) == va.n_spread_runs(2) == 6
     assert all(f"days={va.SPREAD_DAYS}" in j[1] for j in jobs)
+
+
+def test_shock_timing_reads_each_start_day_over_its_own_window_paired_by_seed(monkeypatch):
+    from sim import validation_analyses as va
+
+    jobs, duration = va.shock_jobs(2)
+    assert duration == 240 and len(jobs) == va.n_shock_runs(2)
+    # SF7's own windows: a merger from day 90 is read over days 510-540, from day 450 over 870-900
+    assert jobs[0][3][va.SHOCK_DAYS.index(90)] == ("adoption", (510, 540))
+    assert jobs[0][3][va.SHOCK_DAYS.index(450)] == ("adoption", (870, 900))
+    assert all("days=900" in j[1] for j in jobs)
+    assert "events.0.strength=0.0" in jobs[0][1] and "events.0.day=30" in jobs[2][1]
+
+    def fake(jobs, executor=None, progress=None):
+        # adoption = 1 without the merger; with it, 1 - (start day's index + 1) / 10 in its own
+        # window on seed 1 and 1 - 2 x that on seed 2, and 0 in every other window
+        out = []
+        for _scenario, over, seed, needs in jobs:
+            start = next((int(o.split("=")[1]) for o in over if o.startswith("events.0.day=")), None)
+            row = []
+            for k in range(len(needs)):
+                if start is None:
+                    row.append(1.0)
+                else:
+                    drop = (va.SHOCK_DAYS.index(start) + 1) / 10 * seed
+                    row.append(1.0 - drop if va.SHOCK_DAYS[k] == start else 0.0)
+            out.append(row)
+        return out
+
+    monkeypatch.setattr(va, "run_jobs", fake)
+    s = va.shock_timing(2)
+    assert s.loss.shape == (len(va.SHOCK_BIAS), len(va.SHOCK_DAYS), 2)
+    assert s.loss[1, 0].tolist() == pytest.approx([0.1, 0.2])  # day 30, seeds 1 and 2
+    assert s.loss[2, 7].tolist() == pytest.approx([0.8, 1.6])  # day 450
+    text = "\n".join(va.shock_markdown(s))
+    assert "| 30 | 0.15 [" in text and "`clinicians.bias` ×1.2 |" in text
 
 
 def test_replicate_text_says_when_verdicts_settle_only_with_the_last_seeds():
