@@ -705,15 +705,11 @@ def write_report(
 ) -> Path:
     """Write VALIDATION.md and its figures into ``out`` (via a temporary folder, moved
     into place); ``qisim validate --report docs`` regenerates docs/VALIDATION.md."""
-    import shutil
-    import tempfile
-
     from . import validation_analyses, validation_calibration, validation_robust, validation_table1
 
     suite = suite or Suite(facts, results, replicates)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+
+    def write(tmp: Path) -> None:
         text = suite_markdown(suite)
         text = text.replace(
             "# Validation report\n", "# Validation report\n\n![forest](validation_forest.png)\n", 1
@@ -743,12 +739,26 @@ def write_report(
         if suite.calibration is not None:
             cal, _, measures = suite.calibration
             validation_calibration.figure(cal, measures, tmp / "validation_calibration.png")
+
+    write_together(out, write)
+    return out / "VALIDATION.md"
+
+
+def write_together(out: Path, write: Callable[[Path], object]) -> None:
+    """Write files into the folder ``out``, all or none: ``write(tmp)`` fills a temporary
+    folder beside it, whose files are then moved in (the temporary folder never stays)."""
+    import shutil
+    import tempfile
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        write(tmp)
         out.mkdir(parents=True, exist_ok=True)
         for f in tmp.iterdir():
             f.replace(out / f.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return out / "VALIDATION.md"
 
 
 def register(sub) -> None:

@@ -19,6 +19,7 @@ reported whichever way they come out, and how many replicates the suite needs.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,8 @@ PREDICTORS = {
 OUTCOME = ("sustainment", (275, 365))  # 12 months: adoption over months 10-12 / peak
 HORIZON = 365
 BOOTSTRAP = 1000
+#: Colours of the curves of a figure, in order.
+COLOURS = ("#1b9e77", "#7570b3", "#d95f02", "#666666")
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
@@ -200,6 +203,12 @@ def paired(results: list, keys: list, needs: tuple) -> dict:
 
 def ci(x: np.ndarray) -> tuple[float, float, float]:
     return tuple(float(v) for v in mean_ci(x))  # type: ignore[return-value]
+
+
+def ci_over(x: np.ndarray, axis: int) -> np.ndarray:
+    """:func:`ci` of every slice of ``x`` along ``axis`` (the seeds): that axis replaced
+    by a last one of (mean, low, high)."""
+    return np.moveaxis(np.apply_along_axis(ci, axis, x), axis, -1)
 
 
 def q3(values: dict) -> dict[str, dict[str, tuple[float, float, float]]]:
@@ -654,14 +663,13 @@ def participation_figure(p: Participation, path: Path) -> None:
 
     fig = Figure(figsize=(6.5, 4), layout="constrained")
     ax = fig.subplots()
-    colours = {0.8: "#1b9e77", 1.0: "#7570b3", 1.2: "#d95f02"}
-    for m in PARTICIPATION_BIAS:
+    for m, colour in zip(PARTICIPATION_BIAS, COLOURS * len(PARTICIPATION_BIAS), strict=False):
         sel = p.bias == m
         ax.scatter(
             p.participation[sel],
             p.effect[sel],
             s=14 + 40 * p.incentive[sel],
-            color=colours.get(m, "grey"),
+            color=colour,
             alpha=0.7,
             label=f"managers.bias ×{m:g}",
         )
@@ -695,19 +703,24 @@ class SpreadOverTime:
 
     def mean_ci(self, arm: str) -> np.ndarray:
         """(len(ends), 3): mean and 95% CI over seeds at each day."""
-        return np.array([ci(self.running[arm][:, j]) for j in range(len(self.ends))])
+        return ci_over(self.running[arm], 0)
 
     def difference(self, a: str, b: str) -> np.ndarray:
         """(len(ends), 3): paired difference a - b over seeds at each day, mean and 95% CI."""
-        d = self.running[a] - self.running[b]
-        return np.array([ci(d[:, j]) for j in range(len(self.ends))])
+        return ci_over(self.running[a] - self.running[b], 0)
+
+
+@functools.cache
+def _sf4():
+    """SF4's fact file (its arms and its window), read once."""
+    from .validation import load_facts
+
+    return load_facts(["SF4"])[0]
 
 
 def spread_jobs(replicates: int) -> tuple[list[Job], tuple[str, ...]]:
     """SF4's arms (from its fact file) on seeds 1..replicates, to day SPREAD_DAYS."""
-    from .validation import load_facts
-
-    fact = load_facts(["SF4"])[0]
+    fact = _sf4()
     needs = tuple(("wards_running", (end - 30, end)) for end in SPREAD_ENDS)
     jobs = []
     for scenario, over in fact.arms.values():
@@ -717,18 +730,15 @@ def spread_jobs(replicates: int) -> tuple[list[Job], tuple[str, ...]]:
 
 
 def n_spread_runs(replicates: int) -> int:
-    from .validation import load_facts
-
-    return len(load_facts(["SF4"])[0].arms) * replicates
+    return len(_sf4().arms) * replicates
 
 
 def spread_over_time(replicates: int, executor: Any = None, progress=None) -> SpreadOverTime:
     from .scenario import load_scenario
-    from .validation import load_facts
 
     jobs, arms = spread_jobs(replicates)
     results = np.array(run_jobs(jobs, executor, progress), dtype=float).reshape(len(arms), replicates, -1)
-    fact = load_facts(["SF4"])[0]
+    fact = _sf4()
     scenario, over = fact.arms[arms[0]]
     leaves = int(load_scenario(scenario, list(over))["facilitation.end_day"])
     window = next(t.window for h in fact.hypotheses for t in h.terms)
@@ -763,16 +773,19 @@ def spread_markdown(s: SpreadOverTime) -> list[str]:
     return out
 
 
+def _curves_with_bands(ax, x, curves: dict[str, np.ndarray]) -> None:
+    """One line (mean) with a shaded 95% CI per label; ``curves[label]`` is (len(x), 3)."""
+    for (label, m), colour in zip(curves.items(), COLOURS * len(curves), strict=False):
+        ax.plot(x, m[:, 0], marker="o", ms=3, color=colour, label=label)
+        ax.fill_between(x, m[:, 1], m[:, 2], color=colour, alpha=0.2, lw=0)
+
+
 def spread_figure(s: SpreadOverTime, path: Path) -> None:
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(6.5, 4), layout="constrained")
     ax = fig.subplots()
-    colours = ["#1b9e77", "#7570b3", "#d95f02", "#666666"]
-    for arm, colour in zip(s.arms, colours * len(s.arms), strict=False):
-        m = s.mean_ci(arm)
-        ax.plot(s.ends, m[:, 0], marker="o", ms=3, color=colour, label=arm.replace("_", "-"))
-        ax.fill_between(s.ends, m[:, 1], m[:, 2], color=colour, alpha=0.2, lw=0)
+    _curves_with_bands(ax, s.ends, {arm.replace("_", "-"): s.mean_ci(arm) for arm in s.arms})
     ax.axvspan(*s.measured, color="grey", alpha=0.2, lw=0, label="SF4's window")
     ax.axvline(s.facilitator_leaves, color="black", ls=":", lw=1, label="QI team leaves")
     ax.set_ylim(0, 1)
@@ -804,7 +817,7 @@ class ShockTiming:
 
     def mean_ci(self) -> np.ndarray:
         """(bias, days, 3): the mean loss and its 95% CI over seeds."""
-        return np.array([[ci(self.loss[i, j]) for j in range(len(self.days))] for i in range(len(self.bias))])
+        return ci_over(self.loss, 2)
 
 
 def _shock_window(day: int, duration: int) -> tuple[int, int]:
@@ -872,10 +885,7 @@ def shock_figure(s: ShockTiming, path: Path) -> None:
     m = s.mean_ci()
     fig = Figure(figsize=(6.5, 4), layout="constrained")
     ax = fig.subplots()
-    colours = ["#1b9e77", "#7570b3", "#d95f02"]
-    for i, (b, colour) in enumerate(zip(s.bias, colours * len(s.bias), strict=False)):
-        ax.plot(s.days, m[i, :, 0], marker="o", ms=3, color=colour, label=f"clinicians.bias ×{b:g}")
-        ax.fill_between(s.days, m[i, :, 1], m[i, :, 2], color=colour, alpha=0.2, lw=0)
+    _curves_with_bands(ax, s.days, {f"clinicians.bias ×{b:g}": m[i] for i, b in enumerate(s.bias)})
     ax.axhline(0, color="grey", lw=0.6)
     ax.set_xlabel("day the merger starts")
     ax.set_ylabel(f"lasting loss of adoption ({SHOCK_AFTER}-{SHOCK_AFTER + 30} days after it ends)")

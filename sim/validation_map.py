@@ -13,8 +13,6 @@ overlap anywhere but at the defaults.
 from __future__ import annotations
 
 import csv
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .scenario import ScenarioError
-from .validation import Fact, Hypothesis
+from .validation import Fact, Hypothesis, write_together
 from .validation_robust import check_movable, check_numeric_keys, on_passing_side, point_means
 
 #: The files ``--map`` writes into the report folder.
@@ -254,17 +252,12 @@ def write_csv(fmap: FactMap, path: Path) -> None:
 
 
 def write(fmap: FactMap, facts: list[Fact], out: Path, command: str) -> Path:
-    """Write FACT_MAP.md, fact_map.png and fact_map.csv into ``out``: all three, or none
-    (they are written into a temporary folder beside it, then moved in)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    """Write FACT_MAP.md, fact_map.png and fact_map.csv into ``out``: all three, or none."""
+
+    def files(tmp: Path) -> None:
         (tmp / "FACT_MAP.md").write_text(markdown(fmap, facts, command))
         figure(fmap, facts, tmp / "fact_map.png")
         write_csv(fmap, tmp / "fact_map.csv")
-        out.mkdir(parents=True, exist_ok=True)
-        for name in FILES:
-            (tmp / name).replace(out / name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    write_together(out, files)
     return out / "FACT_MAP.md"
