@@ -96,7 +96,8 @@ def apply_event(s: State, p: NS, ev: dict, primary: str) -> str:
 def _launch(s: State, p: NS, hospitals: np.ndarray, ward: int, where: str, primary: str) -> str:
     """The primary intervention starts on ``ward`` (-1: every ward) of the hospitals struck;
     a hospital that has not launched it launches it now, as on a launch day (its board
-    takes it up, its staff count one more initiative, its mandate applies)."""
+    takes it up, its staff count one more initiative, the mandate `mandate_strength` applies:
+    a launch by event is never a scale-up)."""
     if not s.K:
         return "a launch is scheduled, but the scenario has no intervention to launch."
     new = np.zeros((s.H, s.K), dtype=bool)

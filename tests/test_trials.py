@@ -69,6 +69,18 @@ def test_a_launch_event_starts_the_intervention_on_its_ward_on_its_day_and_nowhe
     assert not quiet.state.launched.any() and quiet.timeseries()["adoption"].max() == 0
 
 
+def test_a_launch_event_brings_the_launch_day_mandate_even_beyond_the_first_hospitals():
+    """A launch by event is never a scale-up: every cluster of a trial meets one intervention."""
+    iv = {"name": "checklist", "launch_day": -1, "hospitals_at_launch": 1, "scale_up_day": 400}
+    raw = {
+        "organisation": SMALL,
+        "interventions": [{**iv, "mandate_strength": 0.2, "scale_up_mandate": 0.7}],
+        "events": [{"day": 5, "kind": "launch", "hospital": 1, "ward": -1}],
+    }
+    s = QIModel(from_dict(raw), rng=3).run(10).state
+    assert s.mandate[:, 0].tolist() == [0.0, 0.2]
+
+
 @pytest.mark.parametrize(
     ("event", "key"),
     [
