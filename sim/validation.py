@@ -639,7 +639,7 @@ class Suite:
     replicates: int | None
     robustness: Any = None
     table1: Any = None
-    analyses: Any = None  # (claim, q3, q4, replicates per arm)
+    analyses: Any = None  # (claims, one per hypercube; q3; q4; replicates per arm)
     participation: Any = None  # sim.validation_analyses.Participation (SF10 against participation)
     spread: Any = None  # sim.validation_analyses.SpreadOverTime (SF4 followed past 24 months)
     shock: Any = None  # sim.validation_analyses.ShockTiming (SF7 as a curve of the shock's timing)
@@ -678,8 +678,8 @@ def suite_markdown(suite: Suite) -> str:
     if suite.table1 is not None:
         lines += [""] + validation_table1.markdown(suite.table1, suite.replicates)
     if suite.analyses is not None:
-        claim, q3, q4, reps = suite.analyses
-        lines += [""] + validation_analyses.markdown(claim, q3, q4, reps)
+        claims, q3, q4, reps = suite.analyses
+        lines += [""] + validation_analyses.markdown(claims, q3, q4, reps)
     if suite.participation is not None:
         lines += [""] + validation_analyses.participation_markdown(suite.participation)
     if suite.spread is not None:
@@ -724,9 +724,9 @@ def write_report(
         if suite.table1 is not None:
             validation_table1.figure(suite.table1, tmp / "validation_table1.png")
         if suite.analyses is not None:
-            claim, q3, q4, _ = suite.analyses
+            claims, q3, q4, _ = suite.analyses
             validation_analyses.figures(
-                claim, q3, q4, tmp / "validation_central_claim.png", tmp / "validation_questions.png"
+                claims, q3, q4, tmp / "validation_central_claim.png", tmp / "validation_questions.png"
             )
         if suite.participation is not None:
             validation_analyses.participation_figure(
@@ -834,6 +834,10 @@ def register(sub) -> None:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_validate)
+
+
+def _rho_text(t: tuple[float, float, float]) -> str:
+    return f"{t[0]:5.2f} [{t[1]:5.2f}, {t[2]:5.2f}]"
 
 
 def _map(args, facts: list[Fact]) -> int:
@@ -983,8 +987,8 @@ def cmd_validate(args) -> int:
             t0 = time.perf_counter()
             pts, qr = size["claim_points"], size["question_replicates"]
             with bar(validation_analyses.n_runs(pts, qr), "analyses") as b:
-                claim, q3, q4 = validation_analyses.run(pts, qr, info, b.update)
-            suite.analyses = (claim, q3, q4, qr)
+                claims, q3, q4 = validation_analyses.run(pts, qr, info, b.update)
+            suite.analyses = (claims, q3, q4, qr)
             pr = size["participation_replicates"]
             with bar(validation_analyses.n_participation_runs(pr), "participation") as b:
                 suite.participation = validation_analyses.participation(pr, info, b.update)
@@ -996,9 +1000,9 @@ def cmd_validate(args) -> int:
                 suite.shock = validation_analyses.shock_timing(kr, info, b.update)
             timings["analyses"] = time.perf_counter() - t0
             print("\nCentral claim (held-out Spearman rho with sustainment at 12 months):")
+            print(f"  {'':14}" + "".join(f"{f'incentives 0-{c.top:g}':>22}" for c in claims))
             for name in ("alignment", "clinicians", "managers", "board", "weakest level"):
-                m, lo, hi = claim.rho[name]
-                print(f"  {name:14} {m:5.2f} [{lo:5.2f}, {hi:5.2f}]")
+                print(f"  {name:14}" + "".join(f"{_rho_text(c.rho[name]):>22}" for c in claims))
             rho = suite.participation.rho()
             print(
                 f"\nSF10 against managers' participation: rho of the lasting effect with participation "

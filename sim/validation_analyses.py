@@ -5,9 +5,11 @@ reported whichever way they come out, and how many replicates the suite needs.
   around ``aligned``, one run per point, how well does the alignment index over the
   facilitated months predict sustainment at 12 months on held-out runs, against each
   single level's engagement and the weakest level's?  Spearman rank correlation and
-  out-of-sample R^2 of a straight line fitted on the other half, with bootstrap 95% CIs.
+  out-of-sample R^2 of a straight line fitted on the other half, with bootstrap 95% CIs;
+  twice, with each key from 0 to 1 (generous: most runs sustain) and from 0 to 0.5
+  (scarce: sustainment spreads over its range).
 - Q1 weakest vs average level; Q2 issues resolved in the first 8 weeks vs baseline
-  engagement (both over the same hypercube); Q3 raising more issues with and without
+  engagement (both over the same hypercubes); Q3 raising more issues with and without
   managers' capacity; Q4 regulator endorsement and the spread between wards.
 - SF10 against participation (exploratory): the lasting effect against managers' measured
   participation, over their incentives and their keenness, since SF10's claim names
@@ -53,6 +55,10 @@ PREDICTORS = {
 OUTCOME = ("sustainment", (275, 365))  # 12 months: adoption over months 10-12 / peak
 HORIZON = 365
 BOOTSTRAP = 1000
+#: The central claim's two hypercubes: each incentive key from 0 to this value. With keys up
+#: to 1 (on average 3.5 units in all, more than ``aligned``'s 3) most runs sustain and the
+#: outcome sits near its ceiling; up to 0.5, sustainment spreads over most of its range.
+INCENTIVE_TOPS = (1.0, 0.5)
 #: Colours of the curves of a figure, in order.
 COLOURS = ("#1b9e77", "#7570b3", "#d95f02", "#666666")
 
@@ -88,9 +94,9 @@ def boot_ci(stat, n: int, seed: int = 7) -> tuple[float, float]:
 # -- the hypercube of incentives --------------------------------------------------------------
 
 
-def lhs_jobs(points: int, seed: int = 716) -> list[Job]:
-    """One run per point of a Latin hypercube over the incentive keys (SALib through
-    sim.experiments), each on its own seed."""
+def lhs_jobs(points: int, seed: int = 716, top: float = 1.0) -> list[Job]:
+    """One run per point of a Latin hypercube over the incentive keys, each from 0 to
+    ``top`` (SALib through sim.experiments), each on its own seed."""
     from .experiments.design import build_design
     from .experiments.experiment import parse_experiment
 
@@ -99,7 +105,7 @@ def lhs_jobs(points: int, seed: int = 716) -> list[Job]:
         "horizon": HORIZON,
         "replicates": 1,
         "design": {"method": "latin", "samples": points, "seed": seed},
-        "factors": {k: {"min": 0.0, "max": 1.0} for k in INCENTIVES},
+        "factors": {k: {"min": 0.0, "max": top} for k in INCENTIVES},
     }
     exp = parse_experiment(raw, "central claim")
     design = build_design(exp)
@@ -113,6 +119,7 @@ def lhs_jobs(points: int, seed: int = 716) -> list[Job]:
 
 @dataclass
 class Claim:
+    top: float  # each incentive key ran from 0 to this
     n: int
     y: np.ndarray
     x: dict[str, np.ndarray]
@@ -122,14 +129,14 @@ class Claim:
     diffs: dict[str, tuple[float, float, float]] = field(default_factory=dict)
 
 
-def central_claim(jobs: list[Job], results: list) -> Claim:
+def central_claim(jobs: list[Job], results: list, top: float = 1.0) -> Claim:
     needs = jobs[0][3]
     vals = [dict(zip(needs, r, strict=True)) for r in results]
     y = np.array([v[OUTCOME] for v in vals])
     x = {name: np.array([v[need] for v in vals]) for name, need in PREDICTORS.items()}
     idx = np.arange(len(y))
     train, test = idx[idx % 2 == 0], idx[idx % 2 == 1]
-    c = Claim(len(y), y, x, test)
+    c = Claim(top, len(y), y, x, test)
     yt = y[test]
     for name, xs in x.items():
         xt = xs[test]
@@ -350,63 +357,91 @@ def answer(t: tuple[float, float, float], yes: str, no: str, unclear: str) -> st
     return unclear
 
 
-def markdown(c: Claim, q3r: dict, q4r: dict, q_reps: int) -> list[str]:
+def _keys(c: Claim) -> str:
+    return f"keys 0-{c.top:g}"
+
+
+def _spread_of(c: Claim) -> str:
+    q = np.percentile(c.y[c.test], [25, 50, 75])
+    return f"median {q[1]:.2f} (IQR {q[0]:.2f}-{q[2]:.2f}) with {_keys(c)}"
+
+
+def markdown(claims: list[Claim], q3r: dict, q4r: dict, q_reps: int) -> list[str]:
+    c = claims[0]
+    tops = " and ".join(f"0 to {k.top:g}" for k in claims)
     out = [
         "## The central claim: does alignment predict sustainment?",
         "",
-        f"A Latin hypercube of {c.n} points over the seven incentive keys of all three levels (each 0 to 1)",
-        f"around `aligned`, one run of {HORIZON} days per point. Predictors are measured over the",
-        f"facilitated months (days {EARLY[0]}-{EARLY[1]}); the outcome is sustainment at 12 months (mean",
-        "adoption over days 275-365 / peak). Spearman's rho and R^2 of a straight line are computed on",
-        f"held-out runs (the {len(c.test)} odd points; the line is fitted on the even ones), with",
-        f"bootstrap 95% CIs ({BOOTSTRAP} resamples).",
+        f"Latin hypercubes of {c.n} points over the seven incentive keys of all three levels around",
+        f"`aligned`, each key from {tops} (the same design scaled, on the same seeds), one run of",
+        f"{HORIZON} days per point. Predictors are measured over the facilitated months (days",
+        f"{EARLY[0]}-{EARLY[1]}); the outcome is sustainment at 12 months (mean adoption over days",
+        "275-365 / peak). Spearman's rho and R^2 of a straight line are computed on held-out runs",
+        f"(the {len(c.test)} odd points; the line is fitted on the even ones), with bootstrap 95% CIs",
+        f"({BOOTSTRAP} resamples). Sustainment over the held-out runs: "
+        + "; ".join(_spread_of(k) for k in claims)
+        + ". Where most runs sit at the ceiling, R^2 of a line says little and rho ranks small differences.",
         "",
         "![central claim](validation_central_claim.png)",
         "",
-        "| predictor (days 0-180) | Spearman rho, held out [95% CI] | R^2, held out [95% CI] |",
-        "|---|---|---|",
+        "| predictor (days 0-180) | "
+        + " | ".join(f"rho, {_keys(k)} [95% CI] | R^2, {_keys(k)} [95% CI]" for k in claims)
+        + " |",
+        "|---|" + "---|---|" * len(claims),
     ]
     for name in ("alignment", "clinicians", "managers", "board", "weakest level", "average level"):
-        out.append(f"| {name} | {_fmt(c.rho[name])} | {_fmt(c.r2[name])} |")
-    d1 = c.diffs["alignment - best single level (held out)"]
-    d2 = c.diffs["alignment - weakest level (held out)"]
-    best = c.best_single  # type: ignore[attr-defined]
-    out += [
-        "",
-        f"Alignment minus the best single level ({best}), difference of rho: {_fmt(d1, True)}: "
+        out.append(
+            f"| {name} | " + " | ".join(f"{_fmt(k.rho[name])} | {_fmt(k.r2[name])}" for k in claims) + " |"
+        )
+    out.append("")
+    for k in claims:
+        d1 = k.diffs["alignment - best single level (held out)"]
+        d2 = k.diffs["alignment - weakest level (held out)"]
+        best = k.best_single  # type: ignore[attr-defined]
+        out += [
+            f"With {_keys(k)}: alignment minus the best single level ({best}), difference of rho: "
+            f"{_fmt(d1, True)}: "
+            + answer(
+                d1,
+                "alignment predicts sustainment better than any single level.",
+                f"alignment predicts sustainment worse than the {best}' engagement alone.",
+                "no clear difference.",
+            )
+            + f" Alignment minus the weakest level: {_fmt(d2, True)}: "
+            + answer(
+                d2, "alignment predicts better.", "the weakest level predicts better.", "no clear difference."
+            ),
+            "",
+        ]
+    out += ["## Open questions", "", "![questions](validation_questions.png)", ""]
+    q1s = "; ".join(
+        f"{_fmt(k.diffs['Q1: weakest - average level'], True)} with {_keys(k)}: "
         + answer(
-            d1,
-            "alignment predicts sustainment better than any single level.",
-            f"alignment predicts sustainment worse than the {best}' engagement alone.",
-            "no clear difference.",
-        ),
-        f"Alignment minus the weakest level: {_fmt(d2, True)}: "
+            k.diffs["Q1: weakest - average level"],
+            "yes, the weakest level tracks it more",
+            "no, the average tracks it more",
+            "no clear difference",
+        )
+        for k in claims
+    )
+    q2s = "; ".join(
+        f"rho = {k.rho['resolved in 8 weeks'][0]:.2f} against {k.rho['baseline engagement'][0]:.2f} "
+        f"(held out) with {_keys(k)}, over all runs a difference of "
+        f"{_fmt(k.diffs['Q2: resolved in 8 weeks - baseline engagement'], True)}: "
         + answer(
-            d2, "alignment predicts better.", "the weakest level predicts better.", "no clear difference."
-        ),
-        "",
-        "## Open questions",
-        "",
-    ]
-    q1 = c.diffs["Q1: weakest - average level"]
-    q2 = c.diffs["Q2: resolved in 8 weeks - baseline engagement"]
+            k.diffs["Q2: resolved in 8 weeks - baseline engagement"],
+            "yes",
+            "no, baseline engagement predicts better",
+            "no clear difference",
+        )
+        for k in claims
+    )
     out += [
-        "![questions](validation_questions.png)",
-        "",
         "**Does sustainment track the weakest level's engagement more than the average?** Over all "
-        f"{c.n} runs, rho(weakest) - rho(average) = {_fmt(q1, True)}: "
-        + answer(
-            q1,
-            "yes, the weakest level tracks it more.",
-            "no, the average tracks it more.",
-            "no clear difference.",
-        ),
+        f"{c.n} runs of each hypercube, rho(weakest) - rho(average) = {q1s}.",
         "",
         "**Does the share of issues resolved in the first 8 weeks predict 12-month sustainment better than "
-        f"baseline engagement (days 0-14)?** rho = {c.rho['resolved in 8 weeks'][0]:.2f} against "
-        f"{c.rho['baseline engagement'][0]:.2f} (held out); over all runs the difference is "
-        f"{_fmt(q2, True)}: "
-        + answer(q2, "yes.", "no, baseline engagement predicts better.", "no clear difference."),
+        f"baseline engagement (days 0-14)?** {q2s}.",
         "",
         "**Does raising more issues help when managers have capacity and hasten abandonment when they do "
         "not?** `aligned`, 1.5 against 6 issues per session, with managers' operational demand 1.0 "
@@ -455,54 +490,84 @@ def markdown(c: Claim, q3r: dict, q4r: dict, q_reps: int) -> list[str]:
     return out
 
 
-def figures(c: Claim, q3r: dict, q4r: dict, claim_path: Path, questions_path: Path) -> None:
+#: Marker of each of the central claim's hypercubes, in the order of ``INCENTIVE_TOPS``.
+MARKERS = ("o", "^")
+
+
+def figures(claims: list[Claim], q3r: dict, q4r: dict, claim_path: Path, questions_path: Path) -> None:
     from matplotlib.figure import Figure
 
     names = ["alignment", "clinicians", "managers", "board", "weakest level", "average level"]
-    fig = Figure(figsize=(11, 4), layout="constrained")
-    ax1, ax2 = fig.subplots(1, 2)
-    for i, n in enumerate(names):
-        for j, (d, colour) in enumerate(((c.rho, "#1b9e77"), (c.r2, "#7570b3"))):
-            m, lo, hi = d[n]
-            ax1.errorbar(
-                [i + 0.15 * (2 * j - 1)],
-                [m],
-                yerr=[[m - lo], [hi - m]],
-                fmt="o",
-                color=colour,
-                label=("Spearman rho" if j == 0 else "R^2") if i == 0 else None,
-            )
-    ax1.set_xticks(range(len(names)), names, rotation=20)
-    ax1.axhline(0, color="grey", lw=0.8)
-    ax1.set_ylim(-1.0, 1.05)
-    ax1.set_title("Held-out prediction of 12-month sustainment\n(95% bootstrap CIs; R^2 below -1 not shown)")
-    ax1.legend(fontsize=8)
-    test = c.test
-    ax2.scatter(c.x["alignment"][test], c.y[test], s=14, color="#1b9e77", label="alignment")
-    ax2.scatter(c.x["weakest level"][test], c.y[test], s=14, color="#d95f02", label="weakest level")
-    ax2.set_xlabel("mean over days 0-180")
-    ax2.set_ylabel("sustainment at 12 months")
-    ax2.legend(fontsize=8)
-    ax2.set_title("Held-out runs")
+    fig = Figure(figsize=(14, 4.2), layout="constrained")
+    ax1, ax2, ax3 = fig.subplots(1, 3)
+    width = 0.3 / max(1, len(claims) - 1)
+    for ax, what, label in ((ax1, "rho", "Spearman rho"), (ax2, "r2", "R^2 of a line")):
+        for j, (c, colour) in enumerate(zip(claims, COLOURS, strict=False)):
+            for i, n in enumerate(names):
+                m, lo, hi = getattr(c, what)[n]
+                ax.errorbar(
+                    [i - 0.15 + j * width],
+                    [m],
+                    yerr=[[m - max(lo, -1.0)], [hi - m]] if m >= -1.0 else [[0], [0]],
+                    fmt=MARKERS[j % len(MARKERS)],
+                    color=colour,
+                    label=_keys(c) if i == 0 else None,
+                )
+        ax.set_xticks(range(len(names)), names, rotation=20)
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_ylim(-1.0, 1.05)
+        ax.set_title(
+            f"Held-out {label} with sustainment at 12 months\n(95% bootstrap CIs, cut at -1)", fontsize=9
+        )
+        ax.legend(fontsize=8)
+    for j, (c, colour) in enumerate(zip(claims, COLOURS, strict=False)):
+        ax3.scatter(
+            c.x["alignment"][c.test],
+            c.y[c.test],
+            s=14,
+            color=colour,
+            marker=MARKERS[j % len(MARKERS)],
+            label=_keys(c),
+        )
+    ax3.set_xlabel("alignment, mean over days 0-180")
+    ax3.set_ylabel("sustainment at 12 months")
+    ax3.legend(fontsize=8)
+    ax3.set_title("Held-out runs", fontsize=9)
     fig.savefig(claim_path, dpi=110)
 
     fig = Figure(figsize=(11, 7), layout="constrained")
     axes = fig.subplots(2, 2).ravel()
-    axes[0].scatter(c.x["weakest level"], c.y, s=10, color="#d95f02", label="weakest")
-    axes[0].scatter(c.x["average level"], c.y, s=10, color="#7570b3", label="average")
+    for j, c in enumerate(claims):
+        mk = MARKERS[j % len(MARKERS)]
+        axes[0].scatter(
+            c.x["weakest level"], c.y, s=10, color="#d95f02", marker=mk, label=f"weakest, {_keys(c)}"
+        )
+        axes[0].scatter(
+            c.x["average level"], c.y, s=10, color="#7570b3", marker=mk, label=f"average, {_keys(c)}"
+        )
+        axes[1].scatter(c.x["resolved in 8 weeks"], c.y, s=10, color=COLOURS[j], marker=mk, label=_keys(c))
     axes[0].set_title(
-        f"Q1 weakest vs average (rho {c.rho['weakest level'][0]:.2f} vs {c.rho['average level'][0]:.2f})",
+        "Q1 weakest vs average (rho "
+        + "; ".join(
+            f"{_keys(k)}: {k.rho['weakest level'][0]:.2f} vs {k.rho['average level'][0]:.2f}" for k in claims
+        )
+        + ")",
         fontsize=9,
     )
     axes[0].set_xlabel("engagement, days 0-180")
     axes[0].set_ylabel("sustainment at 12 months")
-    axes[0].legend(fontsize=8)
-    axes[1].scatter(c.x["resolved in 8 weeks"], c.y, s=10, color="#1b9e77")
+    axes[0].legend(fontsize=7)
+    axes[1].legend(fontsize=7)
     axes[1].set_xlabel("share of issues resolved in the first 8 weeks")
     axes[1].set_ylabel("sustainment at 12 months")
     axes[1].set_title(
-        f"Q2 (rho {c.rho['resolved in 8 weeks'][0]:.2f}; baseline engagement "
-        f"{c.rho['baseline engagement'][0]:.2f})",
+        "Q2 (rho "
+        + "; ".join(
+            f"{_keys(k)}: {k.rho['resolved in 8 weeks'][0]:.2f} vs baseline "
+            f"{k.rho['baseline engagement'][0]:.2f}"
+            for k in claims
+        )
+        + ")",
         fontsize=9,
     )
     for k, (cap, colour) in enumerate((("capacity", "#1b9e77"), ("no capacity", "#d95f02"))):
@@ -523,18 +588,24 @@ def figures(c: Claim, q3r: dict, q4r: dict, claim_path: Path, questions_path: Pa
     fig.savefig(questions_path, dpi=110)
 
 
-def run(points: int, q_reps: int, executor: Any = None, progress=None) -> tuple[Claim, dict, dict]:
-    claim_jobs = lhs_jobs(points)
+def run(points: int, q_reps: int, executor: Any = None, progress=None) -> tuple[list[Claim], dict, dict]:
+    """The central claim over each hypercube of ``INCENTIVE_TOPS`` (the same design, scaled:
+    point p of each runs on seed 1000 + p), and the open questions Q3 and Q4."""
+    claim_jobs = [lhs_jobs(points, top=top) for top in INCENTIVE_TOPS]
     j3, k3 = arm_jobs(Q3_ARMS, Q3_NEEDS, q_reps)
     j4, k4 = arm_jobs(Q4_ARMS, Q4_NEEDS, q_reps)
-    results = run_jobs(claim_jobs + j3 + j4, executor, progress)
-    a, b = len(claim_jobs), len(claim_jobs) + len(j3)
-    claim = central_claim(claim_jobs, results[:a])
-    return claim, q3(paired(results[a:b], k3, Q3_NEEDS)), q4(paired(results[b:], k4, Q4_NEEDS))
+    results = run_jobs([j for jobs in claim_jobs for j in jobs] + j3 + j4, executor, progress)
+    claims = [
+        central_claim(jobs, results[i * points : (i + 1) * points], top)
+        for i, (jobs, top) in enumerate(zip(claim_jobs, INCENTIVE_TOPS, strict=True))
+    ]
+    a = points * len(INCENTIVE_TOPS)
+    b = a + len(j3)
+    return claims, q3(paired(results[a:b], k3, Q3_NEEDS)), q4(paired(results[b:], k4, Q4_NEEDS))
 
 
 def n_runs(points: int, q_reps: int) -> int:
-    return points + q_reps * (len(Q3_ARMS) + len(Q4_ARMS))
+    return points * len(INCENTIVE_TOPS) + q_reps * (len(Q3_ARMS) + len(Q4_ARMS))
 
 
 # -- SF10 against managers' participation -------------------------------------------------------

@@ -251,6 +251,20 @@ def test_spearman_and_out_of_sample_r2():
     assert an.r2_out_of_sample(x, 2 * x, x, -2 * x) < 0
 
 
+def test_the_central_claims_hypercubes_are_one_design_scaled_on_the_same_seeds():
+    from sim import validation_analyses as an
+
+    full, scarce = (an.lhs_jobs(12, top=top) for top in (1.0, 0.5))
+    for (_, a, seed_a, _), (_, b, seed_b, _) in zip(full, scarce, strict=True):
+        assert seed_a == seed_b
+        va = {k: float(v) for k, v in (s.split("=") for s in a if s.startswith("incentives."))}
+        vb = {k: float(v) for k, v in (s.split("=") for s in b if s.startswith("incentives."))}
+        assert va.keys() == vb.keys() == set(an.INCENTIVES)
+        assert all(vb[k] == pytest.approx(va[k] / 2) for k in va)
+    values = [float(s.split("=")[1]) for _, over, _, _ in scarce for s in over if s.startswith("incentives.")]
+    assert max(values) <= 0.5 and min(values) >= 0.0
+
+
 def test_the_whole_suite_reduced_writes_every_section(capsys, tmp_path):
     status = main(
         [
