@@ -974,6 +974,13 @@ def cmd_validate(args) -> int:
             for f in facts:
                 state = "robust" if suite.robustness.robust(f.id) else "FRAGILE"
                 print(f"  {f.id:5} {suite.robustness.share(f.id):4.0%}  {state}")
+            at_defaults = [f.id for f in facts if fact_passed(results, f.id)]
+            if len(at_defaults) > 1:
+                k = suite.robustness.together(at_defaults)
+                print(
+                    f"  the {len(at_defaults)} facts passing at the defaults hold together at {k} of "
+                    f"{suite.robustness.points} points"
+                )
         if programmes is not None:
             t0 = time.perf_counter()
             reps = size["table1_replicates"] or args.replicates

@@ -715,6 +715,13 @@ class Robustness:
     def robust(self, fact_id: str) -> bool:
         return self.share(fact_id) >= self.settings.threshold
 
+    def together(self, fact_ids: Iterable[str]) -> int:
+        """How many points every one of ``fact_ids`` holds at (the facts as one pattern)."""
+        ids = list(fact_ids)
+        if not ids:
+            return self.points
+        return int(np.logical_and.reduce([self.held[f] for f in ids]).sum())
+
 
 def evaluate(
     facts: list[Fact],
@@ -981,6 +988,15 @@ def markdown(rob: Robustness, facts: list[Fact], passed: dict[str, bool]) -> lis
         if not passed[f.id]:
             verdict += " (fails at the defaults)"
         out.append(f"| {f.id} | {'yes' if passed[f.id] else 'no'} | {share:.0%} | {verdict} |")
+    at_defaults = [f.id for f in facts if passed[f.id]]
+    if len(at_defaults) > 1:
+        k = rob.together(at_defaults)
+        out += [
+            "",
+            f"Together, the {len(at_defaults)} facts that pass at the defaults ({', '.join(at_defaults)}) "
+            f"hold at the same point at {k} of the {rob.points} points ({k / rob.points:.0%}): the "
+            "share a set of facts reproduced as one pattern would need, which no fact's own share shows.",
+        ]
     out += [
         "",
         "Which way each fact's region lies, two parameters at a time with every other at its value: "

@@ -395,6 +395,30 @@ def test_robustness_diagnosis_names_the_parameter_that_drives_failure(tmp_path):
     assert out.stat().st_size > 0
 
 
+def test_robustness_counts_the_points_where_the_facts_passing_at_the_defaults_hold_together():
+    from sim import validation_robust as rob
+
+    greater = v.Hypothesis("lasting", "", (), "greater", min_effect=0.1)
+    # SFA holds where clinicians.bias's multiplier is below 1, SFB where it is above: never together
+    r, mult = _robustness_by_hand(
+        {
+            ("SFA", "lasting"): (lambda m: 1.1 - m[:, 0], greater),
+            ("SFB", "lasting"): (lambda m: m[:, 0] - 0.9, greater),
+            ("SFC", "lasting"): (lambda m: np.ones(8), greater),
+            ("SFD", "lasting"): (lambda m: -np.ones(8), greater),  # fails everywhere
+        }
+    )
+    assert r.share("SFA") == r.share("SFB") == 0.5
+    assert r.together(["SFA", "SFB"]) == 0 and r.together(["SFA", "SFC"]) == 4 and r.together([]) == 8
+    facts = [_fact(f) for f in ("SFA", "SFB", "SFC", "SFD")]
+    passed = {"SFA": True, "SFB": True, "SFC": True, "SFD": False}
+    text = "\n".join(rob.markdown(r, facts, passed))
+    assert "the 3 facts that pass at the defaults (SFA, SFB, SFC) hold at the same point at 0 of the 8" in text
+    passed["SFB"] = False
+    text = "\n".join(rob.markdown(r, facts, passed))
+    assert "the 2 facts that pass at the defaults (SFA, SFC) hold at the same point at 4 of the 8" in text
+
+
 def test_robustness_diagnosis_of_a_fact_failing_everywhere_says_where_it_comes_nearest():
     from sim import validation_robust as rob
 
