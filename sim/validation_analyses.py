@@ -464,9 +464,10 @@ def markdown(claims: list[Claim], q3r: dict, q4r: dict, q_reps: int) -> list[str
         "",
         "Sustainment: more issues "
         + answer(s["capacity"], "help", "hurt", "make no clear difference")
-        + " when managers have capacity and "
+        + f" when managers have capacity ({s['capacity'][0]:+.2f}) and "
         + answer(s["no capacity"], "help", "hurt", "make no clear difference")
-        + " when they do not; without capacity, adoption falls below half its peak "
+        + f" when they do not ({s['no capacity'][0]:+.2f}); without capacity, adoption falls below half "
+        "its peak "
         + answer(a["no capacity"], "later", "sooner", "neither sooner nor later (no clear difference)")
         + " with more issues"
         + (
