@@ -643,6 +643,7 @@ class Suite:
     participation: Any = None  # sim.validation_analyses.Participation (SF10 against participation)
     spread: Any = None  # sim.validation_analyses.SpreadOverTime (SF4 followed past 24 months)
     shock: Any = None  # sim.validation_analyses.ShockTiming (SF7 as a curve of the shock's timing)
+    allocation: Any = None  # sim.validation_analyses.Allocation (SF2 as a map of one budget)
     calibration: Any = None  # (Calibration, summary, measures)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -686,6 +687,8 @@ def suite_markdown(suite: Suite) -> str:
         lines += [""] + validation_analyses.spread_markdown(suite.spread)
     if suite.shock is not None:
         lines += [""] + validation_analyses.shock_markdown(suite.shock)
+    if suite.allocation is not None:
+        lines += [""] + validation_analyses.allocation_markdown(suite.allocation)
     if suite.calibration is not None:
         cal, summ, _ = suite.calibration
         lines += [""] + validation_calibration.markdown(cal, summ)
@@ -736,6 +739,8 @@ def write_report(
             validation_analyses.spread_figure(suite.spread, tmp / "validation_spread.png")
         if suite.shock is not None:
             validation_analyses.shock_figure(suite.shock, tmp / "validation_shock_timing.png")
+        if suite.allocation is not None:
+            validation_analyses.allocation_figure(suite.allocation, tmp / "validation_allocation.png")
         if suite.calibration is not None:
             cal, _, measures = suite.calibration
             validation_calibration.figure(cal, measures, tmp / "validation_calibration.png")
@@ -881,6 +886,7 @@ SIZES = {
     "participation_replicates": (5, 2),
     "spread_replicates": (10, 2),
     "shock_replicates": (6, 2),
+    "allocation_replicates": (6, 2),
 }
 
 
@@ -1005,6 +1011,9 @@ def cmd_validate(args) -> int:
             kr = size["shock_replicates"]
             with bar(validation_analyses.n_shock_runs(kr), "SF7 timing") as b:
                 suite.shock = validation_analyses.shock_timing(kr, info, b.update)
+            ar = size["allocation_replicates"]
+            with bar(validation_analyses.n_allocation_runs(ar), "SF2 allocations") as b:
+                suite.allocation = validation_analyses.allocation(ar, info, b.update)
             timings["analyses"] = time.perf_counter() - t0
             print("\nCentral claim (held-out Spearman rho with sustainment at 12 months):")
             print(f"  {'':14}" + "".join(f"{f'incentives 0-{c.top:g}':>22}" for c in claims))
@@ -1025,6 +1034,15 @@ def cmd_validate(args) -> int:
             print(
                 "SF7 as a curve: lasting loss by the day the merger starts, "
                 + ", ".join(f"day {d} {x:.2f}" for d, x in zip(suite.shock.days, loss, strict=True))
+            )
+            al, eq = suite.allocation, suite.allocation.equal()
+            print(
+                f"SF2 as a map ({'/'.join(al.levels)}): "
+                + "; ".join(
+                    f"clinicians.w_incentive {w:g}: best {al.label(al.best(i))} "
+                    f"{al.mean()[i, al.best(i)]:.2f}, equal split {al.mean()[i, eq]:.2f}"
+                    for i, w in enumerate(al.weights)
+                )
             )
         if cal is not None and "calibration" not in skip:
             t0 = time.perf_counter()

@@ -16,6 +16,8 @@ reported whichever way they come out, and how many replicates the suite needs.
   participation and its arms set incentives; SF4 followed past its 24 months, since it
   reads spread on one day; SF7 as a curve of the shock's timing, since it compares two
   days (all three exploratory).
+- SF2 as a map (exploratory): its budget divided between the levels in every way on a grid,
+  since SF2 compares the equal split with the three corners only.
 - Replicates: how the 95% CI of each fact's statistic narrows as seeds are added.
 """
 
@@ -963,4 +965,184 @@ def shock_figure(s: ShockTiming, path: Path) -> None:
     ax.set_ylabel(f"lasting loss of adoption ({SHOCK_AFTER}-{SHOCK_AFTER + 30} days after it ends)")
     ax.legend(fontsize=8)
     ax.set_title("SF7: lasting loss against the shock's timing (mean and 95% CI)", fontsize=10)
+    fig.savefig(path, dpi=110)
+
+
+# -- SF2 as a map of one budget's allocation ------------------------------------------------------
+
+#: SF2 sets the same total incentive on one level or splits it equally; here its budget is
+#: divided between the three levels in every way on a grid (each level's share in steps of
+#: a sixth of the budget, split equally between the level's levers), on SF2's scenario,
+#: horizon and outcome, once with clinicians' incentive weighing what it does and once as
+#: much per unit as a manager's performance review (exploratory: reported whichever way it
+#: comes out).
+ALLOCATION_STEPS = 6
+#: How the report names each incentive table's level.
+LEVEL_NAMES = {"clinician": "clinicians", "manager": "managers", "board": "the board"}
+
+
+@dataclass
+class Allocation:
+    levels: tuple[str, ...]  # the incentive tables, e.g. ("clinician", "manager", "board")
+    shares: np.ndarray  # (allocations, levels): units of the budget given to each level
+    weights: tuple[float, ...]  # clinicians.w_incentive of each map
+    fidelity: np.ndarray  # (weights, allocations, seeds): SF2's outcome
+    budget: float
+    window: tuple[int, int]
+
+    def mean(self) -> np.ndarray:
+        """(weights, allocations): mean fidelity over seeds."""
+        return self.fidelity.mean(axis=2)
+
+    def equal(self) -> int:
+        """The equal split (SF2's aligned arm)."""
+        return int(np.argmin(np.ptp(self.shares, axis=1)))
+
+    def corner(self, level: str) -> int:
+        """The whole budget on one level (one of SF2's single-level arms)."""
+        return int(np.argmax(self.shares[:, self.levels.index(level)]))
+
+    def best(self, w: int) -> int:
+        return int(np.argmax(self.mean()[w]))
+
+    def against(self, w: int, a: int, b: int) -> tuple[float, float, float]:
+        """Fidelity of allocation a minus b under weight w, paired by seed: mean and 95% CI."""
+        return ci(self.fidelity[w, a] - self.fidelity[w, b])
+
+    def label(self, a: int) -> str:
+        return "/".join(f"{round(x, 2):g}" for x in self.shares[a])
+
+
+@functools.cache
+def _sf2():
+    """SF2's fact file (its arms, levers and window), read once."""
+    from .validation import load_facts
+
+    return load_facts(["SF2"])[0]
+
+
+def allocation_grid() -> tuple[tuple[str, ...], dict[str, list[str]], np.ndarray, float]:
+    """SF2's levels and levers (from its equal-split arm) and every division of its budget
+    on the grid: (levels, levers per level, shares (allocations, levels), budget)."""
+    fact = _sf2()
+    _, over = next(iter(fact.arms.values()))
+    levers: dict[str, list[str]] = {}
+    budget = 0.0
+    for item in over:
+        key, value = item.split("=")
+        if key.startswith("incentives."):
+            levers.setdefault(key.split(".")[1], []).append(key)
+            budget += float(value)
+    budget = round(budget, 2)
+    levels = tuple(levers)
+    n = ALLOCATION_STEPS
+    grid = [(i, j, n - i - j) for i in range(n + 1) for j in range(n + 1 - i)]
+    return levels, levers, np.array(grid, dtype=float) * budget / n, budget
+
+
+def allocation_weights() -> tuple[float, float]:
+    from .scenario import load_scenario
+
+    base = load_scenario(_sf2().arms[next(iter(_sf2().arms))][0])
+    return (float(base["clinicians.w_incentive"]), float(base["managers.w_review"]))
+
+
+def n_allocation_runs(replicates: int) -> int:
+    return (ALLOCATION_STEPS + 1) * (ALLOCATION_STEPS + 2) // 2 * len(allocation_weights()) * replicates
+
+
+def allocation(replicates: int, executor: Any = None, progress=None) -> Allocation:
+    fact = _sf2()
+    scenario = fact.arms[next(iter(fact.arms))][0]
+    levels, levers, shares, budget = allocation_grid()
+    weights = allocation_weights()
+    window = tuple(next(t.window for h in fact.hypotheses for t in h.terms if t.outcome == "fidelity"))
+    needs = (("fidelity", window),)
+    jobs = []
+    for w in weights:
+        for row in shares:
+            over = tuple(
+                f"{key}={units / len(levers[level]):.6g}"
+                for level, units in zip(levels, row, strict=True)
+                for key in levers[level]
+            )
+            over += (f"clinicians.w_incentive={w:g}", f"days={fact.days}")
+            jobs += [(scenario, over, seed, needs) for seed in range(1, replicates + 1)]
+    res = np.array(run_jobs(jobs, executor, progress), dtype=float)
+    fidelity = res.reshape(len(weights), len(shares), replicates)
+    return Allocation(levels, shares, weights, fidelity, budget, window)  # type: ignore[arg-type]
+
+
+def _where(a: Allocation, i: int) -> str:
+    given = int(np.count_nonzero(a.shares[i] > 1e-9))
+    return {1: "a single level", 2: "two levels"}.get(given, "all three levels")
+
+
+def allocation_markdown(a: Allocation) -> list[str]:
+    reps = a.fidelity.shape[2]
+    eq = a.equal()
+    names = " / ".join(LEVEL_NAMES.get(lvl, lvl) for lvl in a.levels)
+    out = [
+        "## SF2 as a map of one budget's allocation (exploratory)",
+        "",
+        f"SF2's budget ({a.budget:g} units: its equal-split arm's levers) divided between the levels in "
+        f"every way in steps of {a.budget / ALLOCATION_STEPS:.2g} unit, each level's share split equally "
+        f"between its levers, on SF2's scenario and horizon, seeds 1..{reps}; the outcome is SF2's, fidelity "
+        f"over days {a.window[0]}-{a.window[1]}. Twice: with clinicians' incentive weighing "
+        f"`clinicians.w_incentive` = {a.weights[0]:g} logit per unit (its value), and "
+        f"{a.weights[1]:g}, as much as a unit of managers' performance review (`managers.w_review`). "
+        f"Allocations are written {names} (units). Not preregistered: reported whichever way it comes out.",
+        "",
+        "![allocation](validation_allocation.png)",
+        "",
+        "| `clinicians.w_incentive` | equal split | "
+        + " | ".join(f"all to {LEVEL_NAMES.get(lvl, lvl)}" for lvl in a.levels)
+        + " | best allocation | equal split − best [95% CI] | within 0.05 of the best |",
+        "|---" * (len(a.levels) + 5) + "|",
+    ]
+    m = a.mean()
+    for w, weight in enumerate(a.weights):
+        best = a.best(w)
+        close = int(np.count_nonzero(m[w] >= m[w, best] - 0.05))
+        out.append(
+            f"| {weight:g} | {m[w, eq]:.2f} | "
+            + " | ".join(f"{m[w, a.corner(lvl)]:.2f}" for lvl in a.levels)
+            + f" | {a.label(best)}: {m[w, best]:.2f} ({_where(a, best)}) | "
+            f"{_fmt(a.against(w, eq, best), True)} | {close} of {len(a.shares)} |"
+        )
+    return out
+
+
+def allocation_figure(a: Allocation, path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    m = a.mean()
+    frac = a.shares / a.budget
+    x = frac[:, 2] + frac[:, 1] / 2  # barycentric: level 0 at (0, 0), level 2 at (1, 0), level 1 on top
+    y = frac[:, 1] * np.sqrt(3) / 2
+    fig = Figure(figsize=(11, 4.6), layout="constrained")
+    axes = fig.subplots(1, len(a.weights))
+    lo, hi = float(m.min()), float(m.max())
+    for w, ax in enumerate(np.atleast_1d(axes)):
+        dots = ax.scatter(x, y, c=m[w], s=260, cmap="viridis", vmin=lo, vmax=hi, edgecolors="none")
+        eq, best = a.equal(), a.best(w)
+        ax.scatter(x[eq], y[eq], s=420, facecolors="none", edgecolors="black", lw=1.5, label="equal split")
+        ax.scatter(x[best], y[best], s=160, marker="*", color="#d95f02", label="best")
+        for (cx, cy), lvl in zip(((0, 0), (0.5, np.sqrt(3) / 2), (1, 0)), a.levels, strict=True):
+            ax.annotate(
+                f"all to {LEVEL_NAMES.get(lvl, lvl)}",
+                (cx, cy),
+                textcoords="offset points",
+                xytext=(0, -16 if cy == 0 else 10),
+                ha="center",
+                fontsize=8,
+            )
+        ax.set_xlim(-0.12, 1.12)
+        ax.set_ylim(-0.12, 1.0)
+        ax.set_aspect("equal")
+        ax.axis("off")
+        ax.legend(fontsize=8, loc="upper right")
+        ax.set_title(f"clinicians.w_incentive = {a.weights[w]:g}", fontsize=10)
+    fig.colorbar(dots, ax=axes, label=f"fidelity, days {a.window[0]}-{a.window[1]} (mean over seeds)")
+    fig.suptitle(f"SF2: one budget of {a.budget:g} units divided between the levels", fontsize=11)
     fig.savefig(path, dpi=110)
