@@ -640,10 +640,10 @@ class Suite:
     robustness: Any = None
     table1: Any = None
     analyses: Any = None  # (claims, one per hypercube; q3; q4; replicates per arm)
-    participation: Any = None  # sim.validation_analyses.Participation (SF10 against participation)
-    spread: Any = None  # sim.validation_analyses.SpreadOverTime (SF4 followed past 24 months)
-    shock: Any = None  # sim.validation_analyses.ShockTiming (SF7 as a curve of the shock's timing)
-    allocation: Any = None  # sim.validation_analyses.Allocation (SF2 as a map of one budget)
+    participation: Any = None  # sim.validation_readings.Participation (SF10 against participation)
+    spread: Any = None  # sim.validation_readings.SpreadOverTime (SF4 followed past 24 months)
+    shock: Any = None  # sim.validation_readings.ShockTiming (SF7 as a curve of the shock's timing)
+    allocation: Any = None  # sim.validation_readings.Allocation (SF2 as a map of one budget)
     calibration: Any = None  # (Calibration, summary, measures)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -659,7 +659,13 @@ class Suite:
 
 
 def suite_markdown(suite: Suite) -> str:
-    from . import validation_analyses, validation_calibration, validation_robust, validation_table1
+    from . import (
+        validation_analyses,
+        validation_calibration,
+        validation_readings,
+        validation_robust,
+        validation_table1,
+    )
 
     text = report_markdown(suite.facts, suite.results, suite.replicates)
     head, _, rest = text.partition("\n## ")
@@ -682,13 +688,13 @@ def suite_markdown(suite: Suite) -> str:
         claims, q3, q4, reps = suite.analyses
         lines += [""] + validation_analyses.markdown(claims, q3, q4, reps)
     if suite.participation is not None:
-        lines += [""] + validation_analyses.participation_markdown(suite.participation)
+        lines += [""] + validation_readings.participation_markdown(suite.participation)
     if suite.spread is not None:
-        lines += [""] + validation_analyses.spread_markdown(suite.spread)
+        lines += [""] + validation_readings.spread_markdown(suite.spread)
     if suite.shock is not None:
-        lines += [""] + validation_analyses.shock_markdown(suite.shock)
+        lines += [""] + validation_readings.shock_markdown(suite.shock)
     if suite.allocation is not None:
-        lines += [""] + validation_analyses.allocation_markdown(suite.allocation)
+        lines += [""] + validation_readings.allocation_markdown(suite.allocation)
     if suite.calibration is not None:
         cal, summ, _ = suite.calibration
         lines += [""] + validation_calibration.markdown(cal, summ)
@@ -708,7 +714,13 @@ def write_report(
 ) -> Path:
     """Write VALIDATION.md and its figures into ``out`` (via a temporary folder, moved
     into place); ``qisim validate --report docs`` regenerates docs/VALIDATION.md."""
-    from . import validation_analyses, validation_calibration, validation_robust, validation_table1
+    from . import (
+        validation_analyses,
+        validation_calibration,
+        validation_readings,
+        validation_robust,
+        validation_table1,
+    )
 
     suite = suite or Suite(facts, results, replicates)
 
@@ -732,15 +744,15 @@ def write_report(
                 claims, q3, q4, tmp / "validation_central_claim.png", tmp / "validation_questions.png"
             )
         if suite.participation is not None:
-            validation_analyses.participation_figure(
+            validation_readings.participation_figure(
                 suite.participation, tmp / "validation_participation.png"
             )
         if suite.spread is not None:
-            validation_analyses.spread_figure(suite.spread, tmp / "validation_spread.png")
+            validation_readings.spread_figure(suite.spread, tmp / "validation_spread.png")
         if suite.shock is not None:
-            validation_analyses.shock_figure(suite.shock, tmp / "validation_shock_timing.png")
+            validation_readings.shock_figure(suite.shock, tmp / "validation_shock_timing.png")
         if suite.allocation is not None:
-            validation_analyses.allocation_figure(suite.allocation, tmp / "validation_allocation.png")
+            validation_readings.allocation_figure(suite.allocation, tmp / "validation_allocation.png")
         if suite.calibration is not None:
             cal, _, measures = suite.calibration
             validation_calibration.figure(cal, measures, tmp / "validation_calibration.png")
@@ -895,7 +907,13 @@ def cmd_validate(args) -> int:
 
     from tqdm import tqdm
 
-    from . import validation_analyses, validation_calibration, validation_robust, validation_table1
+    from . import (
+        validation_analyses,
+        validation_calibration,
+        validation_readings,
+        validation_robust,
+        validation_table1,
+    )
     from .cli import UsageError
     from .experiments.execute import open_executor
 
@@ -1003,17 +1021,17 @@ def cmd_validate(args) -> int:
                 claims, q3, q4 = validation_analyses.run(pts, qr, info, b.update)
             suite.analyses = (claims, q3, q4, qr)
             pr = size["participation_replicates"]
-            with bar(validation_analyses.n_participation_runs(pr), "participation") as b:
-                suite.participation = validation_analyses.participation(pr, info, b.update)
+            with bar(validation_readings.n_participation_runs(pr), "participation") as b:
+                suite.participation = validation_readings.participation(pr, info, b.update)
             sr = size["spread_replicates"]
-            with bar(validation_analyses.n_spread_runs(sr), "SF4 over time") as b:
-                suite.spread = validation_analyses.spread_over_time(sr, info, b.update)
+            with bar(validation_readings.n_spread_runs(sr), "SF4 over time") as b:
+                suite.spread = validation_readings.spread_over_time(sr, info, b.update)
             kr = size["shock_replicates"]
-            with bar(validation_analyses.n_shock_runs(kr), "SF7 timing") as b:
-                suite.shock = validation_analyses.shock_timing(kr, info, b.update)
+            with bar(validation_readings.n_shock_runs(kr), "SF7 timing") as b:
+                suite.shock = validation_readings.shock_timing(kr, info, b.update)
             ar = size["allocation_replicates"]
-            with bar(validation_analyses.n_allocation_runs(ar), "SF2 allocations") as b:
-                suite.allocation = validation_analyses.allocation(ar, info, b.update)
+            with bar(validation_readings.n_allocation_runs(ar), "SF2 allocations") as b:
+                suite.allocation = validation_readings.allocation(ar, info, b.update)
             timings["analyses"] = time.perf_counter() - t0
             print("\nCentral claim (held-out Spearman rho with sustainment at 12 months):")
             print(f"  {'':14}" + "".join(f"{f'incentives 0-{c.top:g}':>22}" for c in claims))

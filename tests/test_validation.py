@@ -266,7 +266,7 @@ def test_the_central_claims_hypercubes_are_one_design_scaled_on_the_same_seeds()
 
 
 def test_sf2s_budget_is_divided_between_the_levels_in_every_way_on_the_grid():
-    from sim import validation_analyses as va
+    from sim import validation_readings as va
 
     levels, levers, shares, budget = va.allocation_grid()
     assert levels == ("clinician", "manager", "board") and budget == pytest.approx(2.0)
@@ -280,7 +280,7 @@ def test_sf2s_budget_is_divided_between_the_levels_in_every_way_on_the_grid():
 
 
 def test_sf2s_map_reports_the_equal_split_the_corners_and_the_best_paired_by_seed(tmp_path):
-    from sim import validation_analyses as va
+    from sim import validation_readings as va
 
     levels, _, shares, budget = va.allocation_grid()
     seeds = np.array([0.0, 0.02, -0.02])
@@ -504,7 +504,7 @@ def test_robustness_diagnosis_says_when_two_parameters_are_tied():
 
 
 def test_participation_bins_and_rank_correlations():
-    from sim import validation_analyses as va
+    from sim import validation_readings as va
 
     part = np.array([0.1, 0.15, 0.3, 0.35, 0.9, 1.0])
     effect = np.array([0.0, 0.01, 0.04, 0.05, 0.25, 0.26])
@@ -522,7 +522,7 @@ def test_participation_bins_and_rank_correlations():
 
 
 def test_participation_runs_cover_every_cell_on_the_same_seeds():
-    from sim import validation_analyses as va
+    from sim import validation_readings as va
 
     jobs = va.participation_jobs(3)
     cells = len(va.PARTICIPATION_BIAS) * len(va.PARTICIPATION_INCENTIVES)
@@ -534,7 +534,7 @@ def test_participation_runs_cover_every_cell_on_the_same_seeds():
 
 
 def test_spread_over_time_pairs_arms_by_seed_and_tabulates_every_day():
-    from sim import validation_analyses as va
+    from sim import validation_readings as va
 
     ends = (365, 730)
     running = {
@@ -555,7 +555,7 @@ def test_spread_over_time_pairs_arms_by_seed_and_tabulates_every_day():
 
 
 def test_shock_timing_reads_each_start_day_over_its_own_window_paired_by_seed(monkeypatch):
-    from sim import validation_analyses as va
+    from sim import validation_readings as va
 
     jobs, duration = va.shock_jobs(2)
     assert duration == 240 and len(jobs) == va.n_shock_runs(2)
