@@ -458,7 +458,7 @@ def allocation_grid() -> tuple[tuple[str, ...], dict[str, list[str]], np.ndarray
 def allocation_weights() -> tuple[float, float]:
     from .scenario import load_scenario
 
-    base = load_scenario(_sf2().arms[next(iter(_sf2().arms))][0])
+    base = load_scenario(next(iter(_sf2().arms.values()))[0])
     return (float(base["clinicians.w_incentive"]), float(base["managers.w_review"]))
 
 
@@ -468,7 +468,7 @@ def n_allocation_runs(replicates: int) -> int:
 
 def allocation(replicates: int, executor: Any = None, progress=None) -> Allocation:
     fact = _sf2()
-    scenario = fact.arms[next(iter(fact.arms))][0]
+    scenario = next(iter(fact.arms.values()))[0]
     levels, levers, shares, budget = allocation_grid()
     weights = allocation_weights()
     window = tuple(next(t.window for h in fact.hypotheses for t in h.terms if t.outcome == "fidelity"))
