@@ -190,12 +190,29 @@ def _encoded(text: np.ndarray) -> np.ndarray:
     return np.strings.encode(text, "utf-8")
 
 
+#: Floats at or beyond this magnitude do not fit in int64 (2**63, exactly a float).
+_INT64_LIMIT = float(2**63)
+
+
+def whole_numbers(v: np.ndarray) -> bool:
+    """A float column written as integers: every value finite, whole and within int64.
+
+    Beyond int64 a cast would write garbage, so such a column stays float (as 1e+300)."""
+    return bool(
+        v.dtype.kind == "f"
+        and np.isfinite(v).all()
+        and np.array_equal(v, np.round(v))
+        and (np.abs(v) < _INT64_LIMIT).all()
+    )
+
+
 def _csv_column(v: np.ndarray):
-    """Whole-number floats as integers; floats with few distinct values formatted once."""
+    """Whole-number floats as integers (where every one fits in int64); floats with few
+    distinct values formatted once."""
     if v.dtype.kind != "f":
         return v
     finite = np.isfinite(v)
-    if finite.all() and np.array_equal(v, np.round(v)):
+    if whole_numbers(v):
         return v.astype(np.int64)
     uniques, codes = np.unique(v, return_inverse=True)
     # formatting is the slow part: each distinct value once, where there are few (under 80%

@@ -11,11 +11,12 @@ from sim.outputs import _csv_column, _for_pandas, _write_csv_fast, write_csv
 
 
 def pandas_csv(path, columns):
-    """The reference: pandas, every column as it is (whole-number floats as integers)."""
+    """The reference: pandas, every column as it is (whole-number floats within int64 as integers)."""
     frame = {}
     for name, v in columns.items():
         v = np.asarray(v)
-        if v.dtype.kind == "f" and np.isfinite(v).all() and np.array_equal(v, np.round(v)):
+        whole = v.dtype.kind == "f" and np.isfinite(v).all() and np.array_equal(v, np.round(v))
+        if whole and (np.abs(v) < 2.0**63).all():  # what fits in int64; beyond, floats as floats
             v = v.astype(np.int64)
         frame[name] = v
     pd.DataFrame(frame).to_csv(path, index=False, lineterminator="\n")
@@ -54,6 +55,17 @@ def test_numbers_as_pandas_writes_them(tmp_path_factory, n, data, dtype):
     cols = {"f": floats, "few": few, "i": ints, "small": small, "flag": flags, "tiny": tiny}
     cols["whole"] = small.astype(dtype)
     assert written(d / "a.csv", cols) == pandas_csv(d / "b.csv", cols)
+
+
+def test_whole_numbers_beyond_int64_stay_floats(tmp_path):
+    """A whole-number float too large for int64 is not cast (which would write garbage)."""
+    for big in (1e300, -(2.0**63), 2.0**63):
+        cols = {"f": np.array([big, 2.0])}
+        text = written(tmp_path / "a.csv", cols)
+        assert text == pandas_csv(tmp_path / "b.csv", cols)
+        assert text.splitlines()[1] == repr(big).encode() and text.splitlines()[2] == b"2.0"
+    cols = {"f": np.array([2.0**62, -3.0])}  # within int64: integers
+    assert written(tmp_path / "a.csv", cols) == b"f\n4611686018427387904\n-3\n"
 
 
 def test_negative_zero_among_few_distinct_values(tmp_path):
