@@ -687,14 +687,9 @@ def suite_markdown(suite: Suite) -> str:
     if suite.analyses is not None:
         claims, q3, q4, reps = suite.analyses
         lines += [""] + validation_analyses.markdown(claims, q3, q4, reps)
-    if suite.participation is not None:
-        lines += [""] + validation_readings.participation_markdown(suite.participation)
-    if suite.spread is not None:
-        lines += [""] + validation_readings.spread_markdown(suite.spread)
-    if suite.shock is not None:
-        lines += [""] + validation_readings.shock_markdown(suite.shock)
-    if suite.allocation is not None:
-        lines += [""] + validation_readings.allocation_markdown(suite.allocation)
+    for reading in validation_readings.READINGS:
+        if (result := getattr(suite, reading.name)) is not None:
+            lines += [""] + reading.markdown(result)
     if suite.calibration is not None:
         cal, summ, _ = suite.calibration
         lines += [""] + validation_calibration.markdown(cal, summ)
@@ -743,16 +738,9 @@ def write_report(
             validation_analyses.figures(
                 claims, q3, q4, tmp / "validation_central_claim.png", tmp / "validation_questions.png"
             )
-        if suite.participation is not None:
-            validation_readings.participation_figure(
-                suite.participation, tmp / "validation_participation.png"
-            )
-        if suite.spread is not None:
-            validation_readings.spread_figure(suite.spread, tmp / "validation_spread.png")
-        if suite.shock is not None:
-            validation_readings.shock_figure(suite.shock, tmp / "validation_shock_timing.png")
-        if suite.allocation is not None:
-            validation_readings.allocation_figure(suite.allocation, tmp / "validation_allocation.png")
+        for reading in validation_readings.READINGS:
+            if (result := getattr(suite, reading.name)) is not None:
+                reading.figure(result, tmp / reading.figure_file)
         if suite.calibration is not None:
             cal, _, measures = suite.calibration
             validation_calibration.figure(cal, measures, tmp / "validation_calibration.png")
@@ -1020,18 +1008,10 @@ def cmd_validate(args) -> int:
             with bar(validation_analyses.n_runs(pts, qr), "analyses") as b:
                 claims, q3, q4 = validation_analyses.run(pts, qr, info, b.update)
             suite.analyses = (claims, q3, q4, qr)
-            pr = size["participation_replicates"]
-            with bar(validation_readings.n_participation_runs(pr), "participation") as b:
-                suite.participation = validation_readings.participation(pr, info, b.update)
-            sr = size["spread_replicates"]
-            with bar(validation_readings.n_spread_runs(sr), "SF4 over time") as b:
-                suite.spread = validation_readings.spread_over_time(sr, info, b.update)
-            kr = size["shock_replicates"]
-            with bar(validation_readings.n_shock_runs(kr), "SF7 timing") as b:
-                suite.shock = validation_readings.shock_timing(kr, info, b.update)
-            ar = size["allocation_replicates"]
-            with bar(validation_readings.n_allocation_runs(ar), "SF2 allocations") as b:
-                suite.allocation = validation_readings.allocation(ar, info, b.update)
+            for reading in validation_readings.READINGS:
+                reps = size[f"{reading.name}_replicates"]
+                with bar(reading.n_runs(reps), reading.label) as b:
+                    setattr(suite, reading.name, reading.run(reps, info, b.update))
             timings["analyses"] = time.perf_counter() - t0
             print("\nCentral claim (held-out Spearman rho with sustainment at 12 months):")
             print(f"  {'':14}" + "".join(f"{f'incentives 0-{c.top:g}':>22}" for c in claims))

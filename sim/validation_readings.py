@@ -14,6 +14,7 @@ they come out, each because its fact's design reads the claim one way only.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -561,3 +562,59 @@ def allocation_figure(a: Allocation, path: Path) -> None:
     fig.colorbar(dots, ax=axes, label=f"fidelity, days {a.window[0]}-{a.window[1]} (mean over seeds)")
     fig.suptitle(f"SF2: one budget of {a.budget:g} units divided between the levels", fontsize=11)
     fig.savefig(path, dpi=110)
+
+
+# -- the readings, in the report's order ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One exploratory reading: how the suite runs it and writes it up."""
+
+    name: str  # the Suite's field, and the suite size "<name>_replicates"
+    label: str  # of its progress bar
+    n_runs: Callable[[int], int]
+    run: Callable[..., Any]  # (replicates, executor, progress) -> its result
+    markdown: Callable[[Any], list[str]]
+    figure: Callable[[Any, Path], None]
+    figure_file: str
+
+
+READINGS = (
+    Reading(
+        "participation",
+        "participation",
+        n_participation_runs,
+        participation,
+        participation_markdown,
+        participation_figure,
+        "validation_participation.png",
+    ),
+    Reading(
+        "spread",
+        "SF4 over time",
+        n_spread_runs,
+        spread_over_time,
+        spread_markdown,
+        spread_figure,
+        "validation_spread.png",
+    ),
+    Reading(
+        "shock",
+        "SF7 timing",
+        n_shock_runs,
+        shock_timing,
+        shock_markdown,
+        shock_figure,
+        "validation_shock_timing.png",
+    ),
+    Reading(
+        "allocation",
+        "SF2 allocations",
+        n_allocation_runs,
+        allocation,
+        allocation_markdown,
+        allocation_figure,
+        "validation_allocation.png",
+    ),
+)
