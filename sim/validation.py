@@ -820,7 +820,7 @@ def register(sub) -> None:
     p.add_argument(
         "--map-steps",
         type=int,
-        default=5,
+        default=None,
         metavar="N",
         help="multipliers of each parameter on the --map grid, an odd number (default: 5)",
     )
@@ -854,10 +854,11 @@ def _map(args, facts: list[Fact]) -> int:
 
     settings = validation_robust.load_settings()
     spread = settings.spread if args.map_spread is None else args.map_spread
-    params, levels = validation_map.parse(args.map, args.map_steps, spread, facts)
+    steps = 5 if args.map_steps is None else args.map_steps
+    params, levels = validation_map.parse(args.map, steps, spread, facts)
     reps = args.replicates or settings.replicates
     command = f"qisim validate --map {','.join(params)}"
-    command += f" --map-steps {args.map_steps}" if args.map_steps != 5 else ""
+    command += f" --map-steps {steps}" if steps != 5 else ""
     command += f" --map-spread {args.map_spread:g}" if args.map_spread is not None else ""
     command += f" --replicates {args.replicates}" if args.replicates else ""
     command += f" --only {args.only}" if args.only else ""
@@ -919,6 +920,9 @@ def cmd_validate(args) -> int:
         raise UsageError("--workers must be at least 1")
     if args.map is not None and (args.screen or args.rescore or args.calibrate):
         raise UsageError("--map is a run of its own: not with --screen, --rescore or --calibrate")
+    if args.map is None and (args.map_steps is not None or args.map_spread is not None):
+        given = "--map-steps" if args.map_steps is not None else "--map-spread"
+        raise UsageError(f"{given} shapes the grid of --map P1,P2: give --map too")
     if args.rescore:
         if args.screen:
             raise UsageError("--rescore recomputes the choice from the last --screen's results: not both")

@@ -150,6 +150,8 @@ def test_validate_map_writes_the_map_and_says_where_facts_hold(capsys, tmp_path)
         (["--only", "SF10", "--map", "incentives.manager.recognition,managers.bias"], "set by SF10"),
         (["--map", "clinicians.bias,managers.bias", "--screen"], "--map is a run of its own"),
         (["--map", "clinicians.bias,managers.bias", "--rescore"], "--map is a run of its own"),
+        (["--map-steps", "3"], "--map-steps shapes the grid of --map"),
+        (["--map-spread", "0.3"], "--map-spread shapes the grid of --map"),
     ],
 )
 def test_validate_map_bad_input_is_one_line_and_writes_nothing(capsys, tmp_path, argv, needle):
