@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from sim.cli import main
-from sim.experiments.analyse import half_widths
+from sim.experiments.analyse import half_widths, replicates_for
 from sim.stats import mean_ci, t975
 
 REVIEW = "incentives.manager.performance_review"
@@ -132,6 +132,32 @@ def test_a_new_analysis_replaces_the_old_one_and_a_partial_sweep_can_be_analysed
     assert "1 not run yet" in capsys.readouterr().out
     assert not (copy / "analysis" / "stale.png").exists()
     assert (copy / "analysis" / "main_effects.png").exists()
+
+
+def test_a_factor_with_results_at_one_level_only_is_not_called_a_main_effect(grid, tmp_path, capsys):
+    copy = tmp_path / "half"
+    shutil.copytree(grid, copy)
+    # runs are numbered point-major, one run per part here: points 2 and 3 (REVIEW = 1) lost
+    for part in (copy / "parts").glob("*.parquet"):
+        if int(part.stem.split("-")[1]) >= 8:
+            part.unlink()
+    (copy / "runs.parquet").unlink()
+    (copy / "timeseries.parquet").unlink(missing_ok=True)
+    assert main(["analyse", str(copy), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "8 not run yet" in out
+    heads = [line for line in out.splitlines() if "largest main effect" in line]
+    assert heads and not any(REVIEW in line for line in heads)  # only its level 0 has results
+    assert all(f"{LEAVES} (mean" in line for line in heads)  # the inert factor, at its two levels
+
+
+def test_replicates_for_a_precision_use_the_t_interval_the_tables_report():
+    for sd, target in [(1.0, 1.5), (1.0, 0.5), (0.3, 0.01), (2.0, 10.0)]:
+        n = replicates_for(sd, target)
+        assert t975(n - 1) * sd / np.sqrt(n) <= target
+        assert n == 2 or t975(n - 2) * sd / np.sqrt(n - 1) > target  # the fewest
+    # where the normal quantile promises 2 replicates, t(1) = 12.7 needs several more
+    assert np.ceil((1.96 / 1.5) ** 2) == 2 and replicates_for(1.0, 1.5) == 5
 
 
 @pytest.mark.parametrize(

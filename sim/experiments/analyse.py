@@ -27,6 +27,7 @@ import math
 import os
 import secrets
 import shutil
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -330,6 +331,8 @@ def main_effects(data: Data, outcomes: list[str], out: Path, result: Analysis) -
             if i == 0:
                 ax.set_ylabel(name)
         _share_y(axes[o * len(keys) : (o + 1) * len(keys)])
+        # a main effect needs two levels with results (an interrupted sweep may have one)
+        spreads = [s for s in spreads if np.count_nonzero(np.isfinite(s[3])) >= 2]
         if spreads and data.method in ("grid", "latin"):  # Sobol and Morris rank factors better
             size, key, labels, mean = max(spreads, key=lambda s: s[0])
             j_lo, j_hi = int(np.nanargmin(mean)), int(np.nanargmax(mean))
@@ -337,6 +340,8 @@ def main_effects(data: Data, outcomes: list[str], out: Path, result: Analysis) -
                 f"  {name}: largest main effect {key} (mean {mean[j_lo]:.3f} at {labels[j_lo]}, "
                 f"{mean[j_hi]:.3f} at {labels[j_hi]})"
             )
+        elif data.keys and data.method in ("grid", "latin"):
+            result.lines.append(f"  {name}: no factor has results at two of its levels yet")
     path = out / "main_effects.csv"
     write_csv(path, rows)
     return [path, _save(fig, out / "main_effects.png")]
@@ -632,6 +637,18 @@ def half_widths(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return t * sd / np.sqrt(n), sd
 
 
+def replicates_for(sd: float, target: float) -> int:
+    """The fewest replicates (at least 2) whose 95% t half-width, t(n - 1) sd / sqrt(n), is
+    at most ``target``: the same interval as every table reports, so a small answer is not
+    the optimism of the normal quantile (1.96 where t(1) is 12.7)."""
+    if not target > 0 or not np.isfinite(sd):
+        return 2
+    n = max(2, math.ceil((1.96 * sd / target) ** 2))  # t > 1.96, so never more than needed
+    while t975(n - 1) * sd / math.sqrt(n) > target:
+        n += 1
+    return n
+
+
 def replicate_check(data: Data, outcomes: list[str], out: Path, result: Analysis) -> list[Path]:
     reps = data.replicates
     if reps < 3:
@@ -666,7 +683,7 @@ def replicate_check(data: Data, outcomes: list[str], out: Path, result: Analysis
         1,
         len(outcomes),
         size=(3.6 * len(outcomes) + 1, 4.2),
-        note="Median over design points (band: middle half); dashed: 1/sqrt(n) from the final spread.\n"
+        note="Median over design points (band: middle half); dashed: t(n-1)/sqrt(n) times the final spread.\n"
         "Settled: the spread between replicates moved less than 10% over the last quarter of them",
     )
     for ax, name in zip(axes, outcomes, strict=True):
@@ -690,28 +707,29 @@ def replicate_check(data: Data, outcomes: list[str], out: Path, result: Analysis
             float(np.nanstd(point_means, ddof=1)) if data.points > 1 else float(abs(np.nanmean(point_means)))
         )
         target = PRECISION * spread
-        needed = math.ceil((1.96 * sd_med[-1] / target) ** 2) if target > 0 else 0
+        needed = replicates_for(float(sd_med[-1]), target)
         for col, v in zip(
             summary,
-            (name, reps, med[-1], spread, change, "yes" if settled else "no", max(needed, 2)),
+            (name, reps, med[-1], spread, change, "yes" if settled else "no", needed),
             strict=True,
         ):
             summary[col].append(v)
         ax.fill_between(n, q25, q75, color=COLOURS[0], alpha=0.25, linewidth=0)
         ax.plot(n, med, color=COLOURS[0], marker="o", markersize=3, label="median half-width")
-        ax.plot(n, 1.96 * sd_med[-1] / np.sqrt(n), "--", color="0.4", label="1.96 sd / sqrt(n)")
+        t_n = np.array([t975(int(k) - 1) for k in n])
+        ax.plot(n, t_n * sd_med[-1] / np.sqrt(n), "--", color="0.4", label="t sd / sqrt(n), final sd")
         ax.set_xlabel("replicates")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_ylabel(f"half-width of {name}")
         ax.set_title(
-            f"{'settled' if settled else 'not settled'}; ~{max(needed, 2)} replicates for "
+            f"{'settled' if settled else 'not settled'}; ~{needed} replicates for "
             f"+/-{PRECISION:.0%} of the {'spread' if data.points > 1 else 'mean'}",
             fontsize=9,
         )
         state = "settled" if settled else "not settled yet, so the estimate is rough"
         result.lines.append(
             f"  {name}: 95% half-width {med[-1]:.3g} with {reps} replicates; the spread between replicates "
-            f"is {state}; about {max(needed, 2)} replicates give a half-width of {PRECISION:.0%} of the "
+            f"is {state}; about {needed} replicates give a half-width of {PRECISION:.0%} of the "
             f"{'spread between design points' if data.points > 1 else 'mean'} ({spread:.3g})"
         )
     axes[0].legend(fontsize=7, frameon=False)
@@ -780,7 +798,13 @@ def _figure(title: str, nrows: int, ncols: int, size, note: str = ""):
 
     fig = Figure(figsize=size, layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
-    fig.suptitle(f"{title}\n{note}" if note else title, fontsize=11, fontweight="bold")
+    # wrapped to the figure's width (about 11 characters an inch at this size), so a narrow
+    # figure's title is not cut at both ends
+    width = max(20, int(size[0] * 11))
+    lines = [
+        wrapped for line in f"{title}\n{note}".strip().splitlines() for wrapped in textwrap.wrap(line, width)
+    ]
+    fig.suptitle("\n".join(lines), fontsize=11, fontweight="bold")
     for ax in axes:
         ax.grid(True, alpha=0.3)
         ax.spines[["top", "right"]].set_visible(False)
