@@ -174,6 +174,8 @@ def test_the_stepped_wedge_analysis_recovers_a_constant_effect_and_not_a_growing
 
 def test_wilson_interval():
     assert wilson(0, 10)[0] == 0.0 and 0.277 < wilson(0, 10)[1] < 0.278  # 0 of 10: up to 27.8%
+    # none (all) of n: the bound is exactly 0 (1) for every n, not 0 (1) off by rounding
+    assert all(wilson(0, n)[0] == 0.0 and wilson(n, n)[1] == 1.0 for n in range(1, 200))
     low, high = wilson(95, 100)
     assert low < 0.95 < high and 0.88 < low < 0.9
 
@@ -295,3 +297,8 @@ def test_one_and_two_workers_give_the_same_trials_and_resume_completes_them(tmp_
     pd.testing.assert_frame_equal(
         pd.read_parquet(one / "runs.parquet"), pd.read_parquet(two / "runs.parquet")
     )
+    # a trial's store is not a sweep to `qisim analyse`: it is pointed to the trial's report
+    refused = run_cli("analyse", str(one), "--quiet")
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert "holds simulated trials" in refused.stderr and str(one / "report") in refused.stderr
+    assert not (one / "analysis").exists()

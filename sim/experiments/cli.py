@@ -35,7 +35,7 @@ def register(sub) -> None:
         "analyse",
         aliases=["analyze"],
         help="tables and figures from a sweep's results",
-        description="Analyse a sweep directory: per design point the mean and 95%% confidence "
+        description="Analyse a sweep directory: per design point the mean and 95% confidence "
         "interval of each outcome, main effects and interactions, time-series envelopes (when series "
         "were kept), Sobol or Morris indices with confidence intervals, and a check of the number of "
         "replicates. Writes OUT/analysis/ (replacing an earlier analysis).",
@@ -130,6 +130,14 @@ def cmd_analyse(args: argparse.Namespace) -> int:
     if not (out / "manifest.json").is_file():
         raise UsageError(
             f"OUT: '{out}' is not a sweep directory (no manifest.json); give the --out of `qisim sweep`"
+        )
+    from .store import read_manifest
+
+    # a trial's store is read by its own report, not as a sweep
+    if "runner" in (read_manifest(out) or {}).get("settings", {}):
+        raise UsageError(
+            f"OUT: '{out}' holds simulated trials, which `qisim analyse` cannot read as a sweep; "
+            f"their analysis is {out / 'report'}/ (rewritten by `qisim trial TRIAL --out {out} --resume`)"
         )
     outcomes = [s.strip() for s in args.outcomes.split(",") if s.strip()] if args.outcomes else None
     from .analyse import analyse
