@@ -88,6 +88,7 @@ def _build_parser() -> _Parser:
         action="store_true",
         help="list every scenario key with its unit, default and allowed values",
     )
+    p.add_argument("--quiet", action="store_true", help="accepted as by every command (no progress to hide)")
     p.set_defaults(func=cmd_scenarios)
 
     p = sub.add_parser(
@@ -105,7 +106,7 @@ def _build_parser() -> _Parser:
         help="run two scenarios on the same seeds and compare them",
         description="Run scenarios A and B on the same seeds (common random "
         "numbers); write per-replicate summaries, paired differences B - A with "
-        "95%% confidence intervals, comparison figures, and the first replicate's "
+        "95% confidence intervals, comparison figures, and the first replicate's "
         "full outputs in A/ and B/.",
     )
     p.add_argument("scenario_a", metavar="SCENARIO_A", help="preset name or .toml file (A)")
