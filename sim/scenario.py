@@ -211,6 +211,13 @@ def _assign(values: dict[str, Any], key: str, value: Any, source: str) -> None:
             return
         index_text, _, field = rest.partition(".")
         items = values[head]
+        if not items:
+            raise ScenarioError(
+                source,
+                key,
+                f"this scenario has no {head} to change; set the whole list instead: "
+                f"{head}=[{{FIELD=VALUE, ...}}] (or [[{head}]] tables in a file)",
+            )
         if not index_text.isdigit() or int(index_text) >= len(items):
             raise ScenarioError(
                 source, key, f"'{head}' has {len(items)} entries; use {head}.N.FIELD with N < {len(items)}"

@@ -70,6 +70,7 @@ def test_ints_are_accepted_where_numbers_are_expected():
         (["facilitation.enabled=1"], "facilitation.enabled", "true or false"),
         (["interventions.0.pathway=magic"], "interventions.0.pathway", "'fidelity', 'issues'"),
         (["interventions.3.burden=0.1"], "interventions.3.burden", "has 1 entries"),
+        (["events.0.day=450"], "events.0.day", "no events to change; set the whole list instead: events=["),
         (["interventions.0.burdn=0.1"], "interventions.0.burdn", "did you mean 'interventions.0.burden'"),
         (["facilitation.end_day=10", "facilitation.start_day=20"], "facilitation.end_day", "before arriving"),
         (["organisation.wards_per_manager=13"], "organisation.wards_per_manager", "at most"),
