@@ -345,6 +345,11 @@ def _out_dir(out: Path | None, default_name: str) -> Path:
     out = Path("results") / default_name if out is None else out
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out: '{out}' exists and is not a directory")
+    from .outputs import unwritable
+
+    problem = unwritable(out)
+    if problem:
+        raise UsageError(f"--out: '{out}' cannot be written: {problem}")
     return out
 
 

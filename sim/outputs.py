@@ -237,6 +237,29 @@ def _json_default(x: Any) -> Any:
     raise TypeError(f"cannot write {type(x).__name__} to JSON")
 
 
+def unwritable(out_dir: Path) -> str | None:
+    """Why ``out_dir`` could not be written, or None: checked before a run, so that a long
+    run is not lost to an output folder found unusable only at its end.
+
+    The nearest existing folder on the way to ``out_dir`` is tried by making (and at once
+    removing) an empty hidden folder in it, which also catches what permission bits do
+    not (a read-only file system, /proc, a user with every permission).
+    """
+    out_dir = Path(out_dir).absolute()
+    base = out_dir
+    while not base.exists():
+        base = base.parent
+    if not base.is_dir():
+        return f"'{base}' is a file, not a folder"
+    probe = base / f".qisim-write-check-{secrets.token_hex(4)}"
+    try:
+        probe.mkdir()
+    except OSError as err:
+        return f"cannot write in '{base}' ({err.strerror or err})"
+    probe.rmdir()
+    return None
+
+
 @contextmanager
 def atomic_dir(out_dir: Path) -> Iterator[Path]:
     """Yield a fresh hidden sibling of ``out_dir`` to write into; on success move it into

@@ -923,6 +923,12 @@ def cmd_validate(args) -> int:
     if args.map is None and (args.map_steps is not None or args.map_spread is not None):
         given = "--map-steps" if args.map_steps is not None else "--map-spread"
         raise UsageError(f"{given} shapes the grid of --map P1,P2: give --map too")
+    if not (args.rescore or args.calibrate):  # the report is written at the end: found unusable now
+        from .outputs import unwritable
+
+        problem = unwritable(Path(args.report))
+        if problem:
+            raise UsageError(f"--report: '{args.report}' cannot be written: {problem}")
     if args.rescore:
         if args.screen:
             raise UsageError("--rescore recomputes the choice from the last --screen's results: not both")

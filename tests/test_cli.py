@@ -413,6 +413,28 @@ def test_out_that_is_a_file_is_refused(tmp_path, capsys):
     assert out.read_text() == "x"
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "aligned"],
+        ["compare", "aligned", "baseline"],
+        ["sweep", "alignment_grid"],
+        ["trial", "heads_up", "--trials", "2"],
+        ["validate", "--facts-only", "--report"],
+    ],
+)
+def test_an_out_that_cannot_be_written_is_refused_before_anything_runs(tmp_path, capsys, argv):
+    taken = tmp_path / "taken"
+    taken.write_text("x")
+    out = str(taken / "sub" / "dir")  # under a file: no folder can be made there
+    option = [] if argv[-1] == "--report" else ["--out"]
+    assert main([*argv, *option, out, "--quiet"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    name = "--report" if argv[-1] == "--report" else "--out"
+    assert len(lines) == 1 and f"{name}: '{out}' cannot be written" in lines[0] and "is a file" in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+
+
 # -- the installed console script ----------------------------------------------------------
 
 

@@ -76,6 +76,11 @@ def check_out(out: Path, manifest: dict[str, Any], resume: bool, exp: Experiment
     """Whether ``out`` already holds this sweep; an error if it cannot take it."""
     out = Path(out)
     if not out.exists():
+        from ..outputs import unwritable
+
+        problem = unwritable(out)
+        if problem:
+            raise OutDirError(f"--out: '{out}' cannot be written: {problem}")
         return False
     if not out.is_dir():
         raise OutDirError(f"--out: '{out}' exists and is not a directory")
