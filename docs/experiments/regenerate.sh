@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the shipped experiments and copy their figures and key tables here.
 #   bash docs/experiments/regenerate.sh [--workers N | --scheduler tcp://HOST:PORT]
-# About 75 s each on 2 cores. Results go to results/<experiment>/ (kept, so that
+# About 45 s each on 2 cores (runs and analysis). Results go to results/<experiment>/ (kept, so that
 # `qisim sweep ... --resume` or `qisim analyse` can be run on them again).
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Run the shipped virtual trials and copy their report (table, figures, headline) here.
 #   bash docs/trials/regenerate.sh [--workers N | --scheduler tcp://HOST:PORT]
-# heads_up: 2 x 200 simulated trials, about 4 min on 2 cores; power_alignment:
-# 12 x 50, about 5 min. Results go to results/trials/<trial>/ (kept, for --resume).
+# heads_up: 2 x 200 simulated trials, about 1 min on 2 cores; power_alignment:
+# 12 x 50, about 1.5 min (runs and report). Results go to results/trials/<trial>/ (kept, for --resume).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 QISIM=${QISIM:-qisim}
