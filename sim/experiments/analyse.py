@@ -51,6 +51,8 @@ BINS = 5
 PRECISION = 0.1
 #: Bootstrap resamples for the confidence intervals of Sobol and Morris indices.
 RESAMPLES = 1000
+#: A Sobol index whose 95% half-width exceeds this (on its 0-1 scale) cannot rank factors.
+SOBOL_VAGUE = 0.25
 COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666")
 
 
@@ -541,6 +543,13 @@ def sobol_indices(data: Data, outcomes: list[str], out: Path, result: Analysis) 
             f"  {name}: Sobol ST largest for {data.keys[top]} "
             f"({si['ST'][top]:.2f} +/- {si['ST_conf'][top]:.2f})"
         )
+        widest = float(np.nanmax(np.concatenate([si["S1_conf"], si["ST_conf"]])))
+        if not widest <= SOBOL_VAGUE:
+            result.notes.append(
+                f"Sobol indices of {name} are too uncertain to rank the factors (95% intervals up to "
+                f"+/-{widest:.2g} on a 0-1 scale, from {data.points} design points): raise "
+                "design.samples (hundreds of base samples are usual)"
+            )
     axes[0].legend(fontsize=8, frameon=False)
     paths = [out / "sobol_indices.csv"]
     write_csv(paths[0], rows)
