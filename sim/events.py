@@ -33,6 +33,15 @@ def _for(duration: int) -> str:
     return f" for {duration} days" if duration > 0 else ""
 
 
+def _in_force(level: np.ndarray, strength: float) -> bool:
+    """Whether a lever that sets ``level`` to ``strength`` finds it so already (narration)."""
+    return bool(np.all(level == strength))
+
+
+#: The end of a narration line for a lever or event that finds its setting already in force.
+UNCHANGED = "already in force: nothing changes"
+
+
 def apply_event(s: State, p: NS, ev: dict, primary: str) -> str:
     """Apply one event or lever to the state; return its narration (without 'Day N: ')."""
     kind, strength, dur = ev["kind"], ev["strength"], ev["duration"]
@@ -51,8 +60,14 @@ def apply_event(s: State, p: NS, ev: dict, primary: str) -> str:
             f"time to it and managers' attention goes to it."
         )
     if kind == "regulator_endorsement":
+        already = bool(np.all(s.regulator[mask] >= strength))
         s.regulator[mask] = np.maximum(s.regulator[mask], strength)
-        return f"the regulator endorses {primary} in {where}; the board will weigh it at its next meeting."
+        what = primary if s.K else "QI"
+        if already:
+            return f"the regulator's endorsement of {what} in {where} is {UNCHANGED}."
+        if not s.K:
+            return f"the regulator endorses QI in {where}, but no intervention runs there to weigh."
+        return f"the regulator endorses {what} in {where}; the board will weigh it at its next meeting."
     if kind == "inspection":
         s.inspection[mask], s.inspection_until[mask] = strength, _until(day, dur)
         return (
@@ -63,10 +78,11 @@ def apply_event(s: State, p: NS, ev: dict, primary: str) -> str:
         u = s.rng["events"].random((2, s.N))
         posts = mask[s.c_hosp] & (u[0] < strength)
         replace_posts(s, p, posts, u[1])
-        return (
-            f"{int(posts.sum())} clinical posts in {where} change hands; the newcomers do not know "
-            f"{primary} yet."
-        )
+        n = int(posts.sum())
+        moved = f"{n} clinical post{'' if n == 1 else 's'} in {where} change{'s' if n == 1 else ''} hands"
+        if not s.K:
+            return f"{moved}."
+        return f"{moved}; the newcomers do not know {primary} yet."
     if kind == "facilitator_leaves":
         present = mask & (s.facil_from <= day) & (s.facil_until > day)
         s.facil_until[mask] = np.minimum(s.facil_until[mask], day)
@@ -77,16 +93,28 @@ def apply_event(s: State, p: NS, ev: dict, primary: str) -> str:
             f"middle managers."
         )
     if kind == "reviews_include_qi":
+        already = _in_force(s.review_on[mask], strength)
         s.review_on[mask] = strength
+        if already:
+            return f"QI in middle managers' performance reviews in {where} is {UNCHANGED}."
         return f"the board puts QI into middle managers' performance reviews in {where}."
     if kind == "protected_time":
+        already = _in_force(s.protected[mask], strength)
         s.protected[mask] = strength
+        if already:
+            return (
+                f"protected time for QI in {where} ({strength:.0%} of the intervention's time) is "
+                f"{UNCHANGED}."
+            )
         return (
             f"protected time for QI is granted to clinicians in {where} "
             f"({strength:.0%} of the intervention's time, where managers arrange it)."
         )
     if kind == "resources":
+        already = _in_force(s.resources[mask], strength)
         s.resources[mask] = strength
+        if already:
+            return f"the QI budget the board releases in {where}, {strength:.0%}, is {UNCHANGED}."
         return f"the board sets the QI budget it releases in {where} to {strength:.0%}."
     if kind == "launch":
         return _launch(s, p, mask, ev.get("ward", -1), where, primary)

@@ -360,8 +360,9 @@ class QIModel(mesa.Model):
             briefing = bool(p.iv.working_days_only[0])
             if n_now < n_prev:
                 what = "briefings stop" if briefing else f"use of {name} lapses"
+                stopped = memo["wards_running"] & ~running
                 self._say(
-                    f"{what} on {n_prev - n_now} of {s.W} wards{self._why_down()}; "
+                    f"{what} on {n_prev - n_now} of {s.W} wards{self._why_down(stopped)}; "
                     f"{n_now} still run{'s' if n_now == 1 else ''} it."
                 )
             elif n_now > n_prev:
@@ -397,25 +398,43 @@ class QIModel(mesa.Model):
             if raised or resolved:
                 waiting = int(s.today["backlog_mgr"].sum())
                 self._say(
-                    f"this month {raised} issues were raised and {resolved} resolved; "
-                    f"{waiting} wait for managerial authority."
+                    f"this month {_issues(raised)} {'was' if raised == 1 else 'were'} raised and "
+                    f"{resolved or 'none'} resolved; {waiting or 'none'} "
+                    f"wait{'s' if waiting == 1 else ''} for managerial authority."
                 )
 
-    def _why_down(self) -> str:
+    def _why_down(self, stopped: np.ndarray | None = None) -> str:
+        """Why the primary intervention stopped on the wards ``stopped`` (W,) (default: all),
+        read from their state: what took their time or attention (a merger, an EHR roll-out,
+        other initiatives still running there, a facilitator gone whose work their managers
+        have not taken over, issues waiting for managers), then that staff see it as one more
+        passing fad (their mean fad belief above one half).  '' when none of these holds."""
         s = self.state
-        if (s.merger > 0).any():
-            return ": the merger takes the ward managers' attention"
-        if (s.ehr > 0).any():
-            return ": the EHR roll-out takes clinicians' time and managers' attention"
+        wards = np.ones(s.W, dtype=bool) if stopped is None or not stopped.any() else stopped
+        hosp = np.zeros(s.H, dtype=bool)
+        hosp[s.ward_hosp[wards]] = True
+        staff = wards[s.c_ward]
+        reasons = []
+        others = (s.w_active & ~s.w_abandoned)[wards, 1:].sum(axis=1) if s.K > 1 else np.zeros(1)
         # a facilitator who was there and left (as planned or by a lever) within six months
         left = (s.facil_from <= s.facil_until) & (s.facil_until <= s.day) & (s.day - s.facil_until <= 180)
-        if left.any():
-            return ": the facilitator has left and the managers have not taken over their work"
-        if s.today["backlog_mgr"].sum() > s.W:
-            return ": issues raised wait unresolved for managers"
-        if s.c_fad.mean() > 0.5:
-            return ": staff see it as one more passing fad"
-        return ""
+        if (s.merger[hosp] > 0).any():
+            reasons.append("the merger takes the ward managers' attention")
+        elif (s.ehr[hosp] > 0).any():
+            reasons.append("the EHR roll-out takes clinicians' time and managers' attention")
+        elif np.median(others) >= 1:
+            n = int(np.round(np.median(others)))
+            reasons.append(
+                f"{'another initiative competes' if n == 1 else f'{n} other initiatives compete'} "
+                "for the same staff time and managers' attention"
+            )
+        elif left[hosp].any() and s.m_priority[s.ward_mgr[wards], 0].mean() < 0.5:
+            reasons.append("the facilitator has left and the managers have not taken over their work")
+        elif s.today["backlog_mgr"][wards].mean() > 1:
+            reasons.append("issues raised wait unresolved for managers")
+        if s.c_fad[staff].mean() > 0.5:
+            reasons.append("staff see it as one more passing fad")
+        return ": " + ", and ".join(reasons) if reasons else ""
 
     # -- results ----------------------------------------------------------------------
     def timeseries(self) -> dict[str, np.ndarray]:
@@ -513,6 +532,11 @@ class QIModel(mesa.Model):
             "version": __version__,
             "scenario": self.config.to_nested(),
         }
+
+
+def _issues(n: int) -> str:
+    """'no issues', '1 issue', '3 issues' (narration)."""
+    return "no issues" if n == 0 else f"{n} issue{'' if n == 1 else 's'}"
 
 
 _COLUMN_SET = frozenset(COLUMNS)
