@@ -8,8 +8,11 @@ under ``-q``), not asserted.
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -24,7 +27,8 @@ if chromium() is None:
     )
 
 STATUS = re.compile(
-    r"Day (\d+) of (\d+); A: adoption (\d+)%, alignment ([\d.]+); B: adoption (\d+)%, alignment ([\d.]+)"
+    r"Day (\d+) of (\d+) \(seed \d+\); "
+    r"A: adoption (\d+)%, alignment ([\d.]+); B: adoption (\d+)%, alignment ([\d.]+)"
 )
 
 
@@ -170,3 +174,61 @@ def test_sessions_do_not_share_runs(server, offline):
     second.get_by_role("button", name="Step", exact=True).click()
     assert wait_day(second, lambda d: d >= 1) == 1  # not 31: its own pair
     assert day(first) == 30
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time a process has used so far (user and system), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_play_stops_when_the_tab_goes_without_saying_so(server, offline):
+    """A browser that goes away without the tab's closing message (killed, a machine
+    asleep, a dropped network) leaves only a lost connection: play must stop then too,
+    not run on to day 730 with nobody watching."""
+    new_page, _ = offline
+    page = new_page()
+    page.goto(server.url + "?solara-no-close-beacon")  # the tab will not say it closes
+    page.get_by_role("button", name="Play").wait_for()
+    page.get_by_role("button", name="Play").click()
+    wait_day(page, lambda d: d >= 5)
+    page.context.close()
+    time.sleep(1.5)  # the tick under way ends
+    before = cpu_seconds(server.proc.pid)
+    time.sleep(3)
+    used = cpu_seconds(server.proc.pid) - before
+    assert used < 0.3, f"the server worked {used:.1f} s of 3 after the tab went: play went on"
+
+
+def test_controls_stay_in_view_and_a_bad_setting_stays_to_correct(server, offline):
+    new_page, _ = offline
+    page = new_page()
+    page.goto(server.url)
+    page.get_by_role("button", name="Play").wait_for()
+    page.locator(".qisim-export").scroll_into_view_if_needed()
+    box = page.locator(".qisim-controls").bounding_box()
+    assert box and box["y"] >= -1 and box["y"] < 50  # the bar stays at the top of the window
+    page.get_by_role("button", name="Play").click()  # reachable from the bottom of the page
+    page.get_by_role("button", name="Pause").click()
+    page.get_by_role("button", name="Play").wait_for()
+
+    side = page.locator(".qisim-side-B")
+    side.get_by_text("Start settings").click()
+    area = side.locator("textarea")
+    area.fill("days=nonsense")
+    page.locator("h2").click()  # leave the box
+    expect(side.locator(".v-alert")).to_contain_text("Side B's other settings: 'days' must be an integer")
+    expect(area).to_be_visible()  # the panel stayed open ...
+    expect(area).to_have_value("days=nonsense")  # ... with the text to correct
+    assert "--set" not in side.locator(".v-alert").inner_text()
+    area.fill("days=100")
+    page.locator("h2").click()
+    expect(side.locator(".v-alert")).to_have_count(0)
+    expect(page.locator(".qisim-status")).to_contain_text("Day 0 of 730 (seed 1)")
+
+    page.get_by_label("Seed").fill("-1")
+    page.get_by_role("button", name="Reset", exact=True).click()
+    expect(page.locator(".qisim-controls .v-alert")).to_contain_text("The seed must be a whole number")
+    assert "ValueError" not in page.locator("body").inner_text()  # no traceback in place of the page
+    expect(page.locator(".qisim-status")).to_contain_text("Day 0 of 730 (seed 1)")

@@ -7,14 +7,21 @@ tells the components to draw again.
 
 The play loop runs in a thread of the session (``solara.use_thread``), modelled on
 Mesa's SolaraViz ``ModelController``: each tick steps both sides by a few days, then
-redraws; it is cancelled cooperatively (never inside a model's step) on pause, on a
-change of speed and when the session ends.
+redraws, then rests (:class:`~sim.app.session.Player`); it is cancelled cooperatively
+(never inside a model's step) on pause, on a change of speed or of the run, and when no
+browser tab of the session is connected any more (the tab was closed or reloaded, or the
+browser went away without saying so).
+
+Errors stay on the page: a bad seed under the buttons, a bad setting under the settings
+box it came from (the typed text kept), and the run is left as it was.
 """
 
 from __future__ import annotations
 
 import html
 import threading
+import time
+from collections.abc import Callable
 
 import solara
 
@@ -29,17 +36,23 @@ from .session import (
     Player,
     ScenarioError,
     SideSpec,
+    app_message,
+    check_seed,
     export_name,
     preset_description,
     preset_names,
 )
 
-#: Figures are drawn at this resolution in the page (export uses a higher one).
-LIVE_DPI = 80
+#: Figures are drawn at this resolution in the page: 12-inch figures at 1,200 pixels, the
+#: width the page shows them at (export uses a higher one).
+LIVE_DPI = 100
 #: Seconds the play loop rests after each tick, holding no lock (Python's locks are not fair).
 YIELD = 0.03
+#: Longest sleep of the play loop between checks that a tab still shows the session.
+CHECK_EVERY = 0.5
 
 _CSS = """
+.qisim-controls { position: sticky; top: 0; z-index: 5; }
 .qisim-narration { max-height: 260px; overflow-y: auto; font-size: 0.85em; border: 1px solid #ddd;
   padding: 4px 8px; background: #fafafa; }
 .qisim-narration ol { padding-left: 0; list-style: none; margin: 0; }
@@ -48,17 +61,53 @@ _CSS = """
 .qisim-desc { font-size: 0.88em; color: #333; }
 .qisim-side-A h3 { color: #d95f02; } .qisim-side-B h3 { color: #1b9e77; }
 .qisim-status { font-size: 0.95em; }
+.qisim-latest { font-size: 0.85em; color: #333; white-space: nowrap; overflow: hidden;
+  text-overflow: ellipsis; }
+.qisim-latest b.A { color: #d95f02; } .qisim-latest b.B { color: #1b9e77; }
+.qisim-lever-note { font-size: 0.85em; font-style: italic; min-height: 1.2em; }
 """
 
 
+def session_watched() -> Callable[[], bool]:
+    """A check, callable from any thread, that a browser tab still shows this session.
+
+    False once the session's kernel is closed (the tab closed or reloaded: the browser
+    says so) or once none of its tabs is connected (the browser or the machine went away
+    without saying so: Solara would keep the kernel a day for a reconnect).  Outside a
+    Solara server (tests rendering the page in Python) it is always True.
+    """
+    try:
+        from solara.server import kernel_context
+    except ImportError:  # pragma: no cover - solara[server] is a dependency
+        return lambda: True
+    if not kernel_context.has_current_context():
+        return lambda: True
+    context = kernel_context.get_current_context()
+    connected = kernel_context.PageStatus.CONNECTED
+
+    def watched() -> bool:
+        if context.closed_event.is_set():
+            return False
+        try:
+            return connected in list(context.page_status.values())
+        except RuntimeError:  # the dict changed while read: a tab is (dis)connecting
+            return True
+
+    return watched
+
+
 @solara.component
-def Page():
-    pair = solara.use_memo(Pair, dependencies=[])  # one pair per browser session
+def Page(pair: Pair | None = None):
+    """The app; ``pair``: the pair to show (default: a new one for this browser session)."""
+    pair = solara.use_memo(lambda: pair or Pair(), dependencies=[])  # one pair per browser session
+    watched = solara.use_memo(session_watched, dependencies=[])
     version = solara.use_reactive(0)
     playing = solara.use_reactive(False)
     speed = solara.use_reactive(DEFAULT_SPEED)
+    seed = solara.use_reactive(pair.seed)  # the seed box; every restart uses it
     stats = solara.use_memo(dict, dependencies=[])  # days per second while playing (no render)
-    error = solara.use_reactive("")
+    error = solara.use_reactive("")  # under the buttons
+    side_error = solara.use_reactive(("", ""))  # (side, message): under that side's settings box
 
     def refresh():
         pair.live_figures(LIVE_DPI)  # drawn here, so that the page's render only swaps images
@@ -68,32 +117,58 @@ def Page():
         if not playing.value:
             return
         player = Player(speed.value)
-        while not cancel.is_set() and playing.value and not pair.done:
+        while not cancel.is_set() and playing.value and not pair.done and watched():
             wait = player.wait()
             if wait:
-                cancel.wait(wait)
+                cancel.wait(min(wait, CHECK_EVERY))
                 continue
-            player.advanced(pair.step(player.due()))
+            start = time.perf_counter()
+            with pair.lock:  # a restart stops play before it takes the lock: no step after it
+                if cancel.is_set() or not playing.value:
+                    break
+                player.advanced(pair.step(player.due()))
             stats["rate"] = player.days_per_second
             refresh()  # draws again, in this thread
+            player.ticked(time.perf_counter() - start)
             cancel.wait(YIELD)  # let the page's own events (pause, a lever) take the pair's lock
-        if pair.done:
+        if pair.done or not watched():
             playing.set(False)
 
     solara.use_thread(loop, dependencies=[playing.value, speed.value], intrusive_cancel=False)
 
-    def reset(a=None, b=None, seed=None):
+    def restart(a=None, b=None, side: str = "") -> bool:
+        """Start both sides again at day 0 on the seed in the box (stopping play); on bad
+        input say why, leave the run as it was and return False."""
+        playing.set(False)
         try:
-            pair.reset(a, b, seed)
-            error.set("")
+            chosen = check_seed(seed.value)
+        except ValueError as err:
+            error.set(f"{err} The run is left as it was.")
+            return False
+        try:
+            pair.reset(a, b, chosen)
         except ScenarioError as err:
-            error.set(str(err))
+            if side:
+                side_error.set((side, app_message(err, side)))
+            else:
+                error.set(app_message(err))
+            return False
+        error.set("")
+        side_error.set(("", ""))
         refresh()
+        return True
 
     def step(days: int):
         playing.set(False)
         pair.step(days)
         refresh()
+
+    def enter_seed(value):
+        try:
+            check_seed(value)
+            error.set("")
+        except ValueError as err:
+            error.set(f"{err} Reset runs only with a valid seed.")
 
     solara.Style(_CSS)
     solara.Title("qisim workshop")
@@ -102,12 +177,11 @@ def Page():
             tag="h2",
             unsafe_innerHTML="The model of alignment: two hospitals, the same random numbers, one difference",
         )
-        Controls(pair, playing, speed, stats, step, reset, version.value)
-        if error.value:
-            solara.Error(error.value)
+        Controls(pair, playing, speed, seed, stats, step, restart, enter_seed, error.value, version.value)
         with solara.Columns([1, 1]):
             for name in SIDES:
-                SidePanel(pair, name, reset, refresh, version.value)
+                message = side_error.value[1] if side_error.value[0] == name else ""
+                SidePanel(pair, name, restart, refresh, message, pair.day, version.value)
         Figures(pair, version.value)
         with solara.Columns([1, 1]):
             for name in SIDES:
@@ -116,8 +190,9 @@ def Page():
 
 
 @solara.component
-def Controls(pair: Pair, playing, speed, stats: dict, step, reset, version: int):
-    seed = solara.use_reactive(pair.seed)
+def Controls(
+    pair: Pair, playing, speed, seed, stats: dict, step, restart, enter_seed, error: str, version: int
+):
     with solara.Card(classes=["qisim-controls"]):
         with solara.Row(style={"align-items": "center", "flex-wrap": "wrap"}):
             if playing.value:
@@ -134,13 +209,8 @@ def Controls(pair: Pair, playing, speed, stats: dict, step, reset, version: int)
                 )
             solara.Button("Step", icon_name="mdi-step-forward", on_click=lambda: step(1), disabled=pair.done)
             solara.Button("Step 30 days", on_click=lambda: step(30), disabled=pair.done)
-
-            def do_reset():
-                playing.set(False)
-                reset(seed=seed.value)
-
-            solara.Button("Reset", icon_name="mdi-restart", on_click=do_reset)
-            solara.InputInt("Seed", value=seed, style={"max-width": "110px"})
+            solara.Button("Reset", icon_name="mdi-restart", on_click=lambda: restart())
+            solara.InputInt("Seed", value=seed, on_value=enter_seed, style={"max-width": "110px"})
             solara.Select(
                 "Speed (days per second)",
                 values=list(SPEEDS),
@@ -152,35 +222,53 @@ def Controls(pair: Pair, playing, speed, stats: dict, step, reset, version: int)
             status += f" — playing at {stats.get('rate', 0.0):.1f} days per second"
         elif pair.done:
             status += " — the end of the run: export the debrief below"
+        if seed.value != pair.seed and not error:
+            status += f" — Reset starts again on seed {seed.value}"
         solara.Text(status, classes=["qisim-status"])
+        with solara.Column(gap="0px", classes=["qisim-error"]):
+            if error:
+                solara.Error(error, dense=True)
+        latest = [(name, pair.narration(name)[:1]) for name in SIDES]
+        lines = "".join(
+            f"<div title='{html.escape(line[0], quote=True)}'><b class='{name}'>{name}</b> "
+            f"{html.escape(line[0])}</div>"
+            for name, line in latest
+            if line
+        )
+        solara.HTML(tag="div", unsafe_innerHTML=lines, classes=["qisim-latest"])
 
 
 @solara.component
-def SidePanel(pair: Pair, name: str, reset, refresh, version: int):
+def SidePanel(pair: Pair, name: str, restart, refresh, error: str, day: int, version: int):
+    """One side: preset, start settings, levers.  ``day`` is the day the page shows: a lever
+    pulled while the run plays acts from that day."""
     side = pair.side(name)
     spec = side.spec
     other = pair.sides[1 - SIDES.index(name)].spec
     overrides = solara.use_reactive("\n".join(spec.overrides))
 
-    def choose(preset: str):
-        reset(**{name.lower(): SideSpec(preset, spec.settings, spec.overrides)})
+    def apply(new: SideSpec) -> bool:
+        return restart(**{name.lower(): new}, side=name)
 
-    def toggle(key: str, on: bool):
+    def choose(preset: str) -> bool:
+        return apply(SideSpec(preset, spec.settings, spec.overrides))
+
+    def toggle(key: str, on: bool) -> bool:
         settings = tuple(k for k in START_SETTINGS if (k == key and on) or (k != key and k in spec.settings))
-        reset(**{name.lower(): SideSpec(spec.preset, settings, spec.overrides)})
+        return apply(SideSpec(spec.preset, settings, spec.overrides))
 
     def apply_overrides(text: str):
-        overrides.set(text)
+        overrides.set(text)  # kept as typed, also when refused
         lines = tuple(line.strip() for line in text.splitlines() if line.strip())
-        reset(**{name.lower(): SideSpec(spec.preset, spec.settings, lines)})
+        apply(SideSpec(spec.preset, spec.settings, lines))
 
     def pull(kind: str):
-        pair.pull(name, kind)
+        pair.pull(name, kind, day=day)
         refresh()
 
     with solara.Card(classes=[f"qisim-side-{name}"], margin=0):
         solara.HTML(tag="h3", unsafe_innerHTML=html.escape(f"Side {name}: {spec.label}"))
-        solara.Select(f"Preset of side {name}", values=preset_names(), value=spec.preset, on_value=choose)
+        Refusable(f"Preset of side {name}", spec.preset, choose, values=preset_names())
         solara.Text(side.scenario["title"], style={"font-weight": "bold", "display": "block"})
         solara.Text(preset_description(spec.preset), classes=["qisim-desc"])
         if (
@@ -195,18 +283,20 @@ def SidePanel(pair: Pair, name: str, reset, refresh, version: int):
             )
         with solara.Details("Start settings (changing one starts both sides again)"):
             for key, (label, _) in START_SETTINGS.items():
-                solara.Checkbox(
-                    label=label, value=key in spec.settings, on_value=lambda on, key=key: toggle(key, on)
-                )
+                Refusable(label, key in spec.settings, lambda on, key=key: toggle(key, on))
             solara.InputTextArea(
-                "Other settings, one KEY=VALUE a line (as qisim run --set)",
+                "Other settings, one KEY=VALUE a line (e.g. days=365; qisim scenarios --keys lists them)",
                 value=overrides.value,
                 on_value=apply_overrides,
                 continuous_update=False,
                 rows=2,
             )
+            with solara.Column(gap="0px", classes=[f"qisim-settings-error-{name}"]):
+                if error:
+                    solara.Error(error, dense=True)
         solara.Text(
-            f"Pull a lever on side {name} (it acts from the next day):", style={"font-weight": "bold"}
+            f"Pull a lever on side {name} (paused: it acts on the next day; playing: from the day shown):",
+            style={"font-weight": "bold"},
         )
         with solara.Row(style={"flex-wrap": "wrap", "gap": "4px"}):
             for kind, lever in LEVERS.items():
@@ -219,6 +309,23 @@ def SidePanel(pair: Pair, name: str, reset, refresh, version: int):
                     classes=[f"qisim-lever-{kind}"],
                     attributes={"title": lever.help},
                 )
+        solara.Text(pair.lever_note(name), classes=["qisim-lever-note", f"qisim-lever-note-{name}"])
+
+
+@solara.component
+def Refusable(label: str, value, apply: Callable[[object], bool], values: list | None = None):
+    """A select (given ``values``) or a check box showing ``value``, whose change
+    ``apply(new)`` may refuse (returning False): it then shows ``value`` again."""
+    shown = solara.use_reactive(value)
+
+    def changed(new):
+        if not apply(new):
+            shown.set(value)
+
+    if values is None:
+        solara.Checkbox(label=label, value=shown, on_value=changed)
+    else:
+        solara.Select(label, values=values, value=shown, on_value=changed)
 
 
 @solara.component

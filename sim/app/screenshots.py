@@ -58,6 +58,9 @@ def take(out: Path) -> list[Path]:
         page.set_default_timeout(30_000)
         page.goto(server.url)
         page.get_by_role("button", name="Play").wait_for()
+        # the controls stay at the top of the window as one scrolls; here they must not
+        # cover the parts of the page taken one by one
+        page.add_style_tag(content=".qisim-controls { position: static !important; }")
         page.wait_for_timeout(800)
         shot(page.locator(".qisim-controls"), "app-controls.png")
         shot(page.locator(".qisim-side-A").first, "app-side.png")

@@ -7,7 +7,9 @@ lever on one side or both (the model narrates it); :meth:`Pair.figure` draws the
 figures; :meth:`Pair.debrief_html` and :meth:`Pair.export_zip` make the debrief.
 
 Every method that reads or changes the models holds the pair's lock, so a lever pulled
-from the page while the play loop steps is applied on the next day, never lost.
+from the page while the play loop steps is never lost; pulled with the day the page showed
+(``day=``), it acts from that day even if the loop has stepped on (the side is run again
+from day 0 on its seed, with every lever at its day: the same run, to the bit).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import base64
 import html
 import io
 import json
+import textwrap
 import threading
 import time
 import zipfile
@@ -159,6 +162,35 @@ class Pull:
     kind: str
     strength: float
     duration: int
+    hospital: int = -1
+
+
+def check_seed(seed: Any) -> int:
+    """The seed as an int; :class:`ValueError` with a plain message unless it is a whole
+    number of 0 or more."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer | str):
+        raise ValueError(f"The seed must be a whole number, 0 or more (not {seed!r}).")
+    text = str(seed).strip()
+    if not text.isdigit():
+        raise ValueError(f"The seed must be a whole number, 0 or more (not {text or 'empty'}).")
+    return int(text)
+
+
+def app_message(err: ScenarioError, side: str | None = None) -> str:
+    """A scenario error worded for the app's settings box rather than the command line."""
+    message = (
+        err.message.replace(
+            "see `qisim scenarios --keys` for valid keys", "`qisim scenarios --keys` lists them"
+        )
+        .replace("unknown key", "no such setting")
+        .replace("expected KEY=VALUE", "write it as KEY=VALUE, for example days=365")
+        .replace("(got ", "(you wrote ")
+    )
+    if err.source != "--set":
+        return str(err)
+    where = f"Side {side}'s other settings" if side else "Other settings"
+    what = f"'{err.key}' " if err.key else ""
+    return f"{where}: {what}{message}. Correct the line and click outside the box."
 
 
 @dataclass
@@ -193,6 +225,26 @@ class Side:
         lines = self.model.events_log()
         return lines[::-1] if newest_first else lines
 
+    def pending(self) -> list[Pull]:
+        """Levers pulled that have not acted yet: they act when the next day is simulated."""
+        return [p for p in self.pulls if p.day >= self.day]
+
+    def replay(self, pulls: list[Pull], until: int) -> None:
+        """Run the side again from day 0 on its seed up to day ``until``, with each lever of
+        ``pulls`` pulled on its day (those on ``until`` or later stay pending)."""
+        ordered = sorted(pulls, key=lambda p: p.day)  # stable: same-day pulls keep their order
+        model = QIModel(self.spec.scenario(), rng=self.seed, detail=False)
+        i = 0
+        while True:
+            while i < len(ordered) and ordered[i].day <= model.day:
+                p = ordered[i]
+                model.pull_lever(p.kind, p.strength, p.duration, p.hospital)
+                i += 1
+            if model.day >= until or model.day >= self.horizon:
+                break
+            model.step()
+        self.model, self.pulls = model, ordered
+
     def marks(self) -> list[tuple[int, str]]:
         """Days to mark on the figures: the scenario's own events and the levers pulled."""
         out = markers(self.scenario, max(self.day, 1))
@@ -226,13 +278,14 @@ class Pair:
     ):
         """Start again from day 0; unchanged arguments keep their current value.
 
-        Raises :class:`ScenarioError` (and leaves the pair as it was) for bad input.
+        Raises :class:`ScenarioError` for a bad scenario and :class:`ValueError` for a seed
+        that is not a whole number of 0 or more, and leaves the pair as it was.
         """
         specs = [_spec(x) for x in (a, b)]
         with self.lock:
             old = [s.spec for s in self.sides] or [SideSpec(p) for p in DEFAULT_PRESETS]
             specs = [new or prev for new, prev in zip(specs, old, strict=True)]
-            seed = self.seed if seed is None else int(seed)
+            seed = self.seed if seed is None else check_seed(seed)
             sides = [Side(spec, seed) for spec in specs]  # may raise: the pair stays as it was
             self.seed, self.sides = seed, sides
             self.version += 1
@@ -277,9 +330,15 @@ class Pair:
         strength: float | None = None,
         duration: int | None = None,
         hospital: int = -1,
+        day: int | None = None,
     ) -> list[str]:
         """Pull a lever on side ``'A'``, ``'B'`` (or 0, 1) or ``'both'``; it acts from the
-        start of the next day simulated and is narrated then.  Returns the sides pulled."""
+        start of the next day simulated and is narrated then.  Returns the sides pulled.
+
+        ``day``: the day the page showed when the lever was pulled.  If the side has run
+        past it (the play loop stepped on meanwhile), the side is run again from day 0 with
+        the lever on that day, back to where it was: the lever acts from the day shown.
+        """
         lever = LEVERS.get(kind)
         if lever is None:
             raise ValueError(f"unknown lever '{kind}'; levers are: {', '.join(LEVERS)}")
@@ -289,12 +348,39 @@ class Pair:
         with self.lock:
             for name in names:
                 s = self.sides[SIDES.index(name)]
-                if s.done:
+                at = s.day if day is None else min(max(int(day), 0), s.day)
+                if at >= s.horizon:
                     continue
-                s.model.pull_lever(kind, strength, duration, hospital)
-                s.pulls.append(Pull(s.day, kind, strength, duration))
+                pull = Pull(at, kind, strength, duration, hospital)
+                if at == s.day:
+                    s.model.pull_lever(kind, strength, duration, hospital)
+                    s.pulls.append(pull)
+                else:
+                    s.replay([*s.pulls, pull], s.day)
             self.version += 1
         return names
+
+    def lever_note(self, side: str | int) -> str:
+        """One line on the side's levers: those queued for the next day, else the last pulled."""
+        with self.lock:
+            s = self.side(side)
+            pending = s.pending()
+            if pending:
+                counts: dict[str, int] = {}
+                for p in pending:
+                    counts[p.kind] = counts.get(p.kind, 0) + 1
+                what = ", ".join(
+                    LEVERS[k].label + (f" (pressed {n} times: {n} pulls)" if n > 1 else "")
+                    for k, n in counts.items()
+                )
+                they = "It acts" if len(pending) == 1 else "They act"
+                return f"Queued for day {s.day}: {what}. {they} when the run moves on (Play or Step)."
+            if s.pulls:
+                last = s.pulls[-1]
+                return (
+                    f"Last lever: {LEVERS[last.kind].label}, from day {last.day} (in bold in the narration)."
+                )
+            return ""
 
     # -- reading ----------------------------------------------------------------------
     def side(self, name: str | int) -> Side:
@@ -315,7 +401,7 @@ class Pair:
     def state_line(self) -> str:
         """One line on where the pair is: day, and adoption and alignment of each side."""
         with self.lock:
-            parts = [f"Day {self.day} of {self.horizon}"]
+            parts = [f"Day {self.day} of {self.horizon} (seed {self.seed})"]
             for name, s in zip(SIDES, self.sides, strict=True):
                 row = s.model._row
                 if row:
@@ -347,7 +433,8 @@ class Pair:
     def figure_png(self, name: str, dpi: int = 72, export: bool = False) -> bytes:
         fig = self.figure(name, export=export)
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=dpi)
+        # live figures are redrawn several times a second: the fastest compression
+        fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": 6 if export else 1})
         return buf.getvalue()
 
     # -- export -----------------------------------------------------------------------
@@ -398,17 +485,29 @@ class Player:
     """The play loop's pace: simulated days due at a target speed, in days per second.
 
     The loop asks :meth:`wait` how long to sleep, then steps :meth:`due` days and redraws,
-    then reports the days done with :meth:`advanced`.  Days fall due with wall-clock time,
-    so the time a redraw takes raises the days per tick, not lower the speed; a tick comes
-    at most every ``min_interval`` seconds (a few redraws per second), and a debt of more
-    than ``max_days`` (a stalled machine) is dropped rather than caught up in a burst.
+    then reports the days done with :meth:`advanced` and the seconds the tick took with
+    :meth:`ticked`.  Days
+    fall due with wall-clock time, so the time a redraw takes raises the days per tick, not
+    lower the speed.  A tick comes at most every ``min_interval`` seconds, and after a tick
+    the loop rests at least ``rest`` times as long as the tick took: a playing page keeps
+    the server busy at most 1 / (1 + rest) of the time, and when several pages play at once
+    (their ticks take longer as they share the server) each redraws less often, which
+    leaves the server free to answer clicks.  A debt of more than ``max_days`` (a stalled
+    machine) is dropped rather than caught up in a burst.
     """
 
-    def __init__(self, speed: float = DEFAULT_SPEED, min_interval: float = 0.2, max_days: int = 60):
-        self.speed, self.min_interval, self.max_days = float(speed), min_interval, max_days
+    def __init__(
+        self,
+        speed: float = DEFAULT_SPEED,
+        min_interval: float = 0.2,
+        max_days: int = 60,
+        rest: float = 1.0,
+    ):
+        self.speed, self.min_interval, self.max_days, self.rest = float(speed), min_interval, max_days, rest
         self.started = time.perf_counter()
         self.days = 0
         self._credit = 0.0  # days forgiven after a stall
+        self._resume = self.started  # no tick before this time
 
     def _owed(self) -> float:
         return (time.perf_counter() - self.started) * self.speed - self.days - self._credit
@@ -420,7 +519,8 @@ class Player:
             self._credit += owed - self.max_days
             owed = self.max_days
         need = max(1.0, self.speed * self.min_interval)
-        return 0.0 if owed >= need else (need - owed) / self.speed
+        due = 0.0 if owed >= need else (need - owed) / self.speed
+        return max(due, self._resume - time.perf_counter(), 0.0)
 
     def due(self) -> int:
         """Days to step in this tick."""
@@ -428,6 +528,10 @@ class Player:
 
     def advanced(self, days: int) -> None:
         self.days += days
+
+    def ticked(self, seconds: float) -> None:
+        """The tick (its steps and redraw) took ``seconds``: rest ``rest`` times as long."""
+        self._resume = time.perf_counter() + self.rest * max(seconds, 0.0)
 
     @property
     def days_per_second(self) -> float:
@@ -520,9 +624,14 @@ def _legend(fig: Figure, ax: Axes, ncols: int) -> None:
     fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncols=ncols, frameon=False, fontsize=8.5)
 
 
+#: Characters a line of an exported figure's title holds (12 pt bold on a 12-inch figure).
+TITLE_CHARS = 100
+
+
 def _title(fig: Figure, name: str, export: bool) -> None:
+    """An exported figure's title, wrapped to fit its width (the page shows it as text)."""
     if export:
-        fig.suptitle(FIGURES[name], fontsize=12, fontweight="bold")
+        fig.suptitle(textwrap.fill(FIGURES[name], TITLE_CHARS), fontsize=12, fontweight="bold", y=0.99)
 
 
 def _draw_adoption(data, horizon: int, export: bool) -> Figure:
@@ -759,6 +868,8 @@ __all__ = [
     "ScenarioError",
     "Side",
     "SideSpec",
+    "app_message",
+    "check_seed",
     "export_name",
     "preset_description",
     "preset_names",

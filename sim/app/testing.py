@@ -128,3 +128,105 @@ def offline_context(browser, blocked: list[str], requested: list[str] | None = N
 
     context.route("**/*", route)
     return context
+
+
+class PageInPython:
+    """The app's page rendered in Python, without a browser or a server, for tests of what
+    the page does with clicks and typing (``solara.render``; widgets found by type and text).
+
+    ``pair`` is the page's :class:`~sim.app.session.Pair`, to read or to move behind the
+    page's back (as the play loop does between two redraws).
+    """
+
+    def __init__(self, pair=None):
+        import solara
+
+        from .page import Page
+        from .session import Pair
+
+        self.pair = pair or Pair()
+        self.box, self.rc = solara.render(Page(self.pair), handle_error=False)
+
+    def close(self) -> None:
+        self.rc.close()
+
+    def widgets(self, kind, where=None) -> list:
+        """Widgets of type ``kind`` (an ipyvuetify class), in page order; ``where``: a
+        widget to search under (default: the page)."""
+        out: list = []
+
+        def walk(w):
+            if isinstance(w, kind):
+                out.append(w)
+            for child in getattr(w, "children", None) or []:
+                if hasattr(child, "children") or hasattr(child, "v_model"):
+                    walk(child)
+
+        walk(where or self.box)
+        return out
+
+    def with_class(self, name: str) -> list:
+        """Widgets whose CSS classes include ``name``."""
+        import ipywidgets
+
+        return [
+            w for w in self.widgets(ipywidgets.DOMWidget) if name in (getattr(w, "class_", "") or "").split()
+        ]
+
+    def text(self, widget=None) -> str:
+        """Every string the widget (default: the page) shows, joined by newlines."""
+        import ipywidgets
+
+        parts = []
+        for w in self.widgets(ipywidgets.Widget, widget):
+            for attr in ("children", "value", "label", "v_model"):
+                value = getattr(w, attr, None)
+                if isinstance(value, str) and value != "!!disabled!!":  # ipyvue's "not set"
+                    parts.append(value)
+                elif isinstance(value, list | tuple):
+                    parts += [v for v in value if isinstance(v, str)]
+        return "\n".join(parts)
+
+    def button(self, label: str):
+        import ipyvuetify as v
+
+        found = [b for b in self.widgets(v.Btn) if label in self.text(b)]
+        if not found:
+            raise LookupError(f"no button '{label}' on the page")
+        return found[0]
+
+    def click(self, label: str, where=None) -> None:
+        import ipyvuetify as v
+
+        if where is not None:
+            found = [b for b in self.widgets(v.Btn, where) if label in self.text(b)]
+            found[0].fire_event("click", {})
+        else:
+            self.button(label).fire_event("click", {})
+
+    def field(self, label: str, index: int = 0):
+        """The index-th text field or text area whose label starts with ``label``."""
+        import ipyvuetify as v
+
+        found = [w for w in self.widgets(v.VuetifyWidget) if str(getattr(w, "label", "")).startswith(label)]
+        found = [w for w in found if isinstance(w, v.TextField | v.Textarea | v.Select)]
+        return found[index]
+
+    def enter(self, label: str, text: str, index: int = 0) -> None:
+        """Type ``text`` into a field and leave it (what makes the page read it)."""
+        widget = self.field(label, index)
+        widget.v_model = text
+        widget.fire_event("focusout", {})
+
+    def choose(self, label: str, value) -> None:
+        """Choose ``value`` in the select whose label starts with ``label``."""
+        self.field(label).v_model = value
+
+    def errors(self) -> list[str]:
+        """The texts of the error messages shown."""
+        import ipyvuetify as v
+
+        return [self.text(a) for a in self.widgets(v.Alert)]
+
+    def status(self) -> str:
+        return self.text(self.with_class("qisim-status")[0])
