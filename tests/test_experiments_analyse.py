@@ -202,6 +202,11 @@ def test_morris_indices_rank_an_active_factor_above_one_that_cannot_act(tmp_path
     active = table["alignment_mean", REVIEW]
     assert float(active["mu_star"]) > 0 and np.isfinite(float(active["mu_star_conf"]))
     assert (out / "analysis" / "morris.png").exists()
+    # main effects count each trajectory once per level: its 3 points share coordinates
+    effects = rows(out / "analysis" / "main_effects.csv")
+    assert effects and all(int(r["n"]) <= 4 for r in effects)  # 4 trajectories
+    review = [r for r in effects if r["factor"] == REVIEW and r["outcome"] == "adoption_final"]
+    assert sum(int(r["n"]) for r in review) < 12  # 12 points, but two of each trajectory's agree
 
 
 def test_sobol_indices_give_no_share_of_variance_to_a_factor_that_cannot_act(tmp_path, capsys):
@@ -217,3 +222,8 @@ def test_sobol_indices_give_no_share_of_variance_to_a_factor_that_cannot_act(tmp
     assert float(active["ST"]) > 0.5 and float(active["ST_conf"]) > 0
     assert (out / "analysis" / "sobol.png").exists()
     assert not (out / "analysis" / "replicates.csv").exists()  # one replicate: nothing to check
+    # main effects count each base sample (its A, AB and B rows) once per bin
+    effects = [r for r in rows(out / "analysis" / "main_effects.csv") if r["outcome"] == "alignment_mean"]
+    assert all(int(r["n"]) <= 8 for r in effects)
+    # A and AB_2 share REVIEW's value, as do AB_1 and B: at most 2 units a base sample, of 4 points
+    assert sum(int(r["n"]) for r in effects if r["factor"] == REVIEW) <= 16

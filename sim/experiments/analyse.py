@@ -8,7 +8,9 @@ Everything is read from the store (``OUT``) alone and written to ``OUT/analysis/
 - ``main_effects.csv``/``.png``: the outcome at each level of each factor, averaged over
   the other factors.  In a grid the average is taken within each replicate and the
   interval is over replicates (under common random numbers a replicate is one draw of
-  every point); for sampled designs points are binned by the factor's value;
+  every point); for sampled designs points are binned by the factor's value and the
+  interval is over the design's independent units in the bin (Latin points, Morris
+  trajectories, Sobol base samples: :func:`design_blocks`);
 - ``interactions.csv``/``interactions_OUTCOME.png`` (grids of two or more factors): the
   outcome over one factor, a line per level of another;
 - ``timeseries_COLUMN.png``/``timeseries.csv`` (when series were kept): the mean daily
@@ -270,16 +272,40 @@ def group_means(y: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
     return out
 
 
+def design_blocks(data: Data) -> np.ndarray:
+    """Each design point's independent unit of the design: a Morris trajectory (k + 1
+    points, one coordinate changed at a time), a Sobol base sample (its A and B rows and
+    the k, or 2k with second-order indices, rows mixing them, as SALib orders them), or the
+    point itself (Latin hypercube, grid).  The points of one unit share coordinates, so
+    they are not independent draws of the factors."""
+    k, points = len(data.keys), np.arange(data.points)
+    if data.method == "morris":
+        return points // (k + 1)
+    if data.method == "sobol":
+        second = bool(data.store.manifest["settings"]["design"]["second_order"])
+        return points // (2 * k + 2 if second else k + 2)
+    return points
+
+
 def effect_rows(data: Data, y: np.ndarray, group: np.ndarray, n_groups: int) -> tuple[np.ndarray, ...]:
     """Mean and 95% interval per group.  A grid's intervals are over replicates (of the
-    per-replicate group means); a sample's over the points in the group."""
+    per-replicate group means); a sample's over its independent units (:func:`design_blocks`)
+    with a point in the group: each unit's points in the group are averaged first, so that
+    two points of one Morris trajectory, alike but for one factor, do not count as two
+    draws (under common random numbers they can give the very same outcome)."""
     if data.method == "grid":
         return row_mean_ci(group_means(y, group, n_groups))
     point_means = nan_mean_rows(y)
-    per_group = np.full((n_groups, max(1, np.bincount(group, minlength=n_groups).max())), np.nan)
+    blocks = design_blocks(data)
+    units = []
     for g in range(n_groups):
-        vals = point_means[group == g]
-        per_group[g, : len(vals)] = vals
+        sel = (group == g) & np.isfinite(point_means)
+        ids, inverse = np.unique(blocks[sel], return_inverse=True)
+        sums = np.bincount(inverse, weights=point_means[sel], minlength=len(ids))
+        units.append(sums / np.maximum(np.bincount(inverse, minlength=len(ids)), 1))
+    per_group = np.full((n_groups, max([1, *(len(u) for u in units)])), np.nan)
+    for g, u in enumerate(units):
+        per_group[g, : len(u)] = u
     return row_mean_ci(per_group)
 
 
@@ -855,7 +881,8 @@ def _effect_line(ax, labels, x, mean, lo, hi, colour, label) -> None:
 def _ci_note(data: Data) -> str:
     if data.method == "grid":
         return f"Bands: 95% t interval over {data.replicates} replicates" if data.replicates > 1 else ""
-    return "Line: mean of the design points in each bin, band: 95% t interval; dots: design points"
+    unit = {"morris": "trajectories", "sobol": "base samples"}.get(data.method, "design points")
+    return f"Line: mean over the {unit} in each bin, band: its 95% t interval; dots: design points"
 
 
 def _label(key: str) -> str:
