@@ -232,6 +232,10 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
         ({"design": {"steps": 9}}, ["design.steps", "at most the number of clusters (4)", "design point 0"]),
         ({"factors": {"clusters.count": [4, 40]}}, ["clusters.count", "at most 6", "design point 1"]),
         ({"factors": {"design.kind": ["parallel"]}}, ["factors.design.kind", "cannot be a factor"]),
+        (
+            {"design": {"kind": "parallel", "baseline_periods": 1, "followup_periods": 1}},
+            ["clusters.count", "parallel trial needs at least 6 clusters", "half that switches", "has 4"],
+        ),
         ({"measure": {"process": ["smiles"]}}, ["measure.process", "'smiles'", "fidelity"]),
         ({"set": {"organisation.hopsitals": 2}}, ["organisation.hopsitals", "organisation.hospitals"]),
     ],

@@ -139,13 +139,19 @@ class TrialRunner:
                 self.source, "clusters.count", f"must be at most {available}, {what} (got {st.count})"
             )
         n = st.count or available
-        least = 4 if st.kind == "parallel" else 3
+        # every estimate needs 3 clusters (its 95% interval uses clusters - 2 degrees of
+        # freedom); a parallel trial's naive estimate uses only the half that switches
+        least = 6 if st.kind == "parallel" else 3
         if n < least:
+            why = (
+                "its naive estimate uses the half that switches, and every estimate needs 3 clusters"
+                if st.kind == "parallel"
+                else "the 95% interval uses clusters - 2 degrees of freedom"
+            )
             raise ScenarioError(
                 self.source,
                 "clusters.count",
-                f"a {st.kind} trial needs at least {least} clusters (the 95% interval uses "
-                f"clusters - 2 degrees of freedom); this one has {n}",
+                f"a {st.kind} trial needs at least {least} clusters ({why}); this one has {n}",
             )
         if st.kind == "stepped_wedge" and st.steps > n:
             raise ScenarioError(
