@@ -538,10 +538,10 @@ def report_markdown(facts: list[Fact], results: list[HypothesisResult], replicat
     out += [f"Regenerate with `{command}`.", ""]
     n_pass = sum(fact_passed(results, f.id) for f in facts)
     out += [
-        f"{n_pass} of {len(facts)} stylised facts pass. Each arm ran on seeds 1..N (common random",
-        "numbers); each statistic is the paired per-seed value, with its mean and 95% t confidence",
-        "interval over seeds. Hypotheses and pass rules were fixed before the results",
-        "(experiments/validation/).",
+        f"{n_pass} of {len(facts)} stylised facts pass at the defaults. Each arm ran on seeds 1..N",
+        "(common random numbers); each statistic is the paired per-seed value, with its mean and",
+        "95% t confidence interval over seeds. Hypotheses and pass rules were fixed before the",
+        "results (experiments/validation/).",
         "",
         "| fact | kind | hypothesis | test | mean | 95% CI | result |",
         "|---|---|---|---|---|---|---|",
