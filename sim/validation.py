@@ -676,7 +676,7 @@ def suite_markdown(suite: Suite) -> str:
     failed = suite.failed()
     lines += ["", f"Failed or fragile, counted as failed: {', '.join(failed) or 'none'}."]
     if failed:
-        lines += ["", "What was measured of why a fact fails, and what was tried: docs/ODD.md, section 6.3."]
+        lines += ["", "What was measured of why a fact fails, and what was tried: docs/TRACE.md."]
     if suite.timings:
         lines += ["", "Time: " + ", ".join(f"{k} {v:.0f} s" for k, v in suite.timings.items()) + "."]
     if suite.robustness is not None:

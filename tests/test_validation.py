@@ -114,7 +114,7 @@ def test_validate_command_writes_its_report(capsys, tmp_path):
 
 # -- the suite as one runner, its parts and its report ---------------------------------------
 
-#: Facts that fail with today's mechanisms (docs/ODD.md, section 6.3, says why); the reduced suite
+#: Facts that fail with today's mechanisms (docs/TRACE.md says why); the reduced suite
 #: below must fail exactly these, so the set changes with the model, deliberately.
 KNOWN_FAILING = {"SF2"}
 #: Each fact's own seeds (20): with fewer, a fact near its threshold can change verdict
