@@ -17,56 +17,25 @@ from sim.stats import mean_ci, t975
 
 DAYS = "60"
 REQUIRED_COLUMNS = (
-    "day",
-    "adoption",
-    "fidelity",
-    "reported_compliance",
-    "engagement_clinician",
-    "engagement_manager",
-    "engagement_board",
-    "alignment",
-    "issues_open",
-    "issues_resolved",
-    "harm_rate",
-    "harm_rate_counterfactual",
+    "day", "adoption", "fidelity", "reported_compliance", "engagement_clinician",
+    "engagement_manager", "engagement_board", "alignment", "issues_open", "issues_resolved",
+    "harm_rate", "harm_rate_counterfactual",
 )
 SHARES = (
-    "adoption",
-    "fidelity",
-    "reported_compliance",
-    "engagement_clinician",
-    "engagement_manager",
-    "engagement_board",
-    "alignment",
+    "adoption", "fidelity", "reported_compliance", "engagement_clinician", "engagement_manager",
+    "engagement_board", "alignment",
 )
 REQUIRED_SUMMARY = (
-    "seed",
-    "days",
-    "adoption_peak",
-    "adoption_final",
-    "sustainment",
-    "effect",
-    "fidelity_final",
-    "reported_compliance_final",
-    "alignment_mean",
-    "issues_raised",
-    "issues_resolved",
-    "scenario",
-    "version",
+    "seed", "days", "adoption_peak", "adoption_final", "sustainment", "effect", "fidelity_final",
+    "reported_compliance_final", "alignment_mean", "issues_raised", "issues_resolved",
+    "scenario", "version",
 )
 RUN_FILES = (
-    "timeseries.csv",
-    "wards.csv",
-    "interventions.csv",
-    "issues.csv",
-    "summary.json",
-    "events.log",
-    "adoption.png",
-    "engagement.png",
-    "harm.png",
-    "issues.png",
+    "timeseries.csv", "wards.csv", "interventions.csv", "issues.csv", "summary.json",
+    "events.log", "adoption.png", "engagement.png", "harm.png", "issues.png",
 )
-COMPARE_FIGURES = ("compare_adoption.png", "compare_engagement.png", "compare_harm.png", "compare_issues.png")
+COMPARE_FIGURES = ("compare_adoption.png", "compare_engagement.png", "compare_harm.png",
+                   "compare_issues.png")
 
 
 def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -151,14 +120,8 @@ def test_summary_has_the_required_keys(run_dir):
     assert summary["seed"] == 3 and summary["days"] == int(DAYS)
     assert summary["scenario"]["name"] == "aligned"
     assert summary["scenario"]["seed"] == 3
-    for key in (
-        "adoption_peak",
-        "adoption_final",
-        "sustainment",
-        "fidelity_final",
-        "reported_compliance_final",
-        "alignment_mean",
-    ):
+    for key in ("adoption_peak", "adoption_final", "sustainment", "fidelity_final",
+                "reported_compliance_final", "alignment_mean"):
         assert 0 <= summary[key] <= 1, key
 
 
@@ -187,19 +150,8 @@ def test_run_prints_a_summary_and_the_figure_paths(tmp_path, capsys):
 
 def test_same_seed_gives_byte_identical_files(tmp_path):
     for name in ("one", "two"):
-        argv = [
-            "run",
-            "aligned",
-            "--days",
-            DAYS,
-            "--seed",
-            "7",
-            "--quiet",
-            "--set",
-            "organisation.hospitals=2",
-            "--out",
-            str(tmp_path / name),
-        ]
+        argv = ["run", "aligned", "--days", DAYS, "--seed", "7", "--quiet",
+                "--set", "organisation.hospitals=2", "--out", str(tmp_path / name)]
         assert main(argv) == 0
     for name in ("timeseries.csv", "summary.json", "wards.csv", "issues.csv"):
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
@@ -247,31 +199,15 @@ def test_default_out_dir_is_named_after_scenario_and_seed(tmp_path, monkeypatch)
 
 def test_compare_writes_summaries_differences_figures_and_both_runs(tmp_path, capsys):
     out = tmp_path / "cmp"
-    argv = [
-        "compare",
-        "clinician_only",
-        "aligned",
-        "--replicates",
-        "3",
-        "--seed",
-        "4",
-        "--days",
-        DAYS,
-        "--quiet",
-        "--out",
-        str(out),
-    ]
+    argv = ["compare", "clinician_only", "aligned", "--replicates", "3", "--seed", "4",
+            "--days", DAYS, "--quiet", "--out", str(out)]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     header, rows = read_csv(out / "summaries.csv")
     assert header[:3] == ["side", "scenario", "seed"]
     assert [(r["scenario"], int(r["seed"])) for r in rows] == [
-        ("clinician_only", 4),
-        ("clinician_only", 5),
-        ("clinician_only", 6),
-        ("aligned", 4),
-        ("aligned", 5),
-        ("aligned", 6),
+        ("clinician_only", 4), ("clinician_only", 5), ("clinician_only", 6),
+        ("aligned", 4), ("aligned", 5), ("aligned", 6),
     ]
     header, diffs = read_csv(out / "differences.csv")
     assert [d["outcome"] for d in diffs] == list(KEY_OUTCOMES)
@@ -309,54 +245,23 @@ def bad_file(tmp_path: Path, text: str) -> str:
 
 BAD_INPUT = [
     # (id, argv after "run", scenario file text or None, fragments the message must contain)
-    (
-        "unknown key in file",
-        ["{file}"],
-        "[managers]\nbais = -1\n",
-        ["mine.toml", "managers.bais", "did you mean 'managers.bias'"],
-    ),
-    (
-        "unknown key via --set",
-        ["aligned", "--set", "managers.bais=1"],
-        None,
-        ["--set", "managers.bais", "managers.bias"],
-    ),
-    (
-        "wrong type",
-        ["aligned", "--set", "organisation.hospitals=two"],
-        None,
-        ["--set", "organisation.hospitals", "an integer"],
-    ),
-    (
-        "wrong type in file",
-        ["{file}"],
-        "[facilitation]\nenabled = 3\n",
-        ["mine.toml", "facilitation.enabled", "true or false"],
-    ),
-    (
-        "out of range",
-        ["aligned", "--set", "clinicians.adjust_rate=2"],
-        None,
-        ["clinicians.adjust_rate", "from 0.001 to 0.5"],
-    ),
-    (
-        "end before start",
-        ["aligned", "--set", "facilitation.start_day=100", "--set", "facilitation.end_day=50"],
-        None,
-        ["facilitation.end_day", "facilitation.start_day"],
-    ),
-    (
-        "manager spans too many wards",
-        ["{file}"],
-        "[organisation]\nwards_per_manager = 20\n",
-        ["mine.toml", "organisation.wards_per_manager", "organisation.wards_per_hospital"],
-    ),
-    (
-        "bad --set syntax",
-        ["aligned", "--set", "managers.bias"],
-        None,
-        ["--set", "managers.bias", "KEY=VALUE"],
-    ),
+    ("unknown key in file", ["{file}"], "[managers]\nbais = -1\n",
+     ["mine.toml", "managers.bais", "did you mean 'managers.bias'"]),
+    ("unknown key via --set", ["aligned", "--set", "managers.bais=1"], None,
+     ["--set", "managers.bais", "managers.bias"]),
+    ("wrong type", ["aligned", "--set", "organisation.hospitals=two"], None,
+     ["--set", "organisation.hospitals", "an integer"]),
+    ("wrong type in file", ["{file}"], "[facilitation]\nenabled = 3\n",
+     ["mine.toml", "facilitation.enabled", "true or false"]),
+    ("out of range", ["aligned", "--set", "clinicians.adjust_rate=2"], None,
+     ["clinicians.adjust_rate", "from 0.001 to 0.5"]),
+    ("end before start", ["aligned", "--set", "facilitation.start_day=100",
+                          "--set", "facilitation.end_day=50"], None,
+     ["facilitation.end_day", "facilitation.start_day"]),
+    ("manager spans too many wards", ["{file}"], "[organisation]\nwards_per_manager = 20\n",
+     ["mine.toml", "organisation.wards_per_manager", "organisation.wards_per_hospital"]),
+    ("bad --set syntax", ["aligned", "--set", "managers.bias"], None,
+     ["--set", "managers.bias", "KEY=VALUE"]),
     ("bad --days", ["aligned", "--days", "0"], None, ["--days", "days", "from 1 to 7300"]),
     ("non-integer --days", ["aligned", "--days", "ten"], None, ["--days", "ten"]),
     ("negative --seed", ["aligned", "--seed", "-1"], None, ["--seed", "seed"]),
@@ -366,9 +271,8 @@ BAD_INPUT = [
 ]
 
 
-@pytest.mark.parametrize(
-    "argv, text, fragments", [case[1:] for case in BAD_INPUT], ids=[case[0] for case in BAD_INPUT]
-)
+@pytest.mark.parametrize("argv, text, fragments", [case[1:] for case in BAD_INPUT],
+                         ids=[case[0] for case in BAD_INPUT])
 def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, argv, text, fragments):
     file = bad_file(tmp_path, text) if text is not None else ""
     out = tmp_path / "out"
@@ -385,17 +289,15 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, argv
     assert sorted(p.name for p in tmp_path.iterdir()) == (["mine.toml"] if text else [])
 
 
-@pytest.mark.parametrize(
-    "argv, fragment",
-    [
-        (["compare", "aligned", "alignd"], "did you mean 'aligned'"),
-        (["compare", "aligned", "baseline", "--replicates", "1"], "--replicates"),
-        (["compare", "aligned", "baseline", "--set", "interventions.0.burden=0.1"], "scenario baseline"),
-        (["scenarios", "nope"], "unknown preset 'nope'"),
-        (["scenarios", "aligned", "--keys"], "--keys"),
-        (["frobnicate"], "frobnicate"),
-    ],
-)
+@pytest.mark.parametrize("argv, fragment", [
+    (["compare", "aligned", "alignd"], "did you mean 'aligned'"),
+    (["compare", "aligned", "baseline", "--replicates", "1"], "--replicates"),
+    (["compare", "aligned", "baseline", "--set", "interventions.0.burden=0.1"],
+     "scenario baseline"),
+    (["scenarios", "nope"], "unknown preset 'nope'"),
+    (["scenarios", "aligned", "--keys"], "--keys"),
+    (["frobnicate"], "frobnicate"),
+])
 def test_bad_input_to_other_commands(tmp_path, capsys, argv, fragment):
     out = tmp_path / "out"
     extra = ["--quiet", "--out", str(out)] if argv[0] == "compare" else []
@@ -443,20 +345,12 @@ def test_installed_console_script(tmp_path):
     if not script.exists():
         pytest.skip(f"no qisim console script next to {sys.executable}")
     out = tmp_path / "out"
-    ok = subprocess.run(
-        [str(script), "run", "aligned", "--days", "30", "--quiet", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    ok = subprocess.run([str(script), "run", "aligned", "--days", "30", "--quiet", "--out",
+                         str(out)], capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stderr
     assert (out / "summary.json").is_file()
-    bad = subprocess.run(
-        [str(script), "run", "aligned", "--set", "managers.bais=1", "--out", str(tmp_path / "bad")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    bad = subprocess.run([str(script), "run", "aligned", "--set", "managers.bais=1", "--out",
+                          str(tmp_path / "bad")], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2
     assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
     assert "managers.bias" in bad.stderr
@@ -467,15 +361,10 @@ def test_installed_console_script(tmp_path):
 def test_python_dash_m_runs_the_command(module, tmp_path):
     """``python -m sim`` (and ``python -m sim.cli``) is the command, exit codes included."""
     out = tmp_path / "out"
-    ok = subprocess.run(
-        [sys.executable, "-m", module, "run", "aligned", "--days", "20", "--quiet", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    ok = subprocess.run([sys.executable, "-m", module, "run", "aligned", "--days", "20", "--quiet",
+                         "--out", str(out)], capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stderr
     assert (out / "summary.json").is_file()
-    bad = subprocess.run(
-        [sys.executable, "-m", module, "run", "nosuch"], capture_output=True, text=True, timeout=120
-    )
+    bad = subprocess.run([sys.executable, "-m", module, "run", "nosuch"], capture_output=True,
+                         text=True, timeout=120)
     assert bad.returncode == 2 and "unknown preset 'nosuch'" in bad.stderr
