@@ -488,6 +488,71 @@ def test_a_lever_given_the_day_shown_acts_from_that_day_after_the_run_moved_on()
     assert not any("Lever pulled" in line for line in late.narration("A"))
 
 
+def test_the_address_holds_the_run_to_the_bit():
+    """A reloaded page is rebuilt from its address: the same run, and it goes on the same."""
+    pair = Pair(SideSpec("aligned", ("no_facilitator",), ("days=400",)), "merger_shock", seed=4)
+    pair.step(50)
+    pair.pull("A", "merger")
+    pair.step(30)
+    pair.pull("B", "protected_time", strength=0.3)  # not the app's strength: written in full
+    pair.pull("B", "inspection")  # queued for day 80: still queued after the restore
+    address = pair.address()
+    assert address == (
+        "seed=4&day=80&a=aligned&a_start=no_facilitator&a_set=days%3D400&a_lever=50:merger"
+        "&b=merger_shock&b_lever=80:protected_time:0.3:0:-1&b_lever=80:inspection"
+    )
+    again = Pair().restore("?" + address + "&solara-no-close-beacon")  # Solara's own part ignored
+    assert again.address() == address and again.lever_note("B") == pair.lever_note("B")
+    for days in (0, 200):
+        pair.step(days)
+        again.step(days)
+        for a, b in zip(pair.sides, again.sides, strict=True):
+            assert a.day == b.day and a.narration() == b.narration()
+            for col, values in series(a).items():
+                np.testing.assert_array_equal(series(b)[col], values, err_msg=col)
+    assert Pair().restore("").address() == Pair().address() == "seed=1&day=0&a=clinician_only&b=aligned"
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("seed=-1", "The seed must be a whole number, 0 or more (not -1)"),
+        ("seed=1&seed=2", "the address gives 'seed' 2 times"),
+        ("day=soon", "the address's day must be a whole number, 0 or more (not 'soon')"),
+        ("c=aligned", "the address has 'c', which is not one of seed, day, a, a_start"),
+        ("a=nope", "the address's side A has preset 'nope', which is not one of aligned,"),
+        ("b=..%2Fscenarios%2Faligned.toml", "side B has preset '../scenarios/aligned.toml', which is not"),
+        ("a_start=bogus", "the address's a_start has 'bogus', which is not one of reviews, protected_time"),
+        ("b_set=managers.bias%3Dbanana", "side B: 'managers.bias' must be a number from -10 to 10"),
+        ("a_lever=5:chaos", "lever '5:chaos' is not DAY:KIND with DAY a whole number and KIND one of"),
+        ("a_lever=5:merger:x:1:-1", "lever '5:merger:x:1:-1': STRENGTH:DURATION:HOSPITAL must be numbers"),
+        ("day=3&a_lever=9:merger", "the address's lever '9:merger' comes after its day, 3"),
+    ],
+)
+def test_an_address_that_holds_no_run_is_refused_and_the_pair_stays(query, message):
+    pair = Pair()
+    pair.step(5)
+    before = pair.address()
+    with pytest.raises(ValueError) as err:
+        pair.restore(query)
+    assert message in str(err.value)
+    assert pair.address() == before
+
+
+def test_a_page_opened_on_a_bad_address_starts_from_the_defaults_and_says_why():
+    from sim.app.page import first_pair
+
+    pair, error = first_pair(None, "seed=3&day=x")
+    assert pair.address() == Pair().address()
+    assert error == (
+        "The page's address could not be restored: the address's day must be a whole number, "
+        "0 or more (not 'x'). Started from the defaults."
+    )
+    pair, error = first_pair(None, "seed=3&day=10&b_lever=4:resources")
+    assert (pair.seed, pair.day, error) == (3, 10, "")
+    assert any("Day 4: Lever pulled" in line for line in pair.narration("B"))
+
+
 def test_a_lever_is_acknowledged_queued_and_each_press_counted():
     pair = Pair()
     pair.step(12)
@@ -769,3 +834,10 @@ def test_trainers_guide_quotes_the_runs_numbers():
     means = [round(series(s)["adoption"][360:450].mean() * 100) for s in rescue.sides]
     quoted = re.search(r"days 360-450 is about (\d+)% on B\s+against (\d+)% on A", text)
     assert quoted and [int(quoted.group(2)), int(quoted.group(1))] == means
+
+
+def test_the_trainers_guide_example_address_holds_a_run():
+    text = (ROOT / "docs" / "trainers.md").read_text()
+    (example,) = re.findall(r"http://127\.0\.0\.1:8765/\?([^`\s]+)", text)
+    pair = Pair().restore(example)
+    assert pair.day == 240 and any("Day 120: Lever pulled" in line for line in pair.narration("A"))

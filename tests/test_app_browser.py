@@ -232,3 +232,52 @@ def test_controls_stay_in_view_and_a_bad_setting_stays_to_correct(server, offlin
     expect(page.locator(".qisim-controls .v-alert")).to_contain_text("The seed must be a whole number")
     assert "ValueError" not in page.locator("body").inner_text()  # no traceback in place of the page
     expect(page.locator(".qisim-status")).to_contain_text("Day 0 of 730 (seed 1)")
+
+
+def test_the_address_keeps_the_run_across_a_reload_and_back(server, offline):
+    """The address holds the run: opened, it rebuilds the run; a reload carries on where
+    the page was; Back goes to the state before the last change, to the bit."""
+    new_page, _ = offline
+    page = new_page()
+    page.goto(server.url + "?seed=3&day=40&a=aligned&a_lever=20:merger")
+    page.get_by_role("button", name="Play").wait_for()
+    expect(page.locator(".qisim-status")).to_contain_text("Day 40 of 730 (seed 3)")
+    expect(page.locator(".qisim-narration-A")).to_contain_text("Day 20: Lever pulled: a merger")
+    assert "aligned" in page.locator(".qisim-side-A h3").first.inner_text()
+
+    page.get_by_role("button", name="Step 30 days").click()
+    expect(page).to_have_url(re.compile(r"day=70&"))
+    page.locator(".qisim-side-B .qisim-lever-protected_time").click()
+    expect(page).to_have_url(re.compile(r"b_lever=70:protected_time"))
+    page.get_by_role("button", name="Step", exact=True).click()
+    expect(page).to_have_url(re.compile(r"day=71&"))
+    shown = page.locator(".qisim-status").inner_text()
+    narration_b = page.locator(".qisim-narration-B").inner_text()
+
+    page.reload()
+    page.get_by_role("button", name="Play").wait_for()
+    expect(page.locator(".qisim-status")).to_have_text(shown)
+    assert page.locator(".qisim-narration-B").inner_text() == narration_b
+
+    page.go_back()  # before the last Step: day 70, the lever queued
+    expect(page.locator(".qisim-status")).to_contain_text("Day 70 of 730 (seed 3)")
+    expect(page.locator(".qisim-lever-note-B")).to_contain_text("Queued for day 70: Protected time")
+    page.go_forward()
+    expect(page.locator(".qisim-status")).to_have_text(shown)
+
+    # while playing, a lever is written at once; the day when play stops
+    page.get_by_role("button", name="Play").click()
+    wait_day(page, lambda d: d >= 75)
+    page.locator(".qisim-side-A .qisim-lever-staff_turnover").click()
+    expect(page).to_have_url(re.compile(r"a_lever=\d+:staff_turnover"))
+    page.get_by_role("button", name="Pause").click()
+    page.get_by_role("button", name="Play").wait_for()
+    page.wait_for_timeout(500)  # the tick under way when Pause was pressed ends
+    expect(page).to_have_url(re.compile(rf"day={day(page)}&"))
+
+    page.goto(server.url + "?seed=3&day=x")
+    page.get_by_role("button", name="Play").wait_for()
+    expect(page.locator(".qisim-controls .v-alert")).to_contain_text(
+        "The page's address could not be restored: the address's day must be a whole number"
+    )
+    expect(page.locator(".qisim-status")).to_contain_text("Day 0 of 730 (seed 1)")

@@ -12,6 +12,11 @@ redraws, then rests (:class:`~sim.app.session.Player`); it is cancelled cooperat
 browser tab of the session is connected any more (the tab was closed or reloaded, or the
 browser went away without saying so).
 
+The page's address holds the run (:meth:`~sim.app.session.Pair.address`): written after
+each change (while playing, only levers), read when the page opens and on the browser's
+Back and Forward (:meth:`~sim.app.session.Pair.restore`), so a reload, a bookmark or Back
+shows the same run, to the bit.
+
 Errors stay on the page: a bad seed under the buttons, a bad setting under the settings
 box it came from (the typed text kept), and the run is left as it was.
 """
@@ -30,6 +35,7 @@ from .session import (
     FIGURES,
     LEVERS,
     SIDES,
+    SOLARA_QUERY,
     SPEEDS,
     START_SETTINGS,
     Pair,
@@ -96,18 +102,93 @@ def session_watched() -> Callable[[], bool]:
     return watched
 
 
+def first_pair(given: Pair | None, search: str | None) -> tuple[Pair, str]:
+    """The pair a page opens on, and an error to show: ``given`` if any, else one restored
+    from the query string of the page's address (:meth:`Pair.restore`), else the defaults."""
+    if given is not None:
+        return given, ""
+    pair = Pair()
+    if search:
+        try:
+            pair.restore(search)
+        except ValueError as err:
+            return pair, restore_failed(err, fresh=True)
+    return pair, ""
+
+
+def restore_failed(err: ValueError, fresh: bool) -> str:
+    """What the page says when its address holds no run it can restore; ``fresh``: the page
+    has just opened (and shows the defaults)."""
+    then = "Started from the defaults." if fresh else "The run is left as it was."
+    return f"The page's address could not be restored: {str(err).rstrip('.')}. {then}"
+
+
+def with_solara_query(query: str, search: str | None) -> str:
+    """``query`` followed by the parameters of ``search`` that Solara's front end reads
+    itself (kept across a reload)."""
+    kept = [part for part in (search or "").split("&") if part.split("=")[0] in SOLARA_QUERY]
+    return "&".join([query, *kept])
+
+
 @solara.component
 def Page(pair: Pair | None = None):
-    """The app; ``pair``: the pair to show (default: a new one for this browser session)."""
-    pair = solara.use_memo(lambda: pair or Pair(), dependencies=[])  # one pair per browser session
+    """The app; ``pair``: the pair to show (default: a new one for this browser session,
+    restored from the page's address if it holds a run)."""
+    router = solara.use_router()
+    served = router.set_path is not None  # under Solara's server; not when a test renders the page
+    # one pair per browser session
+    pair, restore_error = solara.use_memo(lambda: first_pair(pair, router.search), dependencies=[])
     watched = solara.use_memo(session_watched, dependencies=[])
     version = solara.use_reactive(0)
     playing = solara.use_reactive(False)
     speed = solara.use_reactive(DEFAULT_SPEED)
     seed = solara.use_reactive(pair.seed)  # the seed box; every restart uses it
     stats = solara.use_memo(dict, dependencies=[])  # days per second while playing (no render)
-    error = solara.use_reactive("")  # under the buttons
+    error = solara.use_reactive(restore_error)  # under the buttons
     side_error = solara.use_reactive(("", ""))  # (side, message): under that side's settings box
+    seen = solara.use_ref(router.search or "")  # the address last shown or restored
+    written = solara.use_ref(-1)  # pair.changes when the address was last written
+    generation = solara.use_reactive(0)  # a restore from the address draws the side panels afresh
+
+    def to_address():
+        """The page's address follows the run: after a step, a pause, a restart or a lever
+        (while playing, only levers: not every day).  Not as the page opens: the browser
+        then sets the address it opened on, which the pair was made from."""
+        if written.current == -1 or (playing.value and pair.changes == written.current):
+            written.current = pair.changes
+            return
+        if not served:
+            return
+        query = with_solara_query(pair.address(), router.search)
+        written.current = pair.changes
+        if query != (router.search or ""):
+            seen.current = query
+            router.push(f"{router.path}?{query}")
+
+    stepped = -1 if playing.value else version.value
+    solara.use_effect(to_address, dependencies=[playing.value, pair.changes, stepped])
+
+    def from_address():
+        """The run the address holds when it changes: the browser's Back and Forward (the
+        runs are deterministic, so each is the earlier state, to the bit), or a page whose
+        address reached the server after the page was made."""
+        search = router.search or ""
+        if not served or search == seen.current:
+            return
+        seen.current = search
+        playing.set(False)
+        try:
+            pair.restore(search)
+        except ValueError as err:
+            error.set(restore_failed(err, fresh=pair.changes == 1))
+            return
+        seed.set(pair.seed)
+        error.set("")
+        side_error.set(("", ""))
+        generation.set(generation.value + 1)
+        refresh()
+
+    solara.use_effect(from_address, dependencies=[router.search])
 
     def refresh():
         pair.live_figures(LIVE_DPI)  # drawn here, so that the page's render only swaps images
@@ -181,7 +262,9 @@ def Page(pair: Pair | None = None):
         with solara.Columns([1, 1]):
             for name in SIDES:
                 message = side_error.value[1] if side_error.value[0] == name else ""
-                SidePanel(pair, name, restart, refresh, message, pair.day, version.value)
+                SidePanel(pair, name, restart, refresh, message, pair.day, version.value).key(
+                    f"side-{name}-{generation.value}"
+                )
         Figures(pair, version.value)
         with solara.Columns([1, 1]):
             for name in SIDES:

@@ -4,7 +4,9 @@ A :class:`Pair` holds two :class:`Side` objects, each a :class:`~sim.model.QIMod
 from a :class:`SideSpec` (a preset, settings it starts with, ``KEY=VALUE`` overrides) on the
 same seed.  :meth:`Pair.step` advances both by the same days; :meth:`Pair.pull` pulls a
 lever on one side or both (the model narrates it); :meth:`Pair.figure` draws the live
-figures; :meth:`Pair.debrief_html` and :meth:`Pair.export_zip` make the debrief.
+figures; :meth:`Pair.debrief_html` and :meth:`Pair.export_zip` make the debrief;
+:meth:`Pair.address` writes the pair as the query string of the page's address and
+:meth:`Pair.restore` rebuilds it from one.
 
 Every method that reads or changes the models holds the pair's lock, so a lever pulled
 from the page while the play loop steps is never lost; pulled with the day the page showed
@@ -26,6 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, quote, urlencode
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -44,6 +47,8 @@ DEFAULT_PRESETS = ("clinician_only", "aligned")
 DEFAULT_SEED = 1
 #: Names of the two sides.
 SIDES = ("A", "B")
+#: Query parameters of the page's address that Solara's front end reads itself (ignored).
+SOLARA_QUERY = ("kernelid", "modelid", "solara-no-close-beacon")
 
 
 @dataclass(frozen=True)
@@ -164,6 +169,29 @@ class Pull:
     duration: int
     hospital: int = -1
 
+    def code(self) -> str:
+        """``DAY:KIND`` for the app's own lever, else ``DAY:KIND:STRENGTH:DURATION:HOSPITAL``."""
+        lever = LEVERS[self.kind]
+        if (self.strength, self.duration, self.hospital) == (lever.strength, lever.duration, -1):
+            return f"{self.day}:{self.kind}"
+        return f"{self.day}:{self.kind}:{self.strength!r}:{self.duration}:{self.hospital}"
+
+    @classmethod
+    def parse(cls, code: str) -> Pull:
+        """The pull of :meth:`code`; :class:`ValueError` with a plain message if malformed."""
+        parts = code.split(":")
+        if len(parts) not in (2, 5) or not parts[0].isdigit() or parts[1] not in LEVERS:
+            raise ValueError(
+                f"lever '{code}' is not DAY:KIND with DAY a whole number and KIND one of {', '.join(LEVERS)}"
+            )
+        lever = LEVERS[parts[1]]
+        if len(parts) == 2:
+            return cls(int(parts[0]), lever.kind, lever.strength, lever.duration)
+        try:
+            return cls(int(parts[0]), lever.kind, float(parts[2]), int(parts[3]), int(parts[4]))
+        except ValueError:
+            raise ValueError(f"lever '{code}': STRENGTH:DURATION:HOSPITAL must be numbers") from None
+
 
 def check_seed(seed: Any) -> int:
     """The seed as an int; :class:`ValueError` with a plain message unless it is a whole
@@ -178,14 +206,7 @@ def check_seed(seed: Any) -> int:
 
 def app_message(err: ScenarioError, side: str | None = None) -> str:
     """A scenario error worded for the app's settings box rather than the command line."""
-    message = (
-        err.message.replace(
-            "see `qisim scenarios --keys` for valid keys", "`qisim scenarios --keys` lists them"
-        )
-        .replace("unknown key", "no such setting")
-        .replace("expected KEY=VALUE", "write it as KEY=VALUE, for example days=365")
-        .replace("(got ", "(you wrote ")
-    )
+    message = _plain(err.message)
     if err.source != "--set":
         return str(err)
     where = f"Side {side}'s other settings" if side else "Other settings"
@@ -267,7 +288,8 @@ class Pair:
         seed: int = DEFAULT_SEED,
     ):
         self.lock = threading.RLock()
-        self.version = 0
+        self.version = 0  # every change, each day stepped included
+        self.changes = 0  # changes other than stepping: a restart, a lever, a restore
         self._live: tuple[tuple[int, int] | None, dict[str, bytes]] = (None, {})
         self.sides: list[Side] = []
         self.reset(a, b, seed)
@@ -289,6 +311,80 @@ class Pair:
             sides = [Side(spec, seed) for spec in specs]  # may raise: the pair stays as it was
             self.seed, self.sides = seed, sides
             self.version += 1
+            self.changes += 1
+        return self
+
+    def address(self) -> str:
+        """The pair as the query string of the page's address: the seed, the day shown, and
+        for each side its preset, start settings, other settings and levers pulled
+        (``DAY:KIND``).  A run is fixed by these, so :meth:`restore` rebuilds the same run,
+        to the bit: a reloaded page carries on where it was, and an address can be
+        bookmarked before a workshop or sent to a colleague."""
+        with self.lock:
+            items: list[tuple[str, Any]] = [("seed", self.seed), ("day", self.day)]
+            for name, s in zip(SIDES, self.sides, strict=True):
+                n = name.lower()
+                items.append((n, s.spec.preset))
+                if s.spec.settings:
+                    items.append((f"{n}_start", ",".join(s.spec.settings)))
+                items += [(f"{n}_set", o) for o in s.spec.overrides]
+                items += [(f"{n}_lever", p.code()) for p in s.pulls]
+            return urlencode(items, quote_via=quote, safe=":,")
+
+    def restore(self, query: str) -> Pair:
+        """Rebuild the pair from a query string of :meth:`address` (a leading '?' allowed;
+        a part left out takes the app's default): each side run again from day 0 on the
+        seed, every lever pulled on its day, up to the day given (or the side's last day).
+
+        Raises :class:`ValueError` with a plain message naming the part of the address at
+        fault, and leaves the pair as it was.
+        """
+        fields = parse_qs(query.lstrip("?"), keep_blank_values=True)
+        parts = ["seed", "day"] + [f"{n.lower()}{x}" for n in SIDES for x in ("", "_start", "_set", "_lever")]
+        for key in fields:
+            if key not in parts and key not in SOLARA_QUERY:
+                raise ValueError(f"the address has '{key}', which is not one of {', '.join(parts)}")
+
+        def one(key: str, default: str) -> str:
+            values = fields.get(key, [default])
+            if len(values) > 1:
+                raise ValueError(f"the address gives '{key}' {len(values)} times")
+            return values[0].strip()
+
+        seed = check_seed(one("seed", str(DEFAULT_SEED)))
+        day = one("day", "0")
+        if not day.isdigit():
+            raise ValueError(f"the address's day must be a whole number, 0 or more (not '{day}')")
+        sides = []
+        for name, default in zip(SIDES, DEFAULT_PRESETS, strict=True):
+            n = name.lower()
+            starts = tuple(k for v in fields.get(f"{n}_start", []) for k in v.split(",") if k)
+            for k in starts:
+                if k not in START_SETTINGS:
+                    raise ValueError(
+                        f"the address's {n}_start has '{k}', which is not one of {', '.join(START_SETTINGS)}"
+                    )
+            preset = one(n, default)
+            if preset not in preset_names():  # names only: an address never reads a file
+                raise ValueError(
+                    f"the address's side {name} has preset '{preset}', which is not one of "
+                    f"{', '.join(preset_names())}"
+                )
+            pulls = [Pull.parse(code) for code in fields.get(f"{n}_lever", [])]
+            for pull in pulls:
+                if pull.day > int(day):
+                    raise ValueError(f"the address's lever '{pull.code()}' comes after its day, {day}")
+            try:
+                side = Side(SideSpec(preset, starts, tuple(fields.get(f"{n}_set", []))), seed)
+            except ScenarioError as err:  # the pair stays as it was
+                what = f"'{err.key}' " if err.key else ""
+                raise ValueError(f"the address's side {name}: {what}{_plain(err.message)}") from None
+            side.replay(pulls, int(day))
+            sides.append(side)
+        with self.lock:
+            self.seed, self.sides = seed, sides
+            self.version += 1
+            self.changes += 1
         return self
 
     @property
@@ -358,6 +454,7 @@ class Pair:
                 else:
                     s.replay([*s.pulls, pull], s.day)
             self.version += 1
+            self.changes += 1
         return names
 
     def lever_note(self, side: str | int) -> str:
@@ -545,6 +642,16 @@ def _spec(x: SideSpec | str | None) -> SideSpec | None:
     if x is None or isinstance(x, SideSpec):
         return x
     return SideSpec(str(x))
+
+
+def _plain(message: str) -> str:
+    """A scenario error's message worded for the page rather than the command line."""
+    return (
+        message.replace("see `qisim scenarios --keys` for valid keys", "`qisim scenarios --keys` lists them")
+        .replace("unknown key", "no such setting")
+        .replace("expected KEY=VALUE", "write it as KEY=VALUE, for example days=365")
+        .replace("(got ", "(you wrote ")
+    )
 
 
 def _side_name(side: str | int) -> str:
