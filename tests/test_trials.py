@@ -139,12 +139,14 @@ def test_coverage_is_near_95_percent_when_the_intervention_does_nothing():
     row = summarise(runs, []).iloc[0]
     assert 0.85 <= row.coverage <= 1.0 and row.power <= 0.1
     assert row.naive_bias < 0 and row.naive_power > row.power  # the naive study sees a benefit
+    assert (runs.true_tate == 1.0).all() and 0.85 <= row.eti_coverage <= 1.0 and row.eti_power <= 0.1
 
 
 def test_a_before_after_study_has_no_adjusted_estimate_and_credits_the_trend_to_the_intervention():
     fixed = {**CHECKLIST, "interventions.0.effect_max": 0.0, "organisation.wards_per_hospital": 3}
     runs = simulate(trial({"kind": "before_after", "period_days": 60}, fixed, 8, seed=5))
     assert runs.rr.isna().all() and (runs.true_rr == 1.0).all() and runs.control_adoption.isna().all()
+    assert runs.eti_rr.isna().all()  # times since the switch are the periods: no estimate either
     assert (runs.naive_rr < 1).mean() >= 0.75  # harm fell; the study has no one to compare with
     assert np.log(runs.naive_rr).mean() < -0.03
 
@@ -170,6 +172,55 @@ def test_the_stepped_wedge_analysis_recovers_a_constant_effect_and_not_a_growing
     assert abs(np.mean(constant) - np.log(0.8)) < 0.03
     # the growing effect averages RR 0.8 over the treated cluster-periods too
     assert np.mean(growing) > np.log(0.8) + 0.06
+
+
+def test_the_exposure_time_analysis_recovers_the_time_averaged_effect_of_a_growing_one():
+    """The same counts: with one effect for each time since the switch (Kenny et al. 2022),
+    the mean of their logs is the time-averaged effect, found without bias and covered by
+    its interval, at the price of a wider interval than the constant-effect model's."""
+    from sim.trials.analyse import exposure_time_gee, poisson_gee
+
+    st = Settings(kind="stepped_wedge", steps=4)
+    tate = np.exp(np.mean(np.log([0.9, 0.8, 0.7, 0.6])))  # the effect 0.1, 0.2, 0.3, 0.4 by exposure
+    estimates, covered, width = [], [], []
+    for seed in range(60):
+        rng = np.random.default_rng(seed)
+        switch = schedule(st, 12, randomisation_rng(seed))
+        cluster, period = np.repeat(np.arange(12), 5), np.tile(np.arange(5), 12)
+        treated = (period >= switch[cluster]).astype(float)
+        base = 100.0 * np.exp(rng.normal(0, 0.2, 12)[cluster] - 0.1 * period)  # about 100 harms a cell
+        exposure = np.where(treated > 0, period - switch[cluster] + 1, 0)
+        harms = rng.poisson(base * (1 - 0.1 * exposure))
+        rr, low, high, _, ok = exposure_time_gee(harms, np.full(60, 1500.0), exposure, cluster, period)
+        one = poisson_gee(harms, np.full(60, 1500.0), treated, cluster, period)
+        assert ok
+        estimates.append(np.log(rr))
+        covered.append(low <= tate <= high)
+        width.append(np.log(high / low) / np.log(one[2] / one[1]))
+        # with one time since the switch, the model is the constant-effect one, to the bit
+        assert exposure_time_gee(harms, np.full(60, 1500.0), treated.astype(int), cluster, period) == one
+    assert abs(np.mean(estimates) - np.log(tate)) < 0.03
+    assert np.mean(covered) >= 0.85 and np.median(width) > 1.2
+
+
+def test_a_time_since_the_switch_seen_in_one_cluster_is_pooled_so_the_interval_is_finite():
+    """One cluster a step: the last time since the switch is the first cluster's last period
+    alone, fitted exactly, and its sandwich variance is undefined (an interval from 0 to
+    infinity).  Pooled with the time before it, every time is seen in 2 clusters or more."""
+    from sim.trials.analyse import exposure_time_gee, pooled_exposure
+
+    rng = np.random.default_rng(0)
+    switch = schedule(Settings(kind="stepped_wedge", steps=6), 6, randomisation_rng(0))
+    cluster, period = np.repeat(np.arange(6), 7), np.tile(np.arange(7), 6)
+    exposure = np.where(period >= switch[cluster], period - switch[cluster] + 1, 0)
+    pooled = pooled_exposure(exposure, cluster)
+    assert exposure.max() == 6 and np.array_equal(pooled, np.minimum(exposure, 5))
+    assert [len(np.unique(cluster[pooled == e])) for e in range(1, 6)] == [6, 5, 4, 3, 2]
+    harms = rng.poisson(100 * np.exp(rng.normal(0, 0.2, 6)[cluster] - 0.05 * period) * (1 - 0.05 * exposure))
+    beds = np.full(42, 1500.0)
+    assert exposure_time_gee(harms, beds, exposure, cluster, period)[1:3] == (0.0, np.inf)
+    _, low, high, _, ok = exposure_time_gee(harms, beds, pooled, cluster, period)
+    assert ok and 0.5 < low < 1 < high < 1.5
 
 
 def test_wilson_interval():

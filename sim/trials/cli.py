@@ -20,8 +20,9 @@ def register(sub) -> None:
         help="virtual cluster trials (stepped-wedge, parallel, before-after) against the truth",
         description="Simulate a trial file's cluster trial many times: each simulated trial randomises "
         "the order of its clusters, runs the model, measures harms and bed-days per cluster and period, "
-        "and estimates the effect as trialists do (a Poisson GEE with period effects, and the naive "
-        "before-after estimate), with the true effect from the model's counterfactual beside it. "
+        "and estimates the effect as trialists do (a Poisson GEE with period effects, the same with "
+        "effects by time since the switch, and the naive before-after estimate), with the true effect "
+        "from the model's counterfactual beside it. "
         "Runs through the sweep runner (stored as they finish, --resume, local pool or Dask), then "
         "writes OUT/report/: bias, coverage, power per design point, as a table and figures.",
     )

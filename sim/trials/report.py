@@ -6,14 +6,18 @@ Per design point (a combination of the trial file's factors), over its simulated
   interval over trials (0 = unbiased; below 0 the estimate overstates the benefit);
 - ``coverage``: share of trials whose 95% interval holds the true rate ratio;
 - ``power``: share of trials whose 95% interval lies wholly below 1 (a benefit found);
-- the same three for the naive before-after estimate (``naive_*``);
+- the same three for the naive before-after estimate (``naive_*``), and for the
+  exposure-time estimate (``eti_*``: the time-averaged treatment effect, against its own
+  truth ``true_tate``, the geometric mean over the times since the switch of the true
+  rate ratio at that time);
 - ``naive_only``: share of trials where the naive estimate finds a benefit and the
   period-adjusted analysis does not;
 - ``control_adoption``, ``control_effect``: contamination, in the control clusters'
   periods after the first clusters switched and before their own switch: mean adoption
   of the intervention, and the harm reduction it already brought there;
-- ``true_rr`` and ``secular_rr``: the mean true rate ratio, and the mean ratio of the
-  counterfactual harm rate of the last period to the first (the secular trend).
+- ``true_rr``, ``true_tate`` and ``secular_rr``: the mean true rate ratio, the mean true
+  time-averaged rate ratio, and the mean ratio of the counterfactual harm rate of the last
+  period to the first (the secular trend).
 
 Shares come with Wilson 95% intervals (``*_low``, ``*_high``).
 """
@@ -33,6 +37,14 @@ from ..outputs import atomic_dir
 from ..stats import mean_ci
 
 SERIES_COLUMNS = ("point", "replicate", "cluster", "period", "treated", "effect", "adoption")
+#: The exposure-time analysis's columns of runs.parquet.
+ETI_COLUMNS = ("true_tate", "eti_rr", "eti_low", "eti_high", "eti_p")
+#: The three analyses: column prefix, the error column, and the name in tables and figures.
+ANALYSES = (
+    ("", "log_error", "adjusted"),
+    ("naive_", "naive_log_error", "naive"),
+    ("eti_", "eti_log_error", "exposure-time"),
+)
 
 
 def wilson(k: float, n: float) -> tuple[float, float]:
@@ -52,13 +64,19 @@ def wilson(k: float, n: float) -> tuple[float, float]:
 def per_trial(runs: pd.DataFrame) -> pd.DataFrame:
     """Each simulated trial's verdicts: covered, significant, naive-only."""
     out = runs.copy()
-    truth = out["true_rr"]
+    for col in ETI_COLUMNS:  # a store written before the exposure-time analysis
+        if col not in out:
+            out[col] = math.nan
+    truth, tate = out["true_rr"], out["true_tate"]
     out["log_error"] = np.log(out["rr"]) - np.log(truth)
     out["naive_log_error"] = np.log(out["naive_rr"]) - np.log(truth)
+    out["eti_log_error"] = np.log(out["eti_rr"]) - np.log(tate)
     out["coverage"] = (out["rr_low"] <= truth) & (truth <= out["rr_high"])
     out["power"] = out["rr_high"] < 1
     out["naive_coverage"] = (out["naive_low"] <= truth) & (truth <= out["naive_high"])
     out["naive_power"] = out["naive_high"] < 1
+    out["eti_coverage"] = (out["eti_low"] <= tate) & (tate <= out["eti_high"])
+    out["eti_power"] = out["eti_high"] < 1
     out["naive_only"] = out["naive_power"] & ~out["power"]
     return out
 
@@ -73,10 +91,12 @@ def summarise(runs: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
         adjusted = group[np.isfinite(group["rr"])]
         row.update(trials=len(group), analysed=len(adjusted), clusters=int(group["clusters"].iloc[0]))
         row["periods"] = int(group["periods"].iloc[0])
+        row["eti_analysed"] = int(np.isfinite(group["eti_rr"]).sum())
         row["true_rr"] = float(group["true_rr"].mean())
+        row["true_tate"] = float(group["true_tate"].mean())
         row["secular_rr"] = float(group["secular_rr"].mean())
-        for prefix, sub, err in (("", adjusted, "log_error"), ("naive_", group, "naive_log_error")):
-            finite = sub[np.isfinite(sub[err])]
+        for prefix, err, _ in ANALYSES:
+            finite = group[np.isfinite(group[err])]
             mean, low, high = mean_ci(finite[err].to_numpy()) if len(finite) else (math.nan,) * 3
             row[f"{prefix}bias"], row[f"{prefix}bias_low"], row[f"{prefix}bias_high"] = (
                 float(mean),
@@ -161,11 +181,18 @@ def headline(table: pd.DataFrame, keys: Sequence[str]) -> list[str]:
             if np.isfinite(r["control_adoption"])
             else "no controls"
         )
+        eti = (
+            f"exposure-time: true time-averaged RR {r['true_tate']:.3f}, bias {r['eti_bias']:+.3f}, "
+            f"coverage {r['eti_coverage']:.0%}, power {r['eti_power']:.0%} "
+            f"[{r['eti_power_low']:.0%}-{r['eti_power_high']:.0%}]"
+            if r["eti_analysed"]
+            else "no exposure-time estimate"
+        )
         lines.append(
             f"{_label(r, keys)}: {int(r['trials'])} trials of {int(r['clusters'])} clusters x "
             f"{int(r['periods'])} periods; true RR {r['true_rr']:.3f}; {adjusted}; naive: bias "
             f"{r['naive_bias']:+.3f}, coverage {r['naive_coverage']:.0%}, power {r['naive_power']:.0%}; "
-            f"naive alone finds a benefit in {r['naive_only']:.0%}; {controls}"
+            f"naive alone finds a benefit in {r['naive_only']:.0%}; {eti}; {controls}"
         )
     return lines
 
@@ -176,8 +203,9 @@ def readme(title: str, lines: list[str]) -> str:
             f"# {title or 'Virtual trial'}: report",
             "",
             "- `trials.csv`: one row per design point: bias (mean log RR error, 95% CI), coverage of the "
-            "95% CI, power, for the period-adjusted (GEE) and the naive before-after estimate; the share "
-            "where only the naive one finds a benefit; contamination of the controls",
+            "95% CI, power, for the period-adjusted (GEE), the naive before-after and the exposure-time "
+            "estimate (against the time-averaged truth); the share where only the naive one finds a "
+            "benefit; contamination of the controls",
             "- `power.png`: power and coverage per design point, with Wilson 95% intervals",
             "- `estimates.png`: every simulated trial's estimate and 95% CI against its true rate ratio",
             "- `exposure.png`, `exposure.csv`: the model's effect (harm reduction) and adoption by periods "
@@ -251,11 +279,22 @@ def _axis(table: pd.DataFrame, keys: Sequence[str]) -> tuple[str | None, list[st
     return x, [k for k in varied if k != x]
 
 
+#: Line styles of the three analyses in the power figure (format, opacity).
+STYLES = (("o-", 1.0), ("o--", 0.6), ("s:", 0.8))
+
+
 def power_figure(table: pd.DataFrame, keys: Sequence[str], path: Path, title: str) -> Path:
     """Power (and coverage) of the adjusted analysis against the x factor, one line per
-    combination of the other factors; the naive analysis dashed."""
+    combination of the other factors; the naive analysis dashed, the exposure-time one
+    dotted (coverage of its own truth, the time-averaged rate ratio)."""
     x, others = _axis(table, keys)
-    fig, axes = _figure(title or "Virtual trial", 1, 2, (11, 4.6), "power and coverage, 95% Wilson intervals")
+    fig, axes = _figure(
+        title or "Virtual trial",
+        1,
+        2,
+        (11, 4.6),
+        "power and coverage, 95% Wilson intervals (exposure-time: of the time-averaged truth)",
+    )
     groups = table.groupby(others, sort=True) if others else [((), table)]
     for i, (level, group) in enumerate(groups):
         level = level if isinstance(level, tuple) else (level,)
@@ -263,23 +302,24 @@ def power_figure(table: pd.DataFrame, keys: Sequence[str], path: Path, title: st
         xs = group[x].to_numpy(dtype=float) if x else np.zeros(len(group))
         color = f"C{i % 10}"
         for ax, share in zip(axes, ("power", "coverage"), strict=True):
-            for prefix, style in (("", "-"), ("naive_", "--")):
+            for (prefix, _, analysis), (fmt, alpha) in zip(ANALYSES, STYLES, strict=True):
                 col = f"{prefix}{share}"
                 y = group[col].to_numpy(dtype=float)
+                if not np.isfinite(y).any():
+                    continue
                 err = np.clip(np.vstack([y - group[f"{col}_low"], group[f"{col}_high"] - y]), 0, None)
-                label = f"{'naive' if prefix else 'adjusted'}{': ' + name if name else ''}"
                 ax.errorbar(
                     xs,
                     y,
-                    yerr=err,
-                    fmt="o" + style,
+                    yerr=np.nan_to_num(err),
+                    fmt=fmt,
                     color=color,
                     capsize=3,
-                    label=label,
-                    alpha=0.6 if prefix else 1.0,
+                    label=f"{analysis}{': ' + name if name else ''}",
+                    alpha=alpha,
                 )
     axes[0].set_ylabel("power (95% CI below RR 1)")
-    axes[1].set_ylabel("coverage of the true rate ratio")
+    axes[1].set_ylabel("coverage of the truth")
     axes[1].axhline(0.95, color="0.3", linewidth=1, linestyle=":")
     for ax in axes:
         ax.set_ylim(-0.02, 1.02)
@@ -291,31 +331,59 @@ def power_figure(table: pd.DataFrame, keys: Sequence[str], path: Path, title: st
 def estimates_figure(
     trials: pd.DataFrame, keys: Sequence[str], path: Path, title: str, most: int = 60
 ) -> Path:
-    """Each simulated trial (of the first design point, up to ``most``): the adjusted and the
-    naive estimate with 95% CIs against its true rate ratio."""
+    """Each simulated trial (of the first design point, up to ``most``): the adjusted, the
+    naive and the exposure-time estimate with 95% CIs against its true rate ratio (and the
+    true time-averaged one, the exposure-time estimate's truth)."""
     first = trials[trials["point"] == trials["point"].min()].head(most)
     fig, axes = _figure(
         title or "Virtual trial",
         1,
         1,
         (10, 4.8),
-        "each simulated trial: estimate and 95% CI (adjusted, naive) and the truth",
+        "each simulated trial: estimate and 95% CI (adjusted, naive, exposure-time) and the truth",
     )
     ax = axes[0]
     i = np.arange(len(first))
     order = np.argsort(first["true_rr"].to_numpy(), kind="stable")
     f = first.iloc[order]
     for prefix, dx, color, name in (
-        ("rr", -0.15, "C0", "period-adjusted GEE"),
-        ("naive", 0.15, "C3", "naive before-after"),
+        ("rr", -0.2, "C0", "period-adjusted GEE"),
+        ("naive", 0.0, "C3", "naive before-after"),
+        ("eti", 0.2, "C2", "exposure-time GEE"),
     ):
-        y = f[f"{prefix}_rr" if prefix == "naive" else "rr"].to_numpy(dtype=float)
+        y = f["rr" if prefix == "rr" else f"{prefix}_rr"].to_numpy(dtype=float)
+        if not np.isfinite(y).any():
+            continue
         err = np.clip(np.vstack([y - f[f"{prefix}_low"], f[f"{prefix}_high"] - y]), 0, None)
-        ax.errorbar(i + dx, y, yerr=err, fmt="o", ms=3, color=color, capsize=0, linewidth=0.8, label=name)
+        ax.errorbar(
+            i + dx,
+            y,
+            yerr=np.nan_to_num(err, posinf=1e6),  # an infinite interval runs off the axes
+            fmt="o",
+            ms=3,
+            color=color,
+            capsize=0,
+            linewidth=0.8,
+            label=name,
+        )
     ax.plot(i, f["true_rr"], "k_", ms=9, mew=2, label="true rate ratio (counterfactual)")
+    if np.isfinite(f["true_tate"]).any():
+        ax.plot(i + 0.2, f["true_tate"], "_", color="C2", ms=7, mew=2, label="true time-averaged rate ratio")
     ax.axhline(1.0, color="0.4", linewidth=1, linestyle=":")
     ax.set_yscale("log")
+    # the axes hold every estimate and truth, and all but the outermost 2% of interval ends
+    points = _positive(f[["true_rr", "true_tate", "rr", "naive_rr", "eti_rr"]])
+    ends = _positive(f[["rr_low", "naive_low", "eti_low", "rr_high", "naive_high", "eti_high"]])
+    if len(points) and len(ends):
+        low = min(points.min(), np.quantile(ends, 0.02)) / 1.05
+        ax.set_ylim(low, max(points.max(), 1.0, np.quantile(ends, 0.98)) * 1.05)
     ax.set_xlabel("simulated trial (sorted by its true rate ratio)")
     ax.set_ylabel("rate ratio of harms, intervention / control")
     ax.legend(fontsize=8, frameon=False)
     return _save(fig, path)
+
+
+def _positive(frame: pd.DataFrame) -> np.ndarray:
+    """The finite, positive values of ``frame``, flat."""
+    values = frame.to_numpy(dtype=float).ravel()
+    return values[np.isfinite(values) & (values > 0)]
