@@ -3,6 +3,7 @@ settings and guard, the shipped front-end files and the ``qisim app`` command.""
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import re
@@ -219,6 +220,9 @@ def test_debrief_has_summaries_figures_and_narration(tmp_path):
     assert "Sustainment" in page and "Issues raised" in page
     assert "Day 100: Lever pulled: the external facilitator leaves" in page
     assert "day 100: Facilitator leaves" in page  # the levers pulled, by side
+    (address,) = re.findall(r"<code>http://127\.0\.0\.1:8765/\?([^<]+)</code>", page)
+    again = Pair().restore(html.unescape(address))  # the run again, from the debrief
+    assert again.day == 120 and again.narration("B") == pair.narration("B")
     assert "http" not in page.replace("http://", "").split("<body>", 1)[0]  # nothing to fetch
     files = pair.export_files()
     assert {f"{n}.png" for n in FIGURES} | {"debrief.html", "A-events.log", "B-summary.json"} <= set(files)
