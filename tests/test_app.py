@@ -515,6 +515,11 @@ def test_the_address_holds_the_run_to_the_bit():
             for col, values in series(a).items():
                 np.testing.assert_array_equal(series(b)[col], values, err_msg=col)
     assert Pair().restore("").address() == Pair().address() == "seed=1&day=0&a=clinician_only&b=aligned"
+    # start settings as the check boxes give them, empty settings lines dropped
+    odd = Pair().restore("a_start=protected_time&a_start=reviews,,reviews&a_set=&a_set=days%3D9")
+    assert odd.address() == (
+        "seed=1&day=0&a=clinician_only&a_start=reviews,protected_time&a_set=days%3D9&b=aligned"
+    )
 
 
 @pytest.mark.parametrize(
@@ -531,6 +536,9 @@ def test_the_address_holds_the_run_to_the_bit():
         ("a_lever=5:chaos", "lever '5:chaos' is not DAY:KIND with DAY a whole number and KIND one of"),
         ("a_lever=5:merger:x:1:-1", "lever '5:merger:x:1:-1': STRENGTH:DURATION:HOSPITAL must be numbers"),
         ("day=3&a_lever=9:merger", "the address's lever '9:merger' comes after its day, 3"),
+        ("a_set=days%3D5&day=9&a_lever=8:merger", "lever '8:merger' comes on or after side A's last day, 5"),
+        ("a_lever=0:merger:0.5:10:3", "names hospital 3; side A has hospitals 0 to 0 (or -1 for all)"),
+        ("day=%C2%B2", "the address's day must be a whole number, 0 or more (not '²')"),
     ],
 )
 def test_an_address_that_holds_no_run_is_refused_and_the_pair_stays(query, message):

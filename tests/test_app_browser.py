@@ -262,7 +262,13 @@ def test_the_address_keeps_the_run_across_a_reload_and_back(server, offline):
     page.go_back()  # before the last Step: day 70, the lever queued
     expect(page.locator(".qisim-status")).to_contain_text("Day 70 of 730 (seed 3)")
     expect(page.locator(".qisim-lever-note-B")).to_contain_text("Queued for day 70: Protected time")
-    page.go_forward()
+    page.go_back()
+    page.go_back()  # the address the page opened on, as it was typed: no new entry
+    expect(page.locator(".qisim-status")).to_contain_text("Day 40 of 730 (seed 3)")
+    page.wait_for_timeout(1000)
+    assert page.url.endswith("?seed=3&day=40&a=aligned&a_lever=20:merger")
+    for _ in range(3):
+        page.go_forward()  # the history after it is still there
     expect(page.locator(".qisim-status")).to_have_text(shown)
 
     # while playing, a lever is written at once; the day when play stops

@@ -147,20 +147,24 @@ def Page(pair: Pair | None = None):
     error = solara.use_reactive(restore_error)  # under the buttons
     side_error = solara.use_reactive(("", ""))  # (side, message): under that side's settings box
     seen = solara.use_ref(router.search or "")  # the address last shown or restored
-    written = solara.use_ref(-1)  # pair.changes when the address was last written
+    # (pair.changes, pair.day) of the run the address in the bar stands for (None: not yet known)
+    stands_for = solara.use_ref(None)
     generation = solara.use_reactive(0)  # a restore from the address draws the side panels afresh
 
     def to_address():
         """The page's address follows the run: after a step, a pause, a restart or a lever
-        (while playing, only levers: not every day).  Not as the page opens: the browser
-        then sets the address it opened on, which the pair was made from."""
-        if written.current == -1 or (playing.value and pair.changes == written.current):
-            written.current = pair.changes
+        (while playing, only levers: not every day).  Not for the run the address already
+        stands for: the one the page opened on (the browser sets the address it opened on)
+        or restored on Back or Forward (a new entry would cut the history short)."""
+        state = (pair.changes, pair.day)
+        if stands_for.current is None:
+            stands_for.current = state
+        if not served or state == stands_for.current:
             return
-        if not served:
+        if playing.value and pair.changes == stands_for.current[0]:
             return
+        stands_for.current = state
         query = with_solara_query(pair.address(), router.search)
-        written.current = pair.changes
         if query != (router.search or ""):
             seen.current = query
             router.push(f"{router.path}?{query}")
@@ -182,6 +186,7 @@ def Page(pair: Pair | None = None):
         except ValueError as err:
             error.set(restore_failed(err, fresh=pair.changes == 1))
             return
+        stands_for.current = (pair.changes, pair.day)
         seed.set(pair.seed)
         error.set("")
         side_error.set(("", ""))

@@ -180,7 +180,7 @@ class Pull:
     def parse(cls, code: str) -> Pull:
         """The pull of :meth:`code`; :class:`ValueError` with a plain message if malformed."""
         parts = code.split(":")
-        if len(parts) not in (2, 5) or not parts[0].isdigit() or parts[1] not in LEVERS:
+        if len(parts) not in (2, 5) or not _whole(parts[0]) or parts[1] not in LEVERS:
             raise ValueError(
                 f"lever '{code}' is not DAY:KIND with DAY a whole number and KIND one of {', '.join(LEVERS)}"
             )
@@ -199,7 +199,7 @@ def check_seed(seed: Any) -> int:
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer | str):
         raise ValueError(f"The seed must be a whole number, 0 or more (not {seed!r}).")
     text = str(seed).strip()
-    if not text.isdigit():
+    if not _whole(text):
         raise ValueError(f"The seed must be a whole number, 0 or more (not {text or 'empty'}).")
     return int(text)
 
@@ -353,17 +353,19 @@ class Pair:
 
         seed = check_seed(one("seed", str(DEFAULT_SEED)))
         day = one("day", "0")
-        if not day.isdigit():
+        if not _whole(day):
             raise ValueError(f"the address's day must be a whole number, 0 or more (not '{day}')")
         sides = []
         for name, default in zip(SIDES, DEFAULT_PRESETS, strict=True):
             n = name.lower()
-            starts = tuple(k for v in fields.get(f"{n}_start", []) for k in v.split(",") if k)
-            for k in starts:
+            given = [k for v in fields.get(f"{n}_start", []) for k in v.split(",") if k]
+            for k in given:
                 if k not in START_SETTINGS:
                     raise ValueError(
                         f"the address's {n}_start has '{k}', which is not one of {', '.join(START_SETTINGS)}"
                     )
+            starts = tuple(k for k in START_SETTINGS if k in given)  # as the page's check boxes give them
+            overrides = tuple(o for o in fields.get(f"{n}_set", []) if o.strip())
             preset = one(n, default)
             if preset not in preset_names():  # names only: an address never reads a file
                 raise ValueError(
@@ -375,11 +377,26 @@ class Pair:
                 if pull.day > int(day):
                     raise ValueError(f"the address's lever '{pull.code()}' comes after its day, {day}")
             try:
-                side = Side(SideSpec(preset, starts, tuple(fields.get(f"{n}_set", []))), seed)
+                side = Side(SideSpec(preset, starts, overrides), seed)
             except ScenarioError as err:  # the pair stays as it was
                 what = f"'{err.key}' " if err.key else ""
                 raise ValueError(f"the address's side {name}: {what}{_plain(err.message)}") from None
-            side.replay(pulls, int(day))
+            hospitals = int(side.scenario["organisation.hospitals"])
+            for pull in pulls:
+                if pull.day >= side.horizon:  # a lever there would never act
+                    raise ValueError(
+                        f"the address's lever '{pull.code()}' comes on or after side {name}'s last day, "
+                        f"{side.horizon}"
+                    )
+                if not -1 <= pull.hospital < hospitals:
+                    raise ValueError(
+                        f"the address's lever '{pull.code()}' names hospital {pull.hospital}; side {name} "
+                        f"has hospitals 0 to {hospitals - 1} (or -1 for all)"
+                    )
+            try:
+                side.replay(pulls, int(day))
+            except ValueError as err:  # a lever the model refuses (a hospital it does not have)
+                raise ValueError(f"the address's side {name}: {err}") from None
             sides.append(side)
         with self.lock:
             self.seed, self.sides = seed, sides
@@ -642,6 +659,11 @@ def _spec(x: SideSpec | str | None) -> SideSpec | None:
     if x is None or isinstance(x, SideSpec):
         return x
     return SideSpec(str(x))
+
+
+def _whole(text: str) -> bool:
+    """True for a whole number of 0 or more written in the digits 0-9."""
+    return text.isascii() and text.isdigit()
 
 
 def _plain(message: str) -> str:
