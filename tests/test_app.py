@@ -848,8 +848,16 @@ def test_trainers_guide_quotes_the_runs_numbers():
     assert quoted and [int(quoted.group(2)), int(quoted.group(1))] == means
 
 
-def test_the_trainers_guide_example_address_holds_a_run():
+def test_the_trainers_guide_addresses_hold_the_runs_they_name():
     text = (ROOT / "docs" / "trainers.md").read_text()
-    (example,) = re.findall(r"http://127\.0\.0\.1:8765/\?([^`\s]+)", text)
-    pair = Pair().restore(example)
-    assert pair.day == 240 and any("Day 120: Lever pulled" in line for line in pair.narration("A"))
+    addresses = re.findall(r"http://127\.0\.0\.1:8765/\?([^`\s|]+)", text)
+    assert len(addresses) == 5
+    for address in addresses:
+        pair = Pair().restore(address)
+        assert f"day={pair.day}&" in address + "&"
+    example = Pair().restore(addresses[-1])  # the last of the things to know
+    assert example.day == 240 and any("Day 120: Lever pulled" in line for line in example.narration("A"))
+    scene = Pair().restore(addresses[2])  # 12-20: the merger acts on B when the run moves on
+    scene.step(1)
+    assert any("Day 120: Lever pulled: a merger" in line for line in scene.narration("B"))
+    assert not any("Lever pulled" in line for line in scene.narration("A"))
