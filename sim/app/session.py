@@ -395,7 +395,7 @@ class Pair:
                     )
             try:
                 side.replay(pulls, int(day))
-            except ValueError as err:  # a lever the model refuses (a hospital it does not have)
+            except ValueError as err:  # a lever the model refuses that the checks above let through
                 raise ValueError(f"the address's side {name}: {err}") from None
             sides.append(side)
         with self.lock:
