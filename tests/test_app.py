@@ -857,7 +857,9 @@ def test_the_trainers_guide_addresses_hold_the_runs_they_name():
         assert f"day={pair.day}&" in address + "&"
     example = Pair().restore(addresses[-1])  # the last of the things to know
     assert example.day == 240 and any("Day 120: Lever pulled" in line for line in example.narration("A"))
-    scene = Pair().restore(addresses[2])  # 12-20: the merger acts on B when the run moves on
+    scene = Pair().restore(addresses[2])  # 12-20: both sides alike until the merger on B
+    assert scene.sides[0].spec == scene.sides[1].spec == sess.SideSpec("aligned") and scene.day == 120
+    scene.pull("B", "merger")
     scene.step(1)
     assert any("Day 120: Lever pulled: a merger" in line for line in scene.narration("B"))
     assert not any("Lever pulled" in line for line in scene.narration("A"))
