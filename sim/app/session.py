@@ -732,19 +732,22 @@ def _short(text: str, n: int) -> str:
 
 
 def _mark(ax: Axes, marks: Sequence[tuple[int, str]], today: int) -> None:
+    """Events and levers as dotted lines, each labelled up from the foot of the panel on a
+    pale ground, so that a label stays legible where it crosses a curve (on a projector)."""
     for day, label in marks:
         ax.axvline(day, color="0.4", linestyle=":", linewidth=1)
         ax.annotate(
             label,
-            xy=(day, 0.99),
+            xy=(day, 0.02),
             xycoords=("data", "axes fraction"),
-            xytext=(2, -2),
+            xytext=(2, 2),
             textcoords="offset points",
             rotation=90,
-            va="top",
+            va="bottom",
             ha="left",
             fontsize=7,
-            color="0.3",
+            color="0.2",
+            bbox={"boxstyle": "square,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.8},
         )
     ax.axvline(today, color="0.75", linewidth=0.8)
 
