@@ -1,4 +1,5 @@
-"""The model's mechanisms, one small function each, run once a day in this order.
+"""The model's mechanisms, one small function each, run once a day in this order
+(strategic selection runs once, when the model is built).
 
 Every function reads and writes the arrays of :class:`sim.state.State` for all
 hospitals, wards and posts at once (no per-agent loop), and its docstring names the
@@ -91,11 +92,13 @@ def spread_between_wards(s: State, p: NS) -> list[tuple[int, int]]:
 
 
 def strategic_selection(s: State, p: NS) -> list[tuple[int, int]]:
-    """Prospective workflow: jointly rank the threats and select few, strong interventions.
+    """Prospective workflow: select few, strong interventions, once, before any launch.
 
     Claim: strategic selection of a limited number of interventions, appropriate to the
     organisation's capacity, with the strongest evidence, co-designed with clinicians;
-    jointly chosen targets serve managers' plans. Returns the deferred pairs.
+    jointly chosen targets serve managers' plans. The paper's staff and managers rank
+    the threats they face; here the interventions are ranked on their fixed attributes
+    (a limitation, docs/ODD.md 7.3). Returns the deferred pairs.
     """
     if not p.workflow.prospective or s.K == 0:
         return []
@@ -866,7 +869,8 @@ def replace_posts(s: State, p: NS, mask: np.ndarray, u: np.ndarray) -> None:
     """New holders of the posts in ``mask``: unfamiliar with the interventions, no skill.
 
     Whether a newcomer is a champion is drawn afresh (``u`` < champion share); a
-    champion starts at the champions' engagement, anyone else at the initial mean.
+    champion starts at the champions' engagement (or the initial mean, if higher),
+    anyone else at the initial mean.
     """
     posts = mask.nonzero()[0]
     if not len(posts):

@@ -167,7 +167,7 @@ PARAMS: list[Param] = [
         0,
         1,
         "share",
-        "Champions' engagement with a new intervention at launch.",
+        "Champions' engagement with a new intervention at launch (at least clinicians.engagement_initial).",
     ),
     F(
         "organisation.champion_weight",
@@ -638,7 +638,8 @@ PARAMS: list[Param] = [
         0.01,
         1,
         "share",
-        "Share of a ward's clinicians using an intervention for the ward to count as running it.",
+        "Remembered share of a ward's clinicians using an intervention (spread.use_memory) at which the "
+        "ward counts as running it, and the peak it must pass before it can abandon it.",
     ),
     I(
         "spread.use_memory",
@@ -821,7 +822,8 @@ PARAMS: list[Param] = [
     B(
         "workflow.prospective",
         False,
-        "Staff and managers jointly rank threats and select the interventions that fit capacity.",
+        "Select, once before any launch, the interventions that fit capacity, ranked on evidence, "
+        "face validity, fit and co-design (the rest are deferred).",
     ),
     I("workflow.capacity", 2, 1, 20, "initiatives", "Concurrent initiatives the organisation can implement."),
     F(
@@ -860,7 +862,8 @@ INTERVENTION: list[Param] = [
         "Day the intervention is launched (-1 = only where an event of kind 'launch' launches it).",
     ),
     F("burden", 0.03, 0, 0.5, "share of a shift", "Clinician time each day's use takes."),
-    F("evidence", 0.5, 0, 1, "strength", "Strength of the evidence behind it (used in strategic selection)."),
+    F("evidence", 0.5, 0, 1, "strength", "Strength of the evidence behind it (used in strategic selection, and in the board's focus "
+        "where it engages the regulator)."),
     F("face_validity", 0.5, 0, 1, "strength", "How obviously useful it looks to clinicians."),
     B("co_designed", False, "Clinicians co-designed it."),
     F("adaptation", 0.2, 0, 1, "share", "Degree of local adaptation."),
