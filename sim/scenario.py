@@ -45,6 +45,8 @@ def find_toml(name_or_path: str | Path, folder: str, what: str) -> tuple[Path, s
     text = str(name_or_path)
     path = Path(text)
     if path.suffix == ".toml" or path.exists() or "/" in text:
+        if path.is_dir():
+            raise ScenarioError(text, None, "is a folder, not a .toml file")
         if not path.is_file():
             raise ScenarioError(text, None, "file not found")
         return path, text

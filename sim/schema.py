@@ -862,8 +862,15 @@ INTERVENTION: list[Param] = [
         "Day the intervention is launched (-1 = only where an event of kind 'launch' launches it).",
     ),
     F("burden", 0.03, 0, 0.5, "share of a shift", "Clinician time each day's use takes."),
-    F("evidence", 0.5, 0, 1, "strength", "Strength of the evidence behind it (used in strategic selection, and in the board's focus "
-        "where it engages the regulator)."),
+    F(
+        "evidence",
+        0.5,
+        0,
+        1,
+        "strength",
+        "Strength of the evidence behind it (used in strategic selection, and in the board's focus "
+        "where it engages the regulator).",
+    ),
     F("face_validity", 0.5, 0, 1, "strength", "How obviously useful it looks to clinicians."),
     B("co_designed", False, "Clinicians co-designed it."),
     F("adaptation", 0.2, 0, 1, "share", "Degree of local adaptation."),

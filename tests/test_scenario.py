@@ -110,6 +110,11 @@ def test_missing_file_and_unknown_preset():
         load_scenario("alinged")
 
 
+def test_a_folder_given_as_the_scenario_is_named_as_a_folder(tmp_path):
+    with pytest.raises(ScenarioError, match="is a folder, not a .toml file"):
+        load_scenario(tmp_path)
+
+
 def test_scenario_round_trips_through_nested_tables():
     sc = load_scenario("heads_up_site")
     again = from_dict(sc.to_nested())

@@ -306,6 +306,19 @@ def test_bad_trial_files_exit_2_with_one_line_and_write_nothing(tmp_path, capsys
     assert not out.exists()
 
 
+
+def test_a_bad_trial_of_one_design_point_names_no_point(tmp_path, capsys):
+    """With no factors there is one design point, the trial itself: the line names the key,
+    not an empty point."""
+    raw = {k: v for k, v in copy.deepcopy(FAST).items() if k != "factors"}
+    raw["clusters"] = {**raw.get("clusters", {}), "count": 100}
+    path = tmp_path / "test.toml"
+    path.write_text(toml_text(raw))
+    assert main(["trial", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "clusters.count" in err and "at most 6" in err, err
+    assert "design point" not in err, err
+
 def test_missing_file_and_unknown_name_exit_2(capsys):
     assert main(["trial", "no/such/trial.toml"]) == 2
     assert "no/such/trial.toml: file not found" in capsys.readouterr().err

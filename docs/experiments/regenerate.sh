@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Run the shipped experiments and copy their figures and key tables here.
 #   bash docs/experiments/regenerate.sh [--workers N | --scheduler tcp://HOST:PORT]
-# About 45 s each on 2 cores (runs and analysis). Results go to results/<experiment>/ (kept, so that
-# `qisim sweep ... --resume` or `qisim analyse` can be run on them again).
+# About 45 s each on 2 idle cores (runs and analysis). Results go to results/docs/<experiment>/,
+# emptied first and then kept (so that `qisim analyse` can be run on them again); the
+# results/<experiment>/ folders that docs/researchers.md uses are left alone.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 QISIM=${QISIM:-qisim}
@@ -12,7 +13,7 @@ declare -A KEEP=(
     [sensitivity_morris]="morris.png main_effects.png replicates.png morris_indices.csv"
 )
 for name in alignment_grid sensitivity_morris; do
-    out="results/$name"
+    out="results/docs/$name"
     rm -rf "$out"
     "$QISIM" sweep "$name" --out "$out" --quiet "$@"
     "$QISIM" analyse "$out" --quiet > /dev/null

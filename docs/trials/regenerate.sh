@@ -2,14 +2,15 @@
 # Run the shipped virtual trials and copy their report (table, figures, headline) here.
 #   bash docs/trials/regenerate.sh [--workers N | --scheduler tcp://HOST:PORT]
 # heads_up: 2 x 200 simulated trials, about 1 min on 2 cores; power_alignment:
-# 12 x 50, about 1.5 min (runs and report). Results go to results/trials/<trial>/ (kept, for --resume).
+# 12 x 50, about 1.5 min (runs and report). Results go to results/docs/trials/<trial>/, emptied
+# first and then kept; the results/trials/<trial>/ folders that docs/researchers.md uses are left alone.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 QISIM=${QISIM:-qisim}
 PYTHON=${PYTHON:-python}
 declare -A TRIALS=([heads_up]=200 [power_alignment]=50)
 for name in heads_up power_alignment; do
-    out="results/trials/$name"
+    out="results/docs/trials/$name"
     rm -rf "$out"
     "$QISIM" trial "$name" --trials "${TRIALS[$name]}" --out "$out" --quiet "$@" > /dev/null
     mkdir -p "docs/trials/$name"

@@ -364,10 +364,15 @@ def main_effects(data: Data, outcomes: list[str], out: Path, result: Analysis) -
         if spreads and data.method in ("grid", "latin"):  # Sobol and Morris rank factors better
             size, key, labels, mean = max(spreads, key=lambda s: s[0])
             j_lo, j_hi = int(np.nanargmin(mean)), int(np.nanargmax(mean))
-            result.lines.append(
-                f"  {name}: largest main effect {key} (mean {mean[j_lo]:.3f} at {labels[j_lo]}, "
-                f"{mean[j_hi]:.3f} at {labels[j_hi]})"
-            )
+            if size > 0:
+                result.lines.append(
+                    f"  {name}: largest main effect {key} (mean {mean[j_lo]:.3f} at {labels[j_lo]}, "
+                    f"{mean[j_hi]:.3f} at {labels[j_hi]})"
+                )
+            else:  # every level of every factor gives the same mean
+                result.lines.append(
+                    f"  {name}: no main effect (mean {mean[j_lo]:.3f} at every level of every factor)"
+                )
         elif data.keys and data.method in ("grid", "latin"):
             result.lines.append(f"  {name}: no factor has results at two of its levels yet")
     path = out / "main_effects.csv"

@@ -113,6 +113,8 @@ def validate_points(exp: Experiment, design: Design) -> None:
             else:
                 exp.base.with_overrides(overrides, source=exp.source)
         except ScenarioError as err:
+            if not overrides:  # a design of one point, the base itself: nothing to add
+                raise
             where = ", ".join(f"{k} = {v!r}" for k, v in overrides.items())
             raise ScenarioError(
                 err.source, err.key, f"{err.message} (at design point {point}: {where})"
