@@ -417,6 +417,8 @@ def clinician_use(s: State, p: NS) -> None:
     free, free_post = free_time(s, p)
     s.w_free_time = free
     need = _unprotected_burden(s, p)
+    if iv.n_practised[s.day % 7] < K:  # a briefing is not held at weekends: it takes none of
+        need = need * iv.practised[s.day % 7]  # the day's time (nor the time others are used in)
     demand = (p_use * need[:, None, :]).reshape(N, K)
     demand = demand[:, 0] if K == 1 else demand.sum(axis=1)  # a sum of one term is that term
     scale = np.minimum(1.0, free_post / np.maximum(demand, 1e-12))

@@ -325,6 +325,27 @@ def test_concurrent_initiatives_compete_as_far_as_they_fill_free_time():
     assert (mech.crowding(s, p, running) == 1.0).all()
 
 
+
+def test_a_briefing_not_held_at_weekends_takes_none_of_the_time_others_are_used_in():
+    """Text: concurrent interventions compete for the same minutes of free time, so a
+    briefing held on working days only competes with a daily checklist on working days,
+    and at weekends, when it is not held, leaves the checklist all the time there is."""
+
+    def checklist_use(day: int, briefing_burden: float) -> np.ndarray:
+        m = _two_running(days=day)
+        s = copy.deepcopy(m.state)  # its random streams too: both burdens draw the same numbers
+        s._once["free_time"] = (np.full(s.W, 0.04), np.full(s.N, 0.04))  # time is short
+        p = copy.copy(m.params)
+        p.iv = copy.copy(p.iv)
+        p.iv.burden = np.array([briefing_burden, 0.02])
+        mech.clinician_use(s, p)
+        return s.c_use[:, 1]
+
+    # day 0 is a Monday: day 7 is a working day, day 5 a Saturday
+    light, heavy = checklist_use(7, 0.03), checklist_use(7, 0.6)
+    assert heavy.sum() < light.sum()  # on a working day the heavier briefing crowds it out
+    assert (checklist_use(5, 0.03) == checklist_use(5, 0.6)).all()  # at the weekend it does not
+
 # -- spread_between_wards ---------------------------------------------------------------
 
 SPREAD = {
