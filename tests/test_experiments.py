@@ -6,6 +6,7 @@ and serves as the reference every other way of running it must reproduce row for
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -392,7 +393,13 @@ def test_a_run_that_raises_is_recorded_and_resume_runs_it_again(
     monkeypatch.setattr(execute, "simulate", flaky)
     out = tmp_path / "flaky"
     assert sweep(grid_file, "--workers", "1", "--out", out) == 1
-    assert "18 ok" not in capsys.readouterr().out
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "grid: 32 runs (4 design points x 8 replicates)"
+    assert re.fullmatch(r"  ran 32 in .+ in this process: 30 ok, 2 failed", lines[1])
+    assert [line.split(" (")[0] for line in lines[2:4]] == [
+        f"    failed: point {p}, replicate 2: RuntimeError: injected failure" for p in (1, 3)
+    ]
+    assert lines[4] == f"  `qisim sweep {grid_file} --out {out} --resume` runs the failed ones again"
     runs = tables(out)[0].to_pandas()
     failed = runs[runs["status"] == "failed"]
     assert failed[["point", "replicate"]].values.tolist() == [[1, 2], [3, 2]]
@@ -403,7 +410,9 @@ def test_a_run_that_raises_is_recorded_and_resume_runs_it_again(
 
     monkeypatch.setattr(execute, "simulate", real)
     assert sweep(grid_file, "--workers", "1", "--out", out, "--resume") == 0
-    assert "ran 2 " in capsys.readouterr().out
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == "  30 were already stored"
+    assert re.fullmatch(r"  ran 2 in .+ in this process: 2 ok, 0 failed", lines[2])
     assert_same_results(reference, out)
 
 

@@ -105,12 +105,38 @@ def test_main_effects_pair_replicates_so_an_inert_factor_shows_exactly_nothing(g
 
 
 def test_replicate_check_tracks_the_interval_as_replicates_are_added(grid):
-    curve = [r for r in rows(grid / "analysis" / "replicates.csv") if r["outcome"] == "alignment_mean"]
-    assert [int(r["replicates"]) for r in curve] == [2, 3, 4]
+    runs = pq.read_table(grid / "runs.parquet").to_pandas()
+    curve = rows(grid / "analysis" / "replicates.csv")
     summary = {r["outcome"]: r for r in rows(grid / "analysis" / "replicates_summary.csv")}
     assert set(summary) == {"sustainment", "adoption_final", "alignment_mean"}
-    assert summary["alignment_mean"]["settled"] in ("yes", "no")
-    assert int(summary["alignment_mean"]["replicates_for_target"]) >= 2
+    for name, row in summary.items():
+        y = runs.pivot(index="point", columns="replicate", values=name).to_numpy()
+        assert y.shape == (4, 4) and np.isfinite(y).all()
+        # per point, the SD and the 95% t half-width of its first n replicates; medians over points
+        sd = np.array([[np.std(x[:n], ddof=1) for n in (2, 3, 4)] for x in y])
+        hw = sd * np.array([t975(n - 1) / np.sqrt(n) for n in (2, 3, 4)])
+        lines = [r for r in curve if r["outcome"] == name]
+        assert [int(r["replicates"]) for r in lines] == [2, 3, 4]
+        for r, h, s in zip(lines, hw.T, sd.T, strict=True):
+            assert float(r["half_width_median"]) == pytest.approx(np.median(h), rel=1e-9)
+            assert float(r["half_width_q25"]) == pytest.approx(np.quantile(h, 0.25), rel=1e-9)
+            assert float(r["half_width_q75"]) == pytest.approx(np.quantile(h, 0.75), rel=1e-9)
+            assert float(r["sd_median"]) == pytest.approx(np.median(s), rel=1e-9)
+        sd_med = np.median(sd, axis=0)
+        # settled: the median SD moved less than 10% over the last quarter of the 4 replicates (3rd to 4th)
+        change = abs(sd_med[2] - sd_med[1]) / sd_med[1]
+        spread = np.std(y.mean(axis=1), ddof=1)  # of the points' means
+        # the fewest replicates whose t half-width with the final median SD is 10% of that spread
+        needed = next(n for n in range(2, 100_000) if t975(n - 1) * sd_med[2] / np.sqrt(n) <= 0.1 * spread)
+        assert int(row["replicates"]) == 4
+        assert float(row["half_width_median"]) == pytest.approx(np.median(hw[:, 2]), rel=1e-9)
+        assert float(row["spread_of_point_means"]) == pytest.approx(spread, rel=1e-9)
+        assert float(row["sd_change_last_quarter"]) == pytest.approx(change, rel=1e-9)
+        assert row["settled"] == ("yes" if change < 0.1 else "no")
+        assert int(row["replicates_for_target"]) == needed
+    # the outcomes differ enough for these checks to bite: settled and not, more than 2 needed
+    assert {r["settled"] for r in summary.values()} == {"yes", "no"}
+    assert min(int(r["replicates_for_target"]) for r in summary.values()) > 2
 
 
 def test_half_widths_follow_the_t_interval():
@@ -194,6 +220,25 @@ scalars = ["adoption_final", "alignment_mean"]
 """
 
 
+def units_per_level(out: Path, size: int) -> dict[str, list[int]]:
+    """Per factor, at each of its values in order (or each of 5 quantile bins when it has more
+    than 8), how many of the design's units (``size`` consecutive points: a Morris trajectory,
+    a Sobol base sample) have a point."""
+    design = pq.read_table(out / "design.parquet").to_pandas()
+    unit = design["point"].to_numpy() // size
+    counts = {}
+    for key in (REVIEW, LEAVES):
+        x = design[key].to_numpy(dtype=float)
+        levels = np.unique(x)
+        if len(levels) <= 8:
+            level = np.searchsorted(levels, x)
+        else:
+            levels = np.unique(np.quantile(x, np.linspace(0, 1, 6)))[1:]  # bins' upper edges
+            level = np.minimum(np.searchsorted(levels, x, side="right"), len(levels) - 1)  # last closed
+        counts[key] = [len(set(unit[level == j])) for j in range(len(levels))]
+    return counts
+
+
 def test_morris_indices_rank_an_active_factor_above_one_that_cannot_act(tmp_path):
     out = run(tmp_path, "morris", factors_text("morris", 4, 2))
     assert main(["analyse", str(out), "--quiet"]) == 0
@@ -203,10 +248,13 @@ def test_morris_indices_rank_an_active_factor_above_one_that_cannot_act(tmp_path
     assert float(active["mu_star"]) > 0 and np.isfinite(float(active["mu_star_conf"]))
     assert (out / "analysis" / "morris.png").exists()
     # main effects count each trajectory once per level: its 3 points share coordinates
+    n = units_per_level(out, 3)
+    # each of the 4 trajectories moves each factor once: it is at 2 of the factor's 4 levels
+    assert [len(c) for c in n.values()] == [4, 4] and [sum(c) for c in n.values()] == [8, 8]
     effects = rows(out / "analysis" / "main_effects.csv")
-    assert effects and all(int(r["n"]) <= 4 for r in effects)  # 4 trajectories
-    review = [r for r in effects if r["factor"] == REVIEW and r["outcome"] == "adoption_final"]
-    assert sum(int(r["n"]) for r in review) < 12  # 12 points, but two of each trajectory's agree
+    for outcome in ("adoption_final", "alignment_mean"):
+        for key in (REVIEW, LEAVES):
+            assert [int(r["n"]) for r in effects if r["outcome"] == outcome and r["factor"] == key] == n[key]
 
 
 def test_sobol_indices_give_no_share_of_variance_to_a_factor_that_cannot_act(tmp_path, capsys):
@@ -223,7 +271,11 @@ def test_sobol_indices_give_no_share_of_variance_to_a_factor_that_cannot_act(tmp
     assert (out / "analysis" / "sobol.png").exists()
     assert not (out / "analysis" / "replicates.csv").exists()  # one replicate: nothing to check
     # main effects count each base sample (its A, AB and B rows) once per bin
-    effects = [r for r in rows(out / "analysis" / "main_effects.csv") if r["outcome"] == "alignment_mean"]
-    assert all(int(r["n"]) <= 8 for r in effects)
-    # A and AB_2 share REVIEW's value, as do AB_1 and B: at most 2 units a base sample, of 4 points
-    assert sum(int(r["n"]) for r in effects if r["factor"] == REVIEW) <= 16
+    n = units_per_level(out, 4)
+    # A and AB_2 share REVIEW's value, as do AB_1 and B: each of the 8 base samples counts in two
+    # of a factor's 5 bins, or in one where its two values share a bin
+    assert [len(c) for c in n.values()] == [5, 5] and all(8 <= sum(c) <= 16 for c in n.values())
+    effects = rows(out / "analysis" / "main_effects.csv")
+    for outcome in ("adoption_final", "alignment_mean"):
+        for key in (REVIEW, LEAVES):
+            assert [int(r["n"]) for r in effects if r["outcome"] == outcome and r["factor"] == key] == n[key]

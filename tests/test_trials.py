@@ -130,6 +130,16 @@ def test_period_adjusted_estimate_is_close_to_the_truth_and_the_naive_one_takes_
         row.naive_bias < -0.1 and row.naive_bias_high < row.bias_low
     )  # credits the trend to the intervention
     assert row.coverage >= 0.8 and row.naive_coverage < row.coverage
+    assert 0.7 <= interval_over_spread(runs.rr, runs.rr_low, runs.rr_high) <= 1.6  # not covering by width
+
+
+def interval_over_spread(est, low, high) -> float:
+    """The intervals' mean half-width on the log scale (as a standard error, /1.96) over the
+    estimates' standard deviation across the simulated trials: near 1 for an honest
+    interval (the small-sample corrections make it somewhat wider); an interval made wide
+    enough to cover anything is far above it."""
+    se = (np.log(high) - np.log(low)) / (2 * 1.96)
+    return float(se.mean() / np.log(est).std(ddof=1))
 
 
 def test_coverage_is_near_95_percent_when_the_intervention_does_nothing():
@@ -137,9 +147,11 @@ def test_coverage_is_near_95_percent_when_the_intervention_does_nothing():
     runs = simulate(trial({"kind": "stepped_wedge", "steps": 4, "period_days": 45}, fixed, 40, seed=11))
     assert (runs.true_rr == 1.0).all()
     row = summarise(runs, []).iloc[0]
-    assert 0.85 <= row.coverage <= 1.0 and row.power <= 0.1
+    assert row.coverage >= 0.85 and row.power <= 0.1
+    assert 0.7 <= interval_over_spread(runs.rr, runs.rr_low, runs.rr_high) <= 1.6  # not covering by width
     assert row.naive_bias < 0 and row.naive_power > row.power  # the naive study sees a benefit
-    assert (runs.true_tate == 1.0).all() and 0.85 <= row.eti_coverage <= 1.0 and row.eti_power <= 0.1
+    assert (runs.true_tate == 1.0).all() and row.eti_coverage >= 0.85 and row.eti_power <= 0.1
+    assert 0.7 <= interval_over_spread(runs.eti_rr, runs.eti_low, runs.eti_high) <= 1.6
 
 
 def test_a_before_after_study_has_no_adjusted_estimate_and_credits_the_trend_to_the_intervention():

@@ -51,10 +51,16 @@ def test_halfrise_finds_the_day_half_way_to_the_new_level():
 
 
 def test_wards_running_is_rebuilt_exactly_from_ward_detail():
-    m = QIModel(load_scenario("co_leadership", ["days=200"]), rng=2).run()
+    """The share of wards running the primary intervention, rebuilt from ward_detail, equals
+    on every day the share the model itself remembers (w_use_ema above the threshold)."""
+    m = QIModel(load_scenario("co_leadership", ["days=200"]), rng=2)
+    threshold, live = m.params.spread.running_threshold, []
+    for _ in range(200):
+        m.step()
+        live.append((m.state.w_use_ema[:, 0] >= threshold).mean())
     running = v._wards_running(m)
-    expected = (m.state.w_use_ema[:, 0] >= m.params.spread.running_threshold).mean()
-    assert running[-1] == pytest.approx(expected)
+    assert len(running) == 200 and 0 < max(live) < 1
+    np.testing.assert_array_equal(running, live)
 
 
 def test_a_check_fact_passes_on_a_few_seeds():
@@ -217,14 +223,51 @@ def test_table1_rejects_an_unknown_key_naming_the_file(tmp_path):
         t1.load_programme(bad)
 
 
-def test_table1_relative_change_compares_against_the_baseline_counterfactual():
+def test_table1_relative_change_compares_against_the_baseline_counterfactual(monkeypatch):
+    """Fed known rates per arm and seed, each comparison's change is the arm's window rate
+    against the counterfactual's first 90 days (not the window's counterfactual), and its
+    trend the window's counterfactual against the same baseline, each with its 95% t CI."""
     from sim import validation_table1 as t1
 
     prog = t1.load_programmes()[0]
-    res = t1.evaluate([prog], 2)
-    for _fid, c in res.comparisons:
-        assert c.change[1] <= c.change[0] <= c.change[2]
-        assert -1.0 < c.change[0] < 1.0 and -1.0 < c.trend[0] < 1.0
+    # per arm: (baseline counterfactual over days 0-90, arm over the window, counterfactual over it)
+    rates = {
+        "trial": ([10.0, 20.0, 25.0], [8.0, 15.0, 22.5], [9.0, 19.0, 20.0]),
+        "ontario": ([8.0, 16.0, 20.0], [7.6, 16.8, 20.0], [8.0, 14.4, 22.0]),
+    }
+    arm_of = {tuple(o): arm for arm, (_, o) in prog.fact.arms.items()}
+
+    def fake_run_jobs(jobs, executor=None, progress=None):
+        out = []
+        for _scenario, overrides, seed, needs in jobs:
+            base, after, cf = (r[seed - 1] for r in rates[arm_of[tuple(overrides)]])
+            known = {t1.BASELINE: base}
+            for p in prog.published:
+                known |= {("harm_rate_expected", p.window): after}
+                known |= {("harm_rate_expected_counterfactual", p.window): cf}
+            out.append([known.get(need, 0.0) for need in needs])
+        return out
+
+    monkeypatch.setattr(t1, "run_jobs", fake_run_jobs)
+    res = t1.evaluate([prog], 3)
+
+    def ci(x):  # mean, low, high with t(0.975, 2 df) = 4.3027
+        half = 4.3027 * np.std(x, ddof=1) / np.sqrt(3)
+        return np.mean(x), np.mean(x) - half, np.mean(x) + half
+
+    expected = {  # after / base - 1 and cf / base - 1, per seed
+        "trial": (ci([-0.2, -0.25, -0.1]), ci([-0.1, -0.05, -0.2])),
+        "ontario": (ci([-0.05, 0.05, 0.0]), ci([0.0, -0.1, 0.1])),
+    }
+    assert [c.published for _, c in res.comparisons] == list(prog.published)
+    assert {c.published.arm for _, c in res.comparisons} == set(rates)
+    for fid, c in res.comparisons:
+        change, trend = expected[c.published.arm]
+        assert fid == prog.fact.id
+        assert c.change == pytest.approx(change, abs=1e-9)
+        assert c.trend == pytest.approx(trend, abs=1e-9)
+    trial = next(c for _, c in res.comparisons if c.published.arm == "trial")
+    assert trial.change[0] == pytest.approx(-0.55 / 3) and trial.trend[0] == pytest.approx(-0.35 / 3)
 
 
 def test_calibration_loss_is_zero_at_the_published_quartiles():
