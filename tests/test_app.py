@@ -188,11 +188,21 @@ def test_runs_to_the_end_and_stops():
 
 
 def test_two_pairs_never_move_each_other():
+    """Two browser sessions' pairs, stepped and levered in turn, each run as it would alone."""
     one, two = Pair(), Pair()
     one.step(25)
     assert two.day == 0
     two.step(1)
     assert (one.day, two.day) == (25, 1)
+    one.pull("B", "merger")
+    for _ in range(5):
+        one.step(7)
+        two.step(12)
+    alone = Pair()
+    alone.step(61)
+    for side, lone in zip(two.sides, alone.sides, strict=True):
+        ts, ref = series(side), series(lone)
+        assert all(np.array_equal(ts[c], ref[c]) for c in ref)
 
 
 # -- figures and export ---------------------------------------------------------------------
