@@ -823,7 +823,7 @@ PARAMS: list[Param] = [
         "workflow.prospective",
         False,
         "Select, once before any launch, the interventions that fit capacity, ranked on evidence, "
-        "face validity, fit and co-design (the rest are deferred).",
+        "face validity, usefulness, fit to managers' plans and co-design (the rest are deferred).",
     ),
     I("workflow.capacity", 2, 1, 20, "initiatives", "Concurrent initiatives the organisation can implement."),
     F(
