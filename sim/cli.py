@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 from tqdm import tqdm
 
 from . import __version__, schema
+from .console import INTERRUPTED
 from .model import QIModel
 from .outputs import paired_differences, write_compare, write_run
 from .scenario import Scenario, ScenarioError, load_scenario, preset_names
@@ -43,9 +44,8 @@ class _Parser(argparse.ArgumentParser):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``qisim`` console script; returns the exit status."""
-    parser = _build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = _build_parser().parse_args(argv)
         return args.func(args)
     except SystemExit as exc:  # --help, --version
         return exc.code if isinstance(exc.code, int) else 0
@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{err.filename}: " if err.filename else ""
         return _fail(f"{where}{err.strerror or err}")
     except KeyboardInterrupt:
-        print("qisim: interrupted; nothing written", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         return 130
 
 

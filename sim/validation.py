@@ -410,8 +410,8 @@ def run_chunk(jobs: list[Job]) -> list[list[Any]]:
 
 
 def as_info(executor: Any) -> Any:
-    """An :class:`~sim.experiments.execute.ExecutorInfo` for a plain executor, or None."""
-    from .experiments.execute import ExecutorInfo, SequentialExecutor
+    """An :class:`~sim.experiments.executors.ExecutorInfo` for a plain executor, or None."""
+    from .experiments.executors import ExecutorInfo, SequentialExecutor
 
     if executor is None:
         return ExecutorInfo(SequentialExecutor(), 1, "in this process")
@@ -422,7 +422,7 @@ def as_info(executor: Any) -> Any:
 
 def run_jobs(jobs: list[Job], executor: Any = None, progress: Callable[[int], None] | None = None) -> list:
     """Every job's outcomes, in the order of ``jobs``, run in chunks on the executor of
-    :mod:`sim.experiments.execute` (in this process, a local pool or a Dask cluster).
+    :mod:`sim.experiments.executors` (in this process, a local pool or a Dask cluster).
     Each run's inputs are fixed before it is sent, and results are put back in job order,
     so they do not depend on the executor or the number of workers."""
     import concurrent.futures as cf
@@ -508,7 +508,7 @@ def evaluate(
 ) -> list[HypothesisResult]:
     """Run every arm of every fact on seeds 1..replicates and test every hypothesis.
     ``executor``: None (this process), a ``concurrent.futures.Executor`` or an open
-    :class:`~sim.experiments.execute.ExecutorInfo` (``open_executor``)."""
+    :class:`~sim.experiments.executors.ExecutorInfo` (``open_executor``)."""
     jobs, keys = fact_jobs(facts, replicates)
     return score(facts, replicates, keys, jobs, run_jobs(jobs, executor, progress))
 
@@ -850,7 +850,7 @@ def _map(args, facts: list[Fact]) -> int:
     from tqdm import tqdm
 
     from . import validation_map, validation_robust
-    from .experiments.execute import open_executor
+    from .experiments.executors import open_executor
 
     settings = validation_robust.load_settings()
     spread = settings.spread if args.map_spread is None else args.map_spread
@@ -904,7 +904,7 @@ def cmd_validate(args) -> int:
         validation_table1,
     )
     from .cli import UsageError
-    from .experiments.execute import open_executor
+    from .experiments.executors import open_executor
 
     if args.replicates is not None and args.replicates < 2:
         raise UsageError("--replicates must be at least 2 (a confidence interval needs two)")

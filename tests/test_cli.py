@@ -368,3 +368,32 @@ def test_python_dash_m_runs_the_command(module, tmp_path):
     bad = subprocess.run([sys.executable, "-m", module, "run", "nosuch"], capture_output=True,
                          text=True, timeout=120)
     assert bad.returncode == 2 and "unknown preset 'nosuch'" in bad.stderr
+
+
+def test_ctrl_c_while_the_command_line_imports_is_one_line_and_exit_130(monkeypatch, capsys):
+    """The console script takes a Ctrl-C in its first second (its imports) as it takes one
+    later: one line, exit status 130, no traceback."""
+    from sim import console
+
+    class Interrupted:
+        def find_spec(self, name, path=None, target=None):
+            if name == "sim.cli":
+                raise KeyboardInterrupt
+            return None
+
+    monkeypatch.delitem(sys.modules, "sim.cli")
+    monkeypatch.setattr(sys, "meta_path", [Interrupted(), *sys.meta_path])
+    assert console.main() == 130
+    assert capsys.readouterr().err == console.INTERRUPTED + "\n"
+
+
+def test_import_sim_is_light_and_its_names_come_on_first_use():
+    code = (
+        "import sys, sim; print('mesa' in sys.modules, 'numpy' in sys.modules); "
+        "from sim import QIModel, load_scenario; print(QIModel.__module__, 'mesa' in sys.modules); "
+        "print(set(sim.__all__) == {*sim._PUBLIC, '__version__'} and set(sim.__all__) <= set(dir(sim)));"
+        "sim.nosuch"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.stdout.split("\n")[:3] == ["False False", "sim.model True", "True"]
+    assert "AttributeError: module 'sim' has no attribute 'nosuch'" in run.stderr

@@ -376,6 +376,54 @@ def test_a_sweep_killed_mid_way_resumes_to_the_same_dataset(reference, grid_file
     assert not list(out.rglob(".*tmp*"))
 
 
+def test_a_ctrl_c_while_the_pool_starts_is_held_until_its_first_worker_is_up():
+    from sim.experiments.executors import _ctrl_c_held
+
+    done = []
+    with pytest.raises(KeyboardInterrupt), _ctrl_c_held():
+        signal.raise_signal(signal.SIGINT)
+        done.append("the block ran to its end")
+    assert done == ["the block ran to its end"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def _blocked_signals() -> set:
+    return set(signal.pthread_sigmask(signal.SIG_BLOCK, []))
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+def test_the_fork_server_never_takes_ctrl_c_and_its_workers_do():
+    from multiprocessing import forkserver
+
+    from sim.experiments.executors import open_executor
+
+    with open_executor(2) as info:
+        worker_blocks = info.executor.submit(_blocked_signals).result()
+        server = forkserver._forkserver._forkserver_pid
+        status = Path(f"/proc/{server}/status").read_text()
+    blocked = int(re.search(r"^SigBlk:\s*([0-9a-f]+)$", status, re.M).group(1), 16)
+    assert blocked & (1 << (signal.SIGINT - 1))  # held from its start, through its imports
+    assert signal.SIGINT not in worker_blocks
+    assert signal.SIGINT not in _blocked_signals()  # this process takes it again
+
+
+@pytest.mark.parametrize("delay", [0.2, 0.6, 1.0, 1.4, 2.0])
+def test_ctrl_c_at_any_moment_of_a_sweep_is_one_line_without_a_traceback(grid_file, tmp_path, delay):
+    """A terminal's Ctrl-C reaches the command and its pool's processes (one process group):
+    during the imports, while the pool's fork server imports qisim, while its first worker
+    starts, or mid-run, the sweep ends with exit status 130 and its own message only."""
+    argv = [sys.executable, "-m", "sim", "sweep", str(grid_file), "--out", str(tmp_path / "out"),
+            "--workers", "2", "--quiet"]
+    proc = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    time.sleep(delay)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err, err
+    assert err == "qisim: interrupted; nothing written\n" or "interrupted:" in out
+
+
 def test_a_run_that_raises_is_recorded_and_resume_runs_it_again(
     reference, grid_file, tmp_path, monkeypatch, capsys
 ):

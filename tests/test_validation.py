@@ -130,7 +130,7 @@ REDUCED_REPLICATES = None
 
 
 def test_results_do_not_depend_on_the_number_of_workers():
-    from sim.experiments.execute import open_executor
+    from sim.experiments.executors import open_executor
 
     facts = v.load_facts(["SF3", "SF9"])
     with open_executor(1) as one, open_executor(2) as two:
@@ -140,7 +140,7 @@ def test_results_do_not_depend_on_the_number_of_workers():
 
 
 def test_reduced_suite_passes_every_fact_but_the_known_failing(tmp_path):
-    from sim.experiments.execute import open_executor
+    from sim.experiments.executors import open_executor
 
     facts = v.load_facts()
     assert {f.id for f in facts} >= KNOWN_FAILING

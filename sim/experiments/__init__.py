@@ -6,7 +6,8 @@ The pipeline has four swappable stages, each in its own module:
   :mod:`~sim.experiments.design` turns it into design points (full factorial grid, Latin
   hypercube, Sobol/Saltelli or Morris samples) and gives every run its seed (common
   random numbers across design points by default);
-- :mod:`~sim.experiments.execute` runs chunks of runs through any
+- :mod:`~sim.experiments.execute` runs one chunk of runs, and
+  :mod:`~sim.experiments.executors` sends chunks through any
   ``concurrent.futures.Executor``: in this process, on a local process pool, or on a
   Dask distributed cluster (``Client.get_executor()``);
 - :mod:`~sim.experiments.store` writes each finished chunk as a small Parquet part-file

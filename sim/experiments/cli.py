@@ -98,7 +98,7 @@ def check_executor_args(args: argparse.Namespace) -> None:
 def sweep(exp, out: Path, args: argparse.Namespace, command: str):
     """Check, then run (or resume) ``exp`` into ``out`` on the executor of ``args``; returns
     the sweep's report and its closing summary."""
-    from .execute import open_executor
+    from .executors import open_executor
     from .sweep import OutDirError, open_store, prepare, run_sweep, summary_text
 
     try:

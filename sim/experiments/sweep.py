@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from .design import Design, build_design, chunks, run_seed, validate_points
-from .execute import ExecutorInfo, Task, TaskResult, run_task
+from .execute import Task, TaskResult, run_task
+from .executors import ExecutorInfo
 from .experiment import Experiment, n_points
 from .store import MANIFEST, RUNS, SERIES, Store, make_manifest, read_manifest
 

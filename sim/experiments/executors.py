@@ -1,0 +1,205 @@
+"""The executors that run a sweep's tasks (:mod:`sim.experiments.execute`).
+
+Any :class:`concurrent.futures.Executor` can run the tasks (:func:`open_executor`):
+
+- :class:`SequentialExecutor`: in this process, one task at a time (``--workers 1``);
+- a local :class:`~concurrent.futures.ProcessPoolExecutor` (``--workers N``, the
+  default), whose workers are forked from a server process that has already imported
+  qisim, so a worker's start-up costs milliseconds, once;
+- a Dask distributed cluster (``--scheduler tcp://HOST:PORT``), through
+  ``distributed.Client.get_executor()``, Dask's own ``concurrent.futures`` interface.
+
+How tasks are sent does not decide what a run gives, so this module is not part of the
+model code (:func:`sim.experiments.execute.model_code`): editing it leaves a stored
+sweep resumable.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+import re
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from .execute import model_code
+
+
+class SequentialExecutor(cf.Executor):
+    """Runs each task in this process when it is submitted: no start-up, no pickling."""
+
+    def submit(self, fn, /, *args, **kwargs) -> cf.Future:
+        future: cf.Future = cf.Future()
+        future.set_running_or_notify_cancel()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as err:  # the caller sees it through the future
+            future.set_exception(err)
+        return future
+
+
+@dataclass
+class ExecutorInfo:
+    """An open executor, how many tasks it runs at once, and how to describe it."""
+
+    executor: cf.Executor
+    slots: int
+    label: str
+
+
+def default_workers() -> int:
+    """The CPUs this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _warm_up() -> None:
+    """Initialiser of a pool worker: import the model once per worker, and take Ctrl-C
+    again (the fork server it comes from blocks it, :func:`_start_server`)."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    import sim.model  # noqa: F401
+
+
+def _ready() -> None:
+    """A task that does nothing: its result says a worker is up."""
+
+
+def _context():
+    """Fork from a server that has imported qisim (Linux, macOS); spawn elsewhere."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["sim.experiments.executors"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def _start_server() -> None:
+    """Start the pool's fork server with Ctrl-C blocked, which it keeps for good.
+
+    The server shares the terminal's process group, so a Ctrl-C while it starts and
+    imports qisim (the first second or two of a sweep, more on a busy machine) would kill
+    it with a traceback of its own beside the command's one-line message. A blocked
+    signal is kept through the server's exec (an ignored one would be too, but this
+    process would lose it), and the server ignores Ctrl-C anyway once its imports are
+    done; its workers unblock it (:func:`_warm_up`).
+    """
+    from multiprocessing import forkserver
+
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a Ctrl-C held meanwhile arrives now
+
+
+@contextmanager
+def _ctrl_c_held() -> Iterator[None]:
+    """Hold a Ctrl-C until the block ends, then take it.
+
+    The pool's start (its server, its first worker) must not be cut short: a worker
+    forked after the pool has closed finds its queues gone and prints a traceback beside
+    the command's one-line message. Signals are handled in the main thread only;
+    elsewhere the block runs as it is.
+    """
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
+        yield  # (None: a handler not set from Python, which could not be put back)
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        signal.raise_signal(signal.SIGINT)  # taken now, as the handler before would take it
+
+
+@contextmanager
+def open_executor(workers: int | None = None, scheduler: str | None = None) -> Iterator[ExecutorInfo]:
+    """The executor for ``--workers`` / ``--scheduler``; closed (tasks cancelled) on exit."""
+    if scheduler:
+        with _dask_executor(scheduler) as info:
+            yield info
+        return
+    n = default_workers() if workers is None else workers
+    if n <= 1:
+        yield ExecutorInfo(SequentialExecutor(), 1, "in this process")
+        return
+    context = _context()
+    pool = cf.ProcessPoolExecutor(max_workers=n, mp_context=context, initializer=_warm_up)
+    try:
+        with _ctrl_c_held():
+            if context.get_start_method() == "forkserver":
+                _start_server()
+            pool.submit(_ready).result()  # the server has imported qisim; a worker is up
+        yield ExecutorInfo(pool, n, f"on a local pool of {n} worker processes")
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def worker_version() -> str:
+    """The qisim version and model code a (Dask) worker runs."""
+    from sim import __version__
+
+    return f"{__version__} (model code {model_code()})"
+
+
+@contextmanager
+def _dask_executor(address: str, wait_seconds: float = 60.0) -> Iterator[ExecutorInfo]:
+    """A Dask cluster's ``concurrent.futures`` executor, once the workers are known to
+    run this version of qisim."""
+    from distributed import Client  # Dask distributed: runs tasks on a cluster of workers
+
+    from sim.cli import UsageError
+
+    if not re.fullmatch(r"((tcp|tls|ws|wss|ucx)://)?(\[[0-9a-fA-F:.]+\]|[^\s/:\[\]]+):\d{1,5}", address):
+        raise UsageError(f"--scheduler: expected an address such as tcp://HOST:PORT (got {address!r})")
+    try:
+        client = Client(address, timeout="10s", set_as_default=False)
+    except Exception as err:  # OSError, TimeoutError, ValueError for a bad address
+        raise UsageError(
+            f"--scheduler: cannot connect to {address!r} ({' '.join(str(err).split())})"
+        ) from None
+    try:
+        try:
+            client.wait_for_workers(1, timeout=wait_seconds)
+        except Exception:
+            raise UsageError(
+                f"--scheduler: no worker joined {address} within {wait_seconds:.0f} s; "
+                f"start workers with `dask worker {address}`"
+            ) from None
+        try:
+            versions = client.run(worker_version)
+        except Exception as err:
+            raise UsageError(
+                f"--scheduler: a worker of {address} cannot import qisim ({type(err).__name__}: {err}); "
+                "install qisim on every worker"
+            ) from None
+        here = worker_version()
+        wrong = {w: v for w, v in versions.items() if v != here}
+        if wrong:
+            w, v = next(iter(wrong.items()))
+            raise UsageError(
+                f"--scheduler: worker {w} runs qisim {v}, this is qisim {here}; "
+                "install the same qisim everywhere"
+            )
+        slots = max(1, sum(client.nthreads().values()))
+        executor = client.get_executor(pure=False)
+        workers = f"{len(versions)} worker{'s' if len(versions) != 1 else ''}"
+        try:
+            yield ExecutorInfo(
+                executor,
+                slots,
+                f"on the Dask cluster at {address} ({workers})",
+            )
+        finally:
+            executor.shutdown(wait=False)
+    finally:
+        client.close()
