@@ -245,6 +245,18 @@ def test_debrief_has_summaries_figures_and_narration(tmp_path):
     assert sess.export_name(pair, ".html") == "qisim-clinician_only-vs-aligned-seed1-day120.html"
 
 
+def test_the_debrief_links_to_where_the_app_runs(monkeypatch):
+    from sim.app import server
+
+    assert server.origin("127.0.0.1", 8765) == sess.APP_ORIGIN  # before the app serves
+    assert server.origin("0.0.0.0", 9000) == "http://127.0.0.1:9000"  # every address: this machine's
+    assert server.origin("::", 9000) == "http://[::1]:9000"
+    assert server.origin("fe80::1", 80) == "http://[fe80::1]:80"
+    assert server.origin("lab.local", 8765) == "http://lab.local:8765"
+    monkeypatch.setattr(sess, "APP_ORIGIN", server.origin("0.0.0.0", 9000))
+    assert "<code>http://127.0.0.1:9000/?seed=1&amp;day=0" in Pair().debrief_html()
+
+
 def test_debrief_before_any_day():
     assert "Outcomes" in Pair().debrief_html()
 

@@ -155,6 +155,7 @@ def test_workshop_story(server, offline, tmp_path, capsys):
     info.value.save_as(debrief)
     text = debrief.read_text()
     assert "Lever pulled: a merger" in text and text.count("data:image/png;base64,") == 4
+    assert f"<code>{server.url}?" in text  # the link back to the run: this server's port
     with page.expect_download() as info:
         page.get_by_role("button", name=re.compile("Organisation")).click()
     png = tmp_path / "organisation.png"

@@ -139,10 +139,23 @@ def serve(host: str = "127.0.0.1", port: int = 8765, quiet: bool = False) -> int
     # host other than 'localhost' (it falls back to lax, which is what we want).
     warnings.filterwarnings("ignore", message="Cookies with samesite=none")
 
+    from . import session
+
+    session.APP_ORIGIN = origin(host, port)
     if not quiet:
-        print(f"qisim workshop app: open http://{host}:{port}/ in a browser (Ctrl+C stops it)", flush=True)
+        print(f"qisim workshop app: open {session.APP_ORIGIN}/ in a browser (Ctrl+C stops it)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
     return 0
+
+
+def origin(host: str, port: int) -> str:
+    """The address a browser on this machine opens for a server on host:port: a server
+    listening on every address (0.0.0.0, ::) is reached at 127.0.0.1 (or [::1])."""
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def _cannot_listen(host: str, port: int) -> str:

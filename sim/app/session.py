@@ -45,6 +45,9 @@ from ..scenario import Scenario, ScenarioError, load_scenario, preset_names
 DEFAULT_PRESETS = ("clinician_only", "aligned")
 #: Default seed (the golden runs' seed).
 DEFAULT_SEED = 1
+#: Where the page is served, for the debrief's link back to its run: set by
+#: :func:`sim.app.server.serve` to the host and port it listens on.
+APP_ORIGIN = "http://127.0.0.1:8765"
 #: Names of the two sides.
 SIDES = ("A", "B")
 #: Query parameters of the page's address that Solara's front end reads itself (ignored).
@@ -977,8 +980,8 @@ def _debrief(pair: Pair, images: dict[str, bytes]) -> str:
         f"<h1>Debrief: {e(labels[0])} vs {e(labels[1])}</h1>"
         f"<p class='meta'>Seed {pair.seed}, day {pair.day} of {pair.horizon}; both runs on the same "
         f"random numbers; qisim {e(__version__)}. To show this run again, open the app at "
-        f"<code>http://127.0.0.1:8765/?{e(pair.address())}</code> (with the host and port it was "
-        "started on).</p>"
+        f"<code>{e(APP_ORIGIN)}/?{e(pair.address())}</code> (where the app ran when this was "
+        "exported; started on another host or port, the address begins with those).</p>"
         f"<div class='cols'>{desc}</div>"
         f"<h2>Outcomes</h2><table><tr><th></th>{head}</tr>{''.join(rows)}</table>"
         "<p class='meta'>Last 90 days: the final window of min(90, days) days. Effect: the relative "
