@@ -441,6 +441,12 @@ def test_cli_app_port_in_use_is_one_line_and_status_2():
     assert done.stderr.startswith("qisim: error: cannot serve on 127.0.0.1:") and done.stderr.count("\n") == 1
 
 
+def test_cli_app_port_0_is_refused_as_the_page_could_not_name_its_address():
+    done = _qisim("app", "--port", "0")
+    assert done.returncode == 2
+    assert done.stderr == "qisim: error: cannot serve on 127.0.0.1:0: the port must be between 1 and 65535\n"
+
+
 def test_cli_does_not_import_solara_for_other_commands():
     done = subprocess.run(
         [

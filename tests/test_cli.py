@@ -392,8 +392,8 @@ def test_import_sim_is_light_and_its_names_come_on_first_use():
         "import sys, sim; print('mesa' in sys.modules, 'numpy' in sys.modules); "
         "from sim import QIModel, load_scenario; print(QIModel.__module__, 'mesa' in sys.modules); "
         "print(set(sim.__all__) == {*sim._PUBLIC, '__version__'} and set(sim.__all__) <= set(dir(sim)));"
-        "sim.nosuch"
+        "print(sim.model.QIModel is QIModel, sim.schema.__name__); sim.nosuch"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert run.stdout.split("\n")[:3] == ["False False", "sim.model True", "True"]
+    assert run.stdout.split("\n")[:4] == ["False False", "sim.model True", "True", "True sim.schema"]
     assert "AttributeError: module 'sim' has no attribute 'nosuch'" in run.stderr

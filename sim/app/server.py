@@ -160,8 +160,8 @@ def origin(host: str, port: int) -> str:
 
 def _cannot_listen(host: str, port: int) -> str:
     """Why the server could not listen on host:port ('' when it can)."""
-    if not 0 <= port <= 65535:
-        return "the port must be between 0 and 65535"
+    if not 1 <= port <= 65535:
+        return "the port must be between 1 and 65535"
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except OSError as err:

@@ -60,10 +60,9 @@ def default_workers() -> int:
 
 
 def _warm_up() -> None:
-    """Initialiser of a pool worker: import the model once per worker, and take Ctrl-C
-    again (the fork server it comes from blocks it, :func:`_start_server`)."""
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    """Initialiser of a pool worker: ignore Ctrl-C (the command takes it, and stops the
+    workers itself: :class:`LocalPool`), and import the model once per worker."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     import sim.model  # noqa: F401
 
 
@@ -75,50 +74,121 @@ def _context():
     """Fork from a server that has imported qisim (Linux, macOS); spawn elsewhere."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["sim.experiments.executors"])
+        ctx.set_forkserver_preload(["sim._forkserver", "sim.experiments.executors"])
         return ctx
     return multiprocessing.get_context("spawn")
 
 
+def _takes_ctrl_c() -> bool:
+    """Whether this thread can hold a Ctrl-C: the main thread, with a handler set from
+    Python (not SIG_IGN: a command started with Ctrl-C ignored keeps ignoring it)."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    handler = signal.getsignal(signal.SIGINT)
+    return handler is not None and handler not in (signal.SIG_IGN, signal.SIG_DFL)
+
+
 def _start_server() -> None:
-    """Start the pool's fork server with Ctrl-C blocked, which it keeps for good.
+    """Start the process-wide fork server with Ctrl-C ignored (it keeps ignoring it).
 
     The server shares the terminal's process group, so a Ctrl-C while it starts and
     imports qisim (the first second or two of a sweep, more on a busy machine) would kill
-    it with a traceback of its own beside the command's one-line message. A blocked
-    signal is kept through the server's exec (an ignored one would be too, but this
-    process would lose it), and the server ignores Ctrl-C anyway once its imports are
-    done; its workers unblock it (:func:`_warm_up`).
+    it, with a traceback, and the command with it. An ignored signal is kept through the
+    server's exec; it is blocked here meanwhile, so that this process does not lose one,
+    and the server unblocks it (:mod:`sim._forkserver`). Processes the server forks for
+    other code in this interpreter start with Ctrl-C ignored too.
     """
     from multiprocessing import forkserver
 
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
+    if not _takes_ctrl_c():
         forkserver.ensure_running()
+        return
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            forkserver.ensure_running()
+        finally:
+            signal.signal(signal.SIGINT, handler)
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a Ctrl-C held meanwhile arrives now
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a Ctrl-C held meanwhile arrives now
 
 
 @contextmanager
 def _ctrl_c_held() -> Iterator[None]:
-    """Hold a Ctrl-C until the block ends, then take it.
+    """Hold a Ctrl-C until the block ends, then take it (even if the block raised).
 
-    The pool's start (its server, its first worker) must not be cut short: a worker
-    forked after the pool has closed finds its queues gone and prints a traceback beside
-    the command's one-line message. Signals are handled in the main thread only;
-    elsewhere the block runs as it is.
+    Starting a worker must not be cut short: one started but not yet counted by the
+    pool would be waited for for ever when the pool closes. Only where Ctrl-C can be
+    taken (:func:`_takes_ctrl_c`); elsewhere the block runs as it is.
     """
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
-        yield  # (None: a handler not set from Python, which could not be put back)
+    if not _takes_ctrl_c():
+        yield
         return
     caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    handler = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-    if caught:
-        signal.raise_signal(signal.SIGINT)  # taken now, as the handler before would take it
+        signal.signal(signal.SIGINT, handler)
+        if caught:
+            signal.raise_signal(signal.SIGINT)  # taken now, as the handler before would take it
+
+
+class LocalPool(cf.Executor):
+    """A local process pool (``--workers N``) that a Ctrl-C leaves in order.
+
+    Its workers ignore Ctrl-C: a terminal sends it to the whole process group, and a
+    worker taking it while starting, idle or between tasks printed a traceback or was
+    lost to the pool. The command takes it instead, and a pool closed with tasks still
+    unfinished (an interrupted sweep) stops its workers at once rather than letting
+    them finish. Each task is submitted with a Ctrl-C held (:func:`_ctrl_c_held`), as a
+    submit may start a worker.
+    """
+
+    def __init__(self, workers: int):
+        context = _context()
+        self._pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_warm_up)
+        self._unfinished: set[cf.Future] = set()
+        self._lock = threading.Lock()
+        with _ctrl_c_held():
+            if context.get_start_method() == "forkserver":
+                _start_server()
+        try:
+            self.submit(_ready).result()  # the server has imported qisim; a worker is up
+        except BaseException:  # a Ctrl-C meanwhile: the workers go with it
+            self.shutdown()
+            raise
+
+    def submit(self, fn, /, *args, **kwargs) -> cf.Future:
+        with _ctrl_c_held():
+            future = self._pool.submit(fn, *args, **kwargs)
+            with self._lock:
+                self._unfinished.add(future)
+        future.add_done_callback(self._finished)
+        return future
+
+    def _finished(self, future: cf.Future) -> None:
+        with self._lock:
+            self._unfinished.discard(future)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Close the pool: at once, workers stopped, when tasks are still unfinished."""
+        with self._lock:
+            unfinished = any(not f.done() for f in self._unfinished)
+        if not unfinished:
+            self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+            return
+        if hasattr(self._pool, "terminate_workers"):  # Python 3.14
+            self._pool.terminate_workers()
+            return
+        workers = list((getattr(self._pool, "_processes", None) or {}).values())
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for process in workers:
+            if process.is_alive():
+                process.terminate()
+        for process in workers:
+            process.join()
 
 
 @contextmanager
@@ -132,13 +202,8 @@ def open_executor(workers: int | None = None, scheduler: str | None = None) -> I
     if n <= 1:
         yield ExecutorInfo(SequentialExecutor(), 1, "in this process")
         return
-    context = _context()
-    pool = cf.ProcessPoolExecutor(max_workers=n, mp_context=context, initializer=_warm_up)
+    pool = LocalPool(n)
     try:
-        with _ctrl_c_held():
-            if context.get_start_method() == "forkserver":
-                _start_server()
-            pool.submit(_ready).result()  # the server has imported qisim; a worker is up
         yield ExecutorInfo(pool, n, f"on a local pool of {n} worker processes")
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
