@@ -3,9 +3,10 @@
 Any :class:`concurrent.futures.Executor` can run the tasks (:func:`open_executor`):
 
 - :class:`SequentialExecutor`: in this process, one task at a time (``--workers 1``);
-- a local :class:`~concurrent.futures.ProcessPoolExecutor` (``--workers N``, the
-  default), whose workers are forked from a server process that has already imported
-  qisim, so a worker's start-up costs milliseconds, once;
+- :class:`LocalPool`, a local :class:`~concurrent.futures.ProcessPoolExecutor`
+  (``--workers N``, the default), whose workers are forked from a server process that
+  has already imported qisim, so a worker's start-up costs milliseconds, once; its
+  server and workers leave a Ctrl-C to the command, which stops them;
 - a Dask distributed cluster (``--scheduler tcp://HOST:PORT``), through
   ``distributed.Client.get_executor()``, Dask's own ``concurrent.futures`` interface.
 
