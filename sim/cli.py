@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 from tqdm import tqdm
 
 from . import __version__, schema
-from .console import INTERRUPTED
+from .console import INTERRUPTED, by_ctrl_c
 from .model import QIModel
 from .outputs import paired_differences, write_compare, write_run
 from .scenario import Scenario, ScenarioError, load_scenario, preset_names
@@ -57,7 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as err:
         where = f"{err.filename}: " if err.filename else ""
         return _fail(f"{where}{err.strerror or err}")
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ImportError) as err:  # (an import cut short by a Ctrl-C)
+        if not by_ctrl_c(err):
+            raise
         print(INTERRUPTED, file=sys.stderr)
         return 130
 

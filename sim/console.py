@@ -9,11 +9,25 @@ import sys
 INTERRUPTED = "qisim: interrupted; nothing written"
 
 
+def by_ctrl_c(err: BaseException) -> bool:
+    """Whether an error is a Ctrl-C, or came of one: a KeyboardInterrupt while a compiled
+    module initialises surfaces as ``ImportError: initialization failed``."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, KeyboardInterrupt):
+            return True
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return False
+
+
 def main() -> int:
     """Entry point of the ``qisim`` console script; returns the exit status."""
     try:
         from .cli import main as cli_main
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ImportError) as err:
+        if not by_ctrl_c(err):
+            raise
         print(INTERRUPTED, file=sys.stderr)
         return 130
     return cli_main()

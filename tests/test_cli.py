@@ -370,19 +370,38 @@ def test_python_dash_m_runs_the_command(module, tmp_path):
     assert bad.returncode == 2 and "unknown preset 'nosuch'" in bad.stderr
 
 
-def test_ctrl_c_while_the_command_line_imports_is_one_line_and_exit_130(monkeypatch, capsys):
+def _interrupted_import() -> None:
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt as err:  # as a compiled module's initialisation reports it
+        raise ImportError("initialization failed") from err
+
+
+def _broken_import() -> None:
+    raise ImportError("no module named 'somewhere'")
+
+
+@pytest.mark.parametrize("fail", [KeyboardInterrupt, _interrupted_import, _broken_import])
+def test_ctrl_c_while_the_command_line_imports_is_one_line_and_exit_130(monkeypatch, capsys, fail):
     """The console script takes a Ctrl-C in its first second (its imports) as it takes one
-    later: one line, exit status 130, no traceback."""
+    later: one line, exit status 130, no traceback; an import that fails otherwise still
+    fails as it is."""
     from sim import console
 
-    class Interrupted:
+    class Importer:
         def find_spec(self, name, path=None, target=None):
             if name == "sim.cli":
-                raise KeyboardInterrupt
+                if fail is KeyboardInterrupt:
+                    raise KeyboardInterrupt
+                fail()
             return None
 
     monkeypatch.delitem(sys.modules, "sim.cli")
-    monkeypatch.setattr(sys, "meta_path", [Interrupted(), *sys.meta_path])
+    monkeypatch.setattr(sys, "meta_path", [Importer(), *sys.meta_path])
+    if fail is _broken_import:
+        with pytest.raises(ImportError, match="somewhere"):
+            console.main()
+        return
     assert console.main() == 130
     assert capsys.readouterr().err == console.INTERRUPTED + "\n"
 
@@ -397,3 +416,12 @@ def test_import_sim_is_light_and_its_names_come_on_first_use():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.stdout.split("\n")[:4] == ["False False", "sim.model True", "True", "True sim.schema"]
     assert "AttributeError: module 'sim' has no attribute 'nosuch'" in run.stderr
+
+
+def test_a_command_whose_import_a_ctrl_c_cut_short_ends_with_one_line(monkeypatch, capsys):
+    monkeypatch.setattr("sim.cli.preset_names", _interrupted_import)
+    assert main(["scenarios"]) == 130
+    assert capsys.readouterr().err == "qisim: interrupted; nothing written\n"
+    monkeypatch.setattr("sim.cli.preset_names", _broken_import)
+    with pytest.raises(ImportError, match="somewhere"):
+        main(["scenarios"])
