@@ -152,9 +152,8 @@ class LocalPool(cf.Executor):
         self._pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_warm_up)
         self._unfinished: set[cf.Future] = set()
         self._lock = threading.Lock()
-        with _ctrl_c_held():
-            if context.get_start_method() == "forkserver":
-                _start_server()
+        if context.get_start_method() == "forkserver":
+            _start_server()  # (holds a Ctrl-C itself, blocked while the server starts)
         try:
             self.submit(_ready).result()  # the server has imported qisim; a worker is up
         except BaseException:  # a Ctrl-C meanwhile: the workers go with it
