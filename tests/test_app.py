@@ -497,6 +497,62 @@ def test_the_status_line_names_the_seed_in_use():
     assert pair.state_line().startswith("Day 0 of 730 (seed 4)")
     pair.step(3)
     assert pair.state_line().startswith("Day 3 of 730 (seed 4); A: adoption ")
+    assert "ended" not in pair.state_line()
+
+
+def test_the_status_line_says_which_side_has_ended():
+    pair = Pair(SideSpec("aligned", overrides=("days=10",)), SideSpec("aligned"), seed=1)
+    pair.step(10)
+    assert "ended" not in pair.state_line()  # both are on day 10: neither has ended before the other
+    pair.step(5)
+    line = pair.state_line()
+    assert line.startswith("Day 15 of 730 (seed 1); A: adoption ")
+    a, b = line.split("; ")[1:]
+    assert a.endswith("(its run ended on day 10)") and "ended" not in b
+
+
+@pytest.mark.parametrize(
+    ("text", "day", "stop"),
+    [("", 0, None), ("  ", 40, None), ("170", 0, 170), (" 170 ", 169, 170), ("170", 170, None), ("1", 0, 1)],
+)
+def test_pause_at_day_reads_the_box(text, day, stop):
+    """A day ahead pauses play there; an empty box or a day already reached plays to the end."""
+    assert sess.stop_day(text, day) == stop
+
+
+@pytest.mark.parametrize("bad", ["0", "-5", "abc", "1.5", "1e3", "12abc"])
+def test_pause_at_day_refuses_what_is_not_a_day(bad):
+    expected = rf"write a day, 1 or more, or leave it empty \(not {re.escape(bad)}\)"
+    with pytest.raises(ValueError, match=expected):
+        sess.stop_day(bad, 0)
+
+
+def test_preset_descriptions_in_the_app_use_the_settings_box_not_the_command_line():
+    for name in sess.preset_names():
+        text = sess.preset_description(name, app=True)
+        assert "--set" not in text and "--days" not in text and "wards.csv" not in text, name
+    text = sess.preset_description("co_leadership", app=True)
+    assert (
+        "(organisation.champion_share=0 and incentives.clinician.recognition=0 in Other settings)" in text
+    )
+    assert "--set" in sess.preset_description("co_leadership")  # the command line's own wording stays
+
+
+def test_labels_name_the_levers_when_the_sides_start_alike():
+    pair = Pair(SideSpec("aligned"), SideSpec("aligned"), seed=1)
+    assert pair.labels() == ["A: aligned", "B: aligned"]
+    pair.pull("B", "merger")
+    pair.step(2)
+    for _ in range(3):
+        pair.pull("A", "staff_turnover")
+    assert pair.labels()[1] == f"B: aligned + {LEVERS['merger'].label} (day 0)"
+    assert pair.labels()[0] == (
+        f"A: aligned + {LEVERS['staff_turnover'].label} (day 2), {LEVERS['staff_turnover'].label} (day 2), "
+        "1 more lever"
+    )
+    other = Pair(SideSpec("clinician_only"), SideSpec("aligned"), seed=1)
+    other.pull("B", "merger")
+    assert other.labels() == ["A: clinician_only", "B: aligned"]  # the presets tell them apart
 
 
 def test_a_lever_given_the_day_shown_acts_from_that_day_after_the_run_moved_on():

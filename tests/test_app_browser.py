@@ -233,6 +233,44 @@ def test_controls_stay_in_view_and_a_bad_setting_stays_to_correct(server, offlin
     expect(page.locator(".qisim-controls .v-alert")).to_contain_text("The seed must be a whole number")
     assert "ValueError" not in page.locator("body").inner_text()  # no traceback in place of the page
     expect(page.locator(".qisim-status")).to_contain_text("Day 0 of 730 (seed 1)")
+    # a seed that is not a number at all is refused as well, named as typed, the run left as it was
+    page.get_by_role("button", name="Step", exact=True).click()
+    expect(page.locator(".qisim-status")).to_contain_text("Day 1 of 730 (seed 1)")
+    page.get_by_label("Seed").fill("12abc")
+    page.get_by_role("button", name="Reset", exact=True).click()
+    expect(page.locator(".qisim-controls .v-alert")).to_contain_text("(not 12abc)")
+    expect(page.locator(".qisim-status")).to_contain_text("Day 1 of 730 (seed 1)")
+    page.get_by_label("Seed").fill("2")
+    page.get_by_role("button", name="Reset", exact=True).click()
+    expect(page.locator(".qisim-status")).to_contain_text("Day 0 of 730 (seed 2)")
+    expect(page.locator(".qisim-controls .v-alert")).to_have_count(0)
+
+
+def test_play_pauses_at_the_day_asked_and_a_side_that_ended_says_so(server, offline):
+    """Play stops on the day in the pause-at box; the start settings stay open when a change
+    makes two alike sides differ; the status line names the side whose run has ended."""
+    new_page, _ = offline
+    page = new_page()
+    page.goto(server.url + "?seed=1&a=aligned&b=aligned")
+    page.get_by_role("button", name="Play").wait_for()
+    expect(page.get_by_text("Both sides start alike")).to_have_count(2)  # said on each side
+    side = page.locator(".qisim-side-A")
+    side.get_by_text("Start settings").click()
+    area = side.locator("textarea")
+    area.fill("days=20")
+    page.locator("h2").click()  # leave the box: the sides now differ
+    expect(page.get_by_text("Both sides start alike")).to_have_count(0)
+    expect(area).to_be_visible()  # the panel stayed open
+    page.get_by_label("Pause at day").fill("25")
+    page.locator("h2").click()
+    page.get_by_role("button", name="Play").click()
+    page.get_by_role("button", name="Pause").wait_for()
+    page.get_by_role("button", name="Play").wait_for(timeout=30_000)  # it paused by itself
+    assert day(page) == 25
+    expect(page.locator(".qisim-status")).to_contain_text("(its run ended on day 20); B: adoption")
+    page.get_by_label("Pause at day").fill("soon")
+    page.locator("h2").click()
+    expect(page.locator(".qisim-controls .v-alert")).to_contain_text("Pause at day: write a day")
 
 
 def test_the_address_keeps_the_run_across_a_reload_and_back(server, offline):

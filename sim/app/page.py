@@ -47,6 +47,7 @@ from .session import (
     export_name,
     preset_description,
     preset_names,
+    stop_day,
 )
 
 #: Figures are drawn at this resolution in the page: 12-inch figures at 1,200 pixels, the
@@ -57,7 +58,11 @@ YIELD = 0.03
 #: Longest sleep of the play loop between checks that a tab still shows the session.
 CHECK_EVERY = 0.5
 
+#: A text on a line of its own (Solara's Text is inline).
+_BLOCK = {"display": "block"}
+
 _CSS = """
+.v-sheet.qisim-page { margin-left: auto !important; margin-right: auto !important; width: 100%; }
 .qisim-controls { position: sticky; top: 0; z-index: 5; }
 .qisim-narration { max-height: 260px; overflow-y: auto; font-size: 0.85em; border: 1px solid #ddd;
   padding: 4px 8px; background: #fafafa; }
@@ -102,6 +107,14 @@ def session_watched() -> Callable[[], bool]:
     return watched
 
 
+def _quiet_stop_day(text: str, day: int) -> int | None:
+    """:func:`~sim.app.session.stop_day`, None for a box that does not hold a day."""
+    try:
+        return stop_day(text, day)
+    except ValueError:
+        return None
+
+
 def first_pair(given: Pair | None, search: str | None) -> tuple[Pair, str]:
     """The pair a page opens on, and an error to show: ``given`` if any, else one restored
     from the query string of the page's address (:meth:`Pair.restore`), else the defaults."""
@@ -120,7 +133,10 @@ def restore_failed(err: ValueError, fresh: bool) -> str:
     """What the page says when its address holds no run it can restore; ``fresh``: the page
     has just opened (and shows the defaults)."""
     then = "Started from the defaults." if fresh else "The run is left as it was."
-    return f"The page's address could not be restored: {str(err).rstrip('.')}. {then}"
+    why = str(err).rstrip(".")
+    if why[1:2].islower():  # "The seed must ..." goes on mid-sentence; "HEADS-UP ..." keeps its capitals
+        why = why[0].lower() + why[1:]
+    return f"The page's address could not be restored: {why}. {then}"
 
 
 def with_solara_query(query: str, search: str | None) -> str:
@@ -142,7 +158,8 @@ def Page(pair: Pair | None = None):
     version = solara.use_reactive(0)
     playing = solara.use_reactive(False)
     speed = solara.use_reactive(DEFAULT_SPEED)
-    seed = solara.use_reactive(pair.seed)  # the seed box; every restart uses it
+    seed = solara.use_reactive(str(pair.seed))  # the seed box, as typed; every restart reads it
+    pause_at = solara.use_reactive("")  # the pause-at-day box, as typed ("": play to the end)
     stats = solara.use_memo(dict, dependencies=[])  # days per second while playing (no render)
     error = solara.use_reactive(restore_error)  # under the buttons
     side_error = solara.use_reactive(("", ""))  # (side, message): under that side's settings box
@@ -187,7 +204,7 @@ def Page(pair: Pair | None = None):
             error.set(restore_failed(err, fresh=pair.changes == 1))
             return
         stands_for.current = (pair.changes, pair.day)
-        seed.set(pair.seed)
+        seed.set(str(pair.seed))
         error.set("")
         side_error.set(("", ""))
         generation.set(generation.value + 1)
@@ -203,6 +220,7 @@ def Page(pair: Pair | None = None):
         if not playing.value:
             return
         player = Player(speed.value)
+        stop = stop_day(pause_at.value, pair.day)
         while not cancel.is_set() and playing.value and not pair.done and watched():
             wait = player.wait()
             if wait:
@@ -212,15 +230,18 @@ def Page(pair: Pair | None = None):
             with pair.lock:  # a restart stops play before it takes the lock: no step after it
                 if cancel.is_set() or not playing.value:
                     break
-                player.advanced(pair.step(player.due()))
+                due = player.due() if stop is None else min(player.due(), stop - pair.day)
+                player.advanced(pair.step(due))
             stats["rate"] = player.days_per_second
             refresh()  # draws again, in this thread
+            if pair.day == stop:
+                break
             player.ticked(time.perf_counter() - start)
             cancel.wait(YIELD)  # let the page's own events (pause, a lever) take the pair's lock
-        if pair.done or not watched():
+        if pair.done or not watched() or pair.day == stop:
             playing.set(False)
 
-    solara.use_thread(loop, dependencies=[playing.value, speed.value], intrusive_cancel=False)
+    solara.use_thread(loop, dependencies=[playing.value, speed.value, pause_at.value], intrusive_cancel=False)
 
     def restart(a=None, b=None, side: str = "") -> bool:
         """Start both sides again at day 0 on the seed in the box (stopping play); on bad
@@ -250,20 +271,41 @@ def Page(pair: Pair | None = None):
         refresh()
 
     def enter_seed(value):
+        seed.set(value)
         try:
             check_seed(value)
             error.set("")
         except ValueError as err:
             error.set(f"{err} Reset runs only with a valid seed.")
 
+    def enter_pause_at(value):
+        pause_at.set(value)
+        try:
+            stop_day(value, 0)
+            error.set("")
+        except ValueError as err:
+            error.set(str(err))
+
     solara.Style(_CSS)
     solara.Title("qisim workshop")
-    with solara.Column(style={"padding": "12px 20px", "max-width": "1500px", "margin": "0 auto"}):
+    with solara.Column(style={"padding": "12px 20px", "max-width": "1500px"}, classes=["qisim-page"]):
         solara.HTML(
             tag="h2",
             unsafe_innerHTML="The model of alignment: two hospitals, the same random numbers, one difference",
         )
-        Controls(pair, playing, speed, seed, stats, step, restart, enter_seed, error.value, version.value)
+        Controls(
+            pair,
+            playing,
+            speed,
+            seed,
+            pause_at,
+            stats,
+            step,
+            restart,
+            (enter_seed, enter_pause_at),
+            error.value,
+            version.value,
+        )
         with solara.Columns([1, 1]):
             for name in SIDES:
                 message = side_error.value[1] if side_error.value[0] == name else ""
@@ -279,9 +321,12 @@ def Page(pair: Pair | None = None):
 
 @solara.component
 def Controls(
-    pair: Pair, playing, speed, seed, stats: dict, step, restart, enter_seed, error: str, version: int
+    pair: Pair, playing, speed, seed, pause_at, stats: dict, step, restart, enter, error: str, version: int
 ):
-    with solara.Card(classes=["qisim-controls"]):
+    """The bar of buttons and boxes at the top, the status line and the newest narration;
+    ``enter``: what takes the seed box's and the pause-at box's text."""
+    enter_seed, enter_pause_at = enter
+    with solara.Card(classes=["qisim-controls"], margin=0):
         with solara.Row(style={"align-items": "center", "flex-wrap": "wrap"}):
             if playing.value:
                 solara.Button(
@@ -298,19 +343,29 @@ def Controls(
             solara.Button("Step", icon_name="mdi-step-forward", on_click=lambda: step(1), disabled=pair.done)
             solara.Button("Step 30 days", on_click=lambda: step(30), disabled=pair.done)
             solara.Button("Reset", icon_name="mdi-restart", on_click=lambda: restart())
-            solara.InputInt("Seed", value=seed, on_value=enter_seed, style={"max-width": "110px"})
+            solara.InputText("Seed", value=seed.value, on_value=enter_seed, style={"max-width": "110px"})
             solara.Select(
                 "Speed (days per second)",
                 values=list(SPEEDS),
                 value=speed,
                 style={"max-width": "190px"},
             )
+            solara.InputText(
+                "Pause at day",
+                value=pause_at.value,
+                on_value=enter_pause_at,
+                style={"max-width": "120px"},
+                classes=["qisim-pause-at"],
+            )
         status = pair.state_line()
         if playing.value:
             status += f" — playing at {stats.get('rate', 0.0):.1f} days per second"
+            stop = _quiet_stop_day(pause_at.value, pair.day)
+            if stop is not None:
+                status += f", pausing at day {stop}"
         elif pair.done:
             status += " — the end of the run: export the debrief below"
-        if seed.value != pair.seed and not error:
+        if seed.value.strip() != str(pair.seed) and not error:
             status += f" — Reset starts again on seed {seed.value}"
         solara.Text(status, classes=["qisim-status"])
         with solara.Column(gap="0px", classes=["qisim-error"]):
@@ -358,26 +413,34 @@ def SidePanel(pair: Pair, name: str, restart, refresh, error: str, day: int, ver
         solara.HTML(tag="h3", unsafe_innerHTML=html.escape(f"Side {name}: {spec.label}"))
         Refusable(f"Preset of side {name}", spec.preset, choose, values=preset_names())
         solara.Text(side.scenario["title"], style={"font-weight": "bold", "display": "block"})
-        solara.Text(preset_description(spec.preset), classes=["qisim-desc"])
-        if (
+        solara.Text(preset_description(spec.preset, app=True), classes=["qisim-desc"], style=_BLOCK)
+        alike = (
             spec.preset == other.preset
             and spec.settings == other.settings
             and spec.overrides == other.overrides
-        ):
-            solara.Text(
-                "Both sides start alike: pull a lever on one side to see what it changes.",
-                classes=["qisim-desc"],
-                style={"font-style": "italic"},
-            )
+        )
+        # always there (empty when the sides differ), so that the panel below keeps its place
+        # among the card's children and stays open when a change makes the sides alike or not
+        solara.Text(
+            "Both sides start alike: pull a lever on one side to see what it changes." if alike else "",
+            classes=["qisim-desc", "qisim-alike"],
+            style={**_BLOCK, "font-style": "italic"},
+        )
         with solara.Details("Start settings (changing one starts both sides again)"):
             for key, (label, _) in START_SETTINGS.items():
                 Refusable(label, key in spec.settings, lambda on, key=key: toggle(key, on))
             solara.InputTextArea(
-                "Other settings, one KEY=VALUE a line (e.g. days=365; qisim scenarios --keys lists them)",
+                "Other settings",
                 value=overrides.value,
                 on_value=apply_overrides,
                 continuous_update=False,
                 rows=2,
+            )
+            solara.Text(
+                "One KEY=VALUE a line, for example days=730; `qisim scenarios --keys` lists the keys. "
+                "Click outside the box to apply.",
+                classes=["qisim-desc"],
+                style=_BLOCK,
             )
             with solara.Column(gap="0px", classes=[f"qisim-settings-error-{name}"]):
                 if error:

@@ -20,6 +20,7 @@ import base64
 import html
 import io
 import json
+import re
 import textwrap
 import threading
 import time
@@ -132,9 +133,35 @@ def preset_title(name: str) -> str:
     return load_scenario(name)["title"]
 
 
-def preset_description(name: str) -> str:
-    """A preset's description as one paragraph of plain text."""
-    return " ".join(load_scenario(name)["description"].split())
+def preset_description(name: str, app: bool = False) -> str:
+    """A preset's description as one paragraph of plain text; ``app``: worded for the app,
+    whose settings box takes ``KEY=VALUE`` where the command line takes ``--set`` or
+    ``--days``, and whose organisation figure shows each hospital."""
+    text = " ".join(load_scenario(name)["description"].split())
+    if not app:
+        return text
+    text = re.sub(r"'((?:--set \S+ ?)+)'", lambda m: _in_settings_box(m.group(1).split("--set")), text)
+    text = re.sub(r"'--days (\d+)'", lambda m: _in_settings_box([f"days={m.group(1)}"]), text)
+    return text.replace("hospital by hospital (wards.csv)", "hospital by hospital (the organisation figure)")
+
+
+def _levers_pulled(pulls: Sequence[Pull], shown: int = 2) -> str:
+    """`` + Merger strikes (day 120)``, the first ``shown`` levers pulled and how many more;
+    '' for none."""
+    if not pulls:
+        return ""
+    named = [f"{LEVERS[p.kind].label} (day {p.day})" for p in pulls[:shown]]
+    more = len(pulls) - shown
+    if more > 0:
+        named.append(f"{more} more lever{'s' if more > 1 else ''}")
+    return " + " + ", ".join(named)
+
+
+def _in_settings_box(settings: list[str]) -> str:
+    """``a=1``, ``a=1 and b=2``, ``a=1, b=2 and c=3``, followed by where they are typed."""
+    items = [item.strip() for item in settings if item.strip()]
+    listed = items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+    return f"{listed} in Other settings"
 
 
 @dataclass(frozen=True)
@@ -207,13 +234,26 @@ def check_seed(seed: Any) -> int:
     return int(text)
 
 
+def stop_day(text: str, day: int) -> int | None:
+    """The day play pauses at, from the pause-at box's ``text`` on day ``day``: None when
+    the box is empty or names a day already reached (play runs to the end);
+    :class:`ValueError` with a plain message unless it is a whole number of 1 or more."""
+    text = str(text).strip()
+    if not text:
+        return None
+    if not _whole(text) or int(text) < 1:
+        raise ValueError(f"Pause at day: write a day, 1 or more, or leave it empty (not {text}).")
+    return int(text) if int(text) > day else None
+
+
 def app_message(err: ScenarioError, side: str | None = None) -> str:
     """A scenario error worded for the app's settings box rather than the command line."""
     message = _plain(err.message)
     if err.source != "--set":
         return str(err)
     where = f"Side {side}'s other settings" if side else "Other settings"
-    what = f"'{err.key}' " if err.key else ""
+    # "'days' must be ..." reads on; any other message follows the key after a colon
+    what = (f"'{err.key}' " if message.startswith("must ") else f"'{err.key}': ") if err.key else ""
     return f"{where}: {what}{message}. Correct the line and click outside the box."
 
 
@@ -504,8 +544,13 @@ class Pair:
         return self.sides[SIDES.index(_side_name(name))]
 
     def labels(self) -> list[str]:
-        """Labels of the sides; when both start from the same preset, their differences."""
-        return [f"{n}: {s.spec.label}" for n, s in zip(SIDES, self.sides, strict=True)]
+        """Labels of the sides: each side's start; when both start alike, the levers pulled
+        on each (what tells them apart)."""
+        alike = self.sides[0].spec == self.sides[1].spec
+        return [
+            f"{n}: {s.spec.label}{_levers_pulled(s.pulls) if alike else ''}"
+            for n, s in zip(SIDES, self.sides, strict=True)
+        ]
 
     def narration(self, side: str | int, newest_first: bool = True) -> list[str]:
         with self.lock:
@@ -516,13 +561,17 @@ class Pair:
             return [s.model.summary() if s.day else {} for s in self.sides]
 
     def state_line(self) -> str:
-        """One line on where the pair is: day, and adoption and alignment of each side."""
+        """One line on where the pair is: day, and adoption and alignment of each side (on
+        its last day, for a side whose run has ended while the other's goes on)."""
         with self.lock:
             parts = [f"Day {self.day} of {self.horizon} (seed {self.seed})"]
             for name, s in zip(SIDES, self.sides, strict=True):
                 row = s.model._row
                 if row:
-                    parts.append(f"{name}: adoption {row['adoption']:.0%}, alignment {row['alignment']:.2f}")
+                    ended = f" (its run ended on day {s.horizon})" if s.day < self.day else ""
+                    parts.append(
+                        f"{name}: adoption {row['adoption']:.0%}, alignment {row['alignment']:.2f}{ended}"
+                    )
             return "; ".join(parts)
 
     # -- figures ----------------------------------------------------------------------
@@ -1007,6 +1056,7 @@ __all__ = [
     "SideSpec",
     "app_message",
     "check_seed",
+    "stop_day",
     "export_name",
     "preset_description",
     "preset_names",
