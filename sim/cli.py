@@ -45,7 +45,9 @@ class _Parser(argparse.ArgumentParser):
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``qisim`` console script; returns the exit status."""
     try:
-        args = _build_parser().parse_args(argv)
+        args, extra = _build_parser().parse_known_args(argv)
+        if extra:  # named against the command's own help, where its options are listed
+            raise UsageError(f"unrecognized arguments: {' '.join(extra)} (see `qisim {args.command} --help`)")
         return args.func(args)
     except SystemExit as exc:  # --help, --version
         return exc.code if isinstance(exc.code, int) else 0
@@ -62,6 +64,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(INTERRUPTED, file=sys.stderr)
         return 130
+
+
+def shows_progress(args: argparse.Namespace) -> bool:
+    """A progress bar is for a person watching a terminal: not with ``--quiet``, nor when
+    standard error goes to a file or a pipe (a log would fill with its redraws)."""
+    return not args.quiet and sys.stderr.isatty()
 
 
 def _fail(message: str) -> int:
@@ -215,7 +223,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenario = _with_seed(scenario, seed)
     out = _out_dir(args.out, f"{_slug(scenario.name)}-seed{seed}")
     model = QIModel(scenario, rng=seed)
-    model.run(progress=not args.quiet)
+    model.run(progress=shows_progress(args))
     paths = write_run(model, out)
     print(run_report(model.summary(), scenario, model.primary))
     print(
@@ -267,7 +275,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if labels[0] == labels[1]:
         labels = [f"{labels[0]} (A)", f"{labels[1]} (B)"]
     out = _out_dir(args.out, f"{_slug(labels[0])}-vs-{_slug(labels[1])}")
-    first, summaries, series = _replicates(sides, seeds, " vs ".join(labels), args.quiet)
+    first, summaries, series = _replicates(sides, seeds, " vs ".join(labels), not shows_progress(args))
     paths = write_compare(out, labels, sides, first, summaries, series)
     print(compare_report(labels, summaries, seeds))
     print(f"\nWrote {out}/ (summaries.csv, differences.csv; first replicate in A/ and B/). Figures:")

@@ -224,12 +224,10 @@ def load_facts(only: Iterable[str] | None = None) -> list[Fact]:
     facts.sort(key=lambda f: int(f.id[2:]) if f.id[2:].isdigit() else 99)
     if only:
         wanted = [x.strip().upper() for x in only if x.strip()]
-        known = {f.id for f in facts}
+        known = [f.id for f in facts]  # in id order
         for x in wanted:
             if x not in known:
-                raise ScenarioError(
-                    "--only", None, f"unknown fact '{x}'; facts are {', '.join(sorted(known))}"
-                )
+                raise ScenarioError("--only", None, f"unknown fact '{x}'; facts are {', '.join(known)}")
         facts = [f for f in facts if f.id in wanted]
     return facts
 
@@ -519,26 +517,41 @@ def fact_passed(results: list[HypothesisResult], fact_id: str) -> bool:
 
 def table(facts: list[Fact], results: list[HypothesisResult]) -> str:
     """Plain-text table of the results, one line per hypothesis."""
-    lines = [f"{'fact':5} {'hypothesis':34} {'test':11} {'mean':>9} {'95% CI':>21}  result"]
+    lines = [f"{'fact':5} {'hypothesis':34} {'test':17} {'mean':>9} {'95% CI':>21}  result"]
     for fact in facts:
         for r in (r for r in results if r.fact == fact.id):
             h = r.hypothesis
-            bound = f"{h.min_effect:g}" if h.test in ("greater", "less") else f"±{h.margin:g}"
             lines.append(
-                f"{fact.id:5} {h.name[:34]:34} {h.test[:5] + ' ' + bound:11} {r.mean:9.3f} "
+                f"{fact.id:5} {h.name[:34]:34} {rule_text(h):17} {r.mean:9.3f} "
                 f"[{r.low:8.3f}, {r.high:8.3f}]  {'pass' if r.passed else 'FAIL'}"
             )
     return "\n".join(lines)
 
 
-def report_markdown(facts: list[Fact], results: list[HypothesisResult], replicates: int | None) -> str:
-    """The validation report: for each fact its claim, mechanisms, hypotheses and verdicts."""
+def rule_text(h: Hypothesis) -> str:
+    """A hypothesis' test and threshold as the tables show it: ``greater > 0.1``,
+    ``less < -0.05``, ``equivalent ±0.05``, ``noninferior ±0.05``."""
+    if h.test == "greater":
+        return f"{h.test} > {h.min_effect:g}"
+    if h.test == "less":
+        return f"{h.test} < -{h.min_effect:g}"
+    return f"{h.test} ±{h.margin:g}"
+
+
+def report_markdown(
+    facts: list[Fact], results: list[HypothesisResult], replicates: int | None, command: str = ""
+) -> str:
+    """The validation report: for each fact its claim, mechanisms, hypotheses and verdicts;
+    ``command``: the command that wrote it (default: the full suite's into docs/)."""
     out = ["# Validation report", ""]
-    command = "qisim validate --report docs" + (f" --replicates {replicates}" if replicates else "")
+    if not command:
+        command = "qisim validate --report docs" + (f" --replicates {replicates}" if replicates else "")
     out += [f"Regenerate with `{command}`.", ""]
     n_pass = sum(fact_passed(results, f.id) for f in facts)
+    seeds = {replicates or f.replicates for f in facts}
+    n = str(seeds.pop()) if len(seeds) == 1 else "N (each fact's replicates)"
     out += [
-        f"{n_pass} of {len(facts)} stylised facts pass at the defaults. Each arm ran on seeds 1..N",
+        f"{n_pass} of {len(facts)} stylised facts pass at the defaults. Each arm ran on seeds 1..{n}",
         "(common random numbers); each statistic is the paired per-seed value, with its mean and",
         "95% t confidence interval over seeds. Hypotheses and pass rules were fixed before the",
         "results (experiments/validation/).",
@@ -549,13 +562,8 @@ def report_markdown(facts: list[Fact], results: list[HypothesisResult], replicat
     for fact in facts:
         for r in (r for r in results if r.fact == fact.id):
             h = r.hypothesis
-            bound = (
-                f"> {h.min_effect:g}"
-                if h.test == "greater"
-                else (f"< -{h.min_effect:g}" if h.test == "less" else f"±{h.margin:g}")
-            )
             out.append(
-                f"| {fact.id} | {fact.kind} | {h.name} | {h.test} {bound} | {r.mean:.3f} | "
+                f"| {fact.id} | {fact.kind} | {h.name} | {rule_text(h)} | {r.mean:.3f} | "
                 f"[{r.low:.3f}, {r.high:.3f}] | {'pass' if r.passed else '**fail**'} |"
             )
     for fact in facts:
@@ -646,6 +654,7 @@ class Suite:
     allocation: Any = None  # sim.validation_readings.Allocation (SF2 as a map of one budget)
     calibration: Any = None  # (Calibration, summary, measures)
     timings: dict[str, float] = field(default_factory=dict)
+    command: str = ""  # the command that wrote the report ("": the full suite's into docs/)
 
     def passed(self, fact_id: str) -> bool:
         return fact_passed(self.results, fact_id)
@@ -667,7 +676,7 @@ def suite_markdown(suite: Suite) -> str:
         validation_table1,
     )
 
-    text = report_markdown(suite.facts, suite.results, suite.replicates)
+    text = report_markdown(suite.facts, suite.results, suite.replicates, suite.command)
     head, _, rest = text.partition("\n## ")
     lines = [head.rstrip("\n")]
     if suite.robustness is not None:
@@ -777,7 +786,12 @@ def register(sub) -> None:
         "a report, and exit 1 if a fact fails or is fragile.",
     )
     p.add_argument("--replicates", type=int, metavar="N", help="seeds per arm (default: each file's own)")
-    p.add_argument("--only", metavar="SF3,SF6", help="run only these facts (and their robustness)")
+    p.add_argument(
+        "--only",
+        metavar="SF3,SF6",
+        help="of the facts, run only these (and their robustness); Table 1, the analyses and the "
+        "calibration still run: add --facts-only or --skip to leave them out",
+    )
     p.add_argument(
         "--report",
         type=Path,
@@ -841,6 +855,17 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_validate)
 
 
+def _command(args) -> str:
+    """The ``qisim validate`` command that gives the report these ``args`` gave (where the
+    work runs aside: the results do not depend on it)."""
+    parts = ["qisim validate", f"--report {args.report}"]
+    parts += [f"--replicates {args.replicates}"] if args.replicates else []
+    parts += [f"--only {args.only}"] if args.only else []
+    parts += ["--facts-only"] if args.facts_only else ([f"--skip {args.skip}"] if args.skip else [])
+    parts += ["--quick"] if args.quick else []
+    return " ".join(parts)
+
+
 def _rho_text(t: tuple[float, float, float]) -> str:
     return f"{t[0]:5.2f} [{t[1]:5.2f}, {t[2]:5.2f}]"
 
@@ -850,6 +875,7 @@ def _map(args, facts: list[Fact]) -> int:
     from tqdm import tqdm
 
     from . import validation_map, validation_robust
+    from .cli import shows_progress
     from .experiments.executors import open_executor
 
     settings = validation_robust.load_settings()
@@ -866,7 +892,7 @@ def _map(args, facts: list[Fact]) -> int:
     with open_executor(args.workers, args.scheduler) as info:
         print(f"Running {info.label}.")
         n = validation_map.n_runs(facts, len(levels), reps)
-        with tqdm(total=n, desc="map", unit="run", disable=args.quiet, leave=False) as bar:
+        with tqdm(total=n, desc="map", unit="run", disable=not shows_progress(args), leave=False) as bar:
             fmap = validation_map.run(facts, params, levels, reps, info, bar.update)
     print(f"Rows: {params[0]} x; columns: {params[1]} x.")
     for f in facts:
@@ -903,7 +929,7 @@ def cmd_validate(args) -> int:
         validation_robust,
         validation_table1,
     )
-    from .cli import UsageError
+    from .cli import UsageError, shows_progress
     from .experiments.executors import open_executor
 
     if args.replicates is not None and args.replicates < 2:
@@ -963,7 +989,7 @@ def cmd_validate(args) -> int:
             return 0
 
         def bar(total: int, what: str):
-            return tqdm(total=total, desc=what, unit="run", disable=args.quiet, leave=False)
+            return tqdm(total=total, desc=what, unit="run", disable=not shows_progress(args), leave=False)
 
         if screening is not None:
             assert settings is not None
@@ -982,7 +1008,7 @@ def cmd_validate(args) -> int:
         with bar(len(jobs), "facts") as b:
             results = score(facts, args.replicates, keys, jobs, run_jobs(jobs, info, b.update))
         timings["facts"] = time.perf_counter() - t0
-        suite = Suite(facts, results, args.replicates, timings=timings)
+        suite = Suite(facts, results, args.replicates, timings=timings, command=_command(args))
         print(table(facts, results))
         if "robustness" not in skip and settings is not None:
             t0 = time.perf_counter()

@@ -297,6 +297,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, argv
     (["scenarios", "nope"], "unknown preset 'nope'"),
     (["scenarios", "aligned", "--keys"], "--keys"),
     (["frobnicate"], "frobnicate"),
+    (["run", "aligned", "--bogus"], "unrecognized arguments: --bogus (see `qisim run --help`)"),
 ])
 def test_bad_input_to_other_commands(tmp_path, capsys, argv, fragment):
     out = tmp_path / "out"

@@ -161,7 +161,7 @@ BAD = [
     ),
     ('title = "no base"\n', "scenario", "missing"),
     ('scenario = "alinged"\n', "scenario", "did you mean 'aligned'"),
-    ('scenario = "aligned"\nhorizon = 0\n', "days", "from 1 to 7300"),
+    ('scenario = "aligned"\nhorizon = 0\n', "horizon", "from 1 to 7300"),
     (
         'scenario = "aligned"\n[factors]\n'
         '"facilitation.start_day" = [0, 200]\n"facilitation.end_day" = [100, 300]\n',

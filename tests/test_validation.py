@@ -114,7 +114,12 @@ def test_validate_command_writes_its_report(capsys, tmp_path):
     )
     out = capsys.readouterr().out
     assert status == 0 and "SF3" in out and "1 of 1 facts pass" in out
-    assert (tmp_path / "r" / "VALIDATION.md").read_text().startswith("# Validation report")
+    assert "greater > 0.1" in out and "less < -0.05" in out  # each rule as the report writes it
+    text = (tmp_path / "r" / "VALIDATION.md").read_text()
+    assert text.startswith("# Validation report")
+    # the command that gives this report again, not the full suite's into docs/
+    regenerate = f"qisim validate --report {tmp_path / 'r'} --replicates 3 --only SF3 --facts-only"
+    assert f"Regenerate with `{regenerate}`." in text and "seeds 1..3" in text
     assert (tmp_path / "r" / "validation_forest.png").stat().st_size > 0
 
 

@@ -766,13 +766,25 @@ def replicate_check(data: Data, outcomes: list[str], out: Path, result: Analysis
             f"+/-{PRECISION:.0%} of the {'spread' if data.points > 1 else 'mean'}",
             fontsize=9,
         )
-        state = "settled" if settled else "not settled yet, so the estimate is rough"
-        result.lines.append(
-            f"  {name}: 95% half-width {med[-1]:.3g} with {reps} replicates; the spread between replicates "
-            f"is {state}; about {needed} replicates give a half-width of {PRECISION:.0%} of the "
+        aim = (
+            f"a half-width of {PRECISION:.0%} of the "
             f"{'spread between design points' if data.points > 1 else 'mean'} ({spread:.3g})"
         )
-    axes[0].legend(fontsize=7, frameon=False)
+        if settled:
+            advice = f"the spread between replicates is settled; about {needed} replicates give {aim}"
+        elif needed <= reps:
+            advice = (
+                f"the spread between replicates is not settled yet, but by this rough estimate the "
+                f"{reps} run already give {aim}; more would confirm it"
+            )
+        else:
+            advice = (
+                f"the spread between replicates is not settled yet; by this rough estimate about "
+                f"{needed} replicates give {aim}"
+            )
+        result.lines.append(f"  {name}: 95% half-width {med[-1]:.3g} with {reps} replicates; {advice}")
+    if axes[0].get_legend_handles_labels()[0]:  # (an outcome with no complete point draws nothing)
+        axes[0].legend(fontsize=7, frameon=False)
     p1, p2 = out / "replicates.csv", out / "replicates_summary.csv"
     write_csv(p1, curve)
     write_csv(p2, summary)

@@ -241,7 +241,12 @@ def parse_experiment(
         if key in RESERVED:
             raise ScenarioError(source, f"set.{key}", f"cannot be set here: {RESERVED[key]}")
     horizon = _get(raw, "horizon", int, base["days"], source)
-    base = base.with_overrides({**fixed, "days": horizon}, source=source)
+    try:
+        base = base.with_overrides({**fixed, "days": horizon}, source=source)
+    except ScenarioError as err:
+        if err.key != "days":
+            raise
+        raise ScenarioError(source, "horizon", err.message) from None  # the file's key, not the scenario's
 
     design = _table(raw, "design", source)
     _known(design, DESIGN_KEYS, source, "design.")
