@@ -62,7 +62,7 @@ def apply_event(s: State, p: NS, ev: dict, primary: str) -> str:
     if kind == "regulator_endorsement":
         already = bool(np.all(s.regulator[mask] >= strength))
         s.regulator[mask] = np.maximum(s.regulator[mask], strength)
-        what = primary if s.K else "QI"
+        what = f"the {primary}" if s.K else "QI"
         if already:
             return f"the regulator's endorsement of {what} in {where} is {UNCHANGED}."
         if not s.K:
@@ -82,12 +82,12 @@ def apply_event(s: State, p: NS, ev: dict, primary: str) -> str:
         moved = f"{n} clinical post{'' if n == 1 else 's'} in {where} change{'s' if n == 1 else ''} hands"
         if not s.K:
             return f"{moved}."
-        return f"{moved}; the newcomers do not know {primary} yet."
+        return f"{moved}; the newcomers do not know the {primary} yet."
     if kind == "facilitator_leaves":
         present = mask & (s.facil_from <= day) & (s.facil_until > day)
         s.facil_until[mask] = np.minimum(s.facil_until[mask], day)
         if not present.any():
-            return f"the facilitator's exit is called in {where}, but no facilitator is there."
+            return f"no external facilitator works in {where} now: nothing changes."
         return (
             f"the external facilitator leaves {where}; the managerial work they did now falls to the "
             f"middle managers."
@@ -142,7 +142,7 @@ def _launch(s: State, p: NS, hospitals: np.ndarray, ward: int, where: str, prima
         start_wards(s, start)
     wards = "every ward" if ward < 0 else f"ward {ward + 1}"
     launched = f"; {where} launches it" if new.any() else ""
-    return f"{primary} starts on {wards} of {where}{launched}."
+    return f"the {primary} starts on {wards} of {where}{launched}."
 
 
 def expire_events(s: State) -> list[str]:

@@ -125,6 +125,7 @@ class QIModel(mesa.Model):
             "mgr_high": None,
             "month_raised": 0,
             "month_resolved": 0,
+            "told_running": False,  # what 'runs it' means is said once, the first time wards stop
         }
 
         s = self.state
@@ -139,7 +140,7 @@ class QIModel(mesa.Model):
         for h, k in mech.strategic_selection(s, self.params):
             if h == 0:
                 self._say(
-                    f"strategic selection defers {self.params.iv.names[k]}: it does not fit the "
+                    f"strategic selection defers the {self.params.iv.names[k]}: it does not fit the "
                     f"organisation's capacity of {self.params.workflow.capacity} initiatives."
                 )
         self.datacollector = DailyCollector(model_reporters={c: partial(_column, c) for c in COLUMNS})
@@ -169,7 +170,7 @@ class QIModel(mesa.Model):
         if rotated:
             self._say(
                 f"junior doctors rotate: {rotated} posts change hands, and the newcomers meet "
-                "the ward's QI work afresh."
+                "their wards' QI work for the first time."
             )
         self._observe()
         self.datacollector.collect(self)
@@ -331,17 +332,21 @@ class QIModel(mesa.Model):
     def _narrate_launches(self, launched: list[tuple[int, int]]) -> None:
         for k in sorted({k for _, k in launched}):
             n = sum(1 for _, kk in launched if kk == k)
-            where = "" if self.state.H == 1 else f" in {n} hospital{'s' if n > 1 else ''}"
+            who = (
+                "the hospital launches"
+                if self.state.H == 1
+                else f"{n} of {self.state.H} hospitals launch{'es' if n == 1 else ''}"
+            )
             active = int(self.state.active.sum(axis=1).max())
             extra = f"; {active} initiatives now compete for attention" if active > 1 else ""
-            self._say(f"{self.params.iv.names[k]} is launched{where}{extra}.")
+            self._say(f"{who} the {self.params.iv.names[k]}{extra}.")
 
     def _narrate_spread(self, started: list[tuple[int, int]]) -> None:
         for k in sorted({k for _, k in started}):
             n = sum(1 for _, kk in started if kk == k)
             total = int(self.state.w_started[:, k].sum())
             self._say(
-                f"{self.params.iv.names[k]} spreads to {n} more ward{'s' if n > 1 else ''} "
+                f"{n} more ward{'s take' if n > 1 else ' takes'} up the {self.params.iv.names[k]} "
                 f"({total} of {self.state.W} have taken it up)."
             )
 
@@ -359,16 +364,22 @@ class QIModel(mesa.Model):
             n_now, n_prev = int(running.sum()), int(memo["wards_running"].sum())
             briefing = bool(p.iv.working_days_only[0])
             if n_now < n_prev:
-                what = "briefings stop" if briefing else f"use of {name} lapses"
+                what = "briefings stop" if briefing else f"use of the {name} lapses"
                 stopped = memo["wards_running"] & ~running
+                meaning = ""
+                if not memo["told_running"]:
+                    memo["told_running"] = True
+                    share = f"{p.spread.running_threshold:.0%}"
+                    meaning = f" (a ward runs it while {share} or more of its staff use it)"
                 self._say(
                     f"{what} on {n_prev - n_now} of {s.W} wards{self._why_down(stopped)}; "
-                    f"{n_now} still run{'s' if n_now == 1 else ''} it."
+                    f"{n_now} still run{'s' if n_now == 1 else ''} it{meaning}."
                 )
             elif n_now > n_prev:
+                more = n_now - n_prev
                 self._say(
-                    f"{name} takes hold on {n_now - n_prev} more ward{'s' if n_now - n_prev > 1 else ''} "
-                    f"({n_now} of {s.W} now run it)."
+                    f"{more} more ward{'s now run' if more > 1 else ' now runs'} the {name} "
+                    f"({n_now} of {s.W})."
                 )
             memo["wards_running"] = running
         high = self._row["engagement_manager"] >= 0.5  # the managers' mean priority
@@ -378,17 +389,20 @@ class QIModel(mesa.Model):
             memo["mgr_high"] = high
             if high:
                 self._say(
-                    f"most middle managers now treat {name} as a priority: it serves their plans "
+                    f"most middle managers now treat the {name} as a priority: it serves their plans "
                     "or their reviews ask for it."
                 )
             else:
-                self._say(f"middle managers' priority for {name} falls below half: other demands win.")
+                self._say(f"middle managers' priority for the {name} falls below half: other demands win.")
         if s.day % p.board.meeting_interval == 0 and s.day > 0:
             focus = s.b_focus[:, 0].mean()
             last = memo.get("board_focus", p.board.focus_initial)
             if abs(focus - last) >= 0.08:
                 trend = "more" if focus > last else "less"
-                self._say(f"the board gives {name} {trend} attention (focus {last:.2f} to {focus:.2f}).")
+                self._say(
+                    f"the board gives the {name} {trend} attention "
+                    f"(its focus from {last:.2f} to {focus:.2f})."
+                )
                 memo["board_focus"] = focus
         if s.day % 30 == 29:
             st = s.issues
