@@ -125,7 +125,7 @@ def _build_parser() -> _Parser:
         "--replicates", type=int, default=10, metavar="N", help="seeds per scenario (default: 10, at least 2)"
     )
     p.add_argument("--seed", type=int, default=1, help="first seed; then seed+1, ... (default: 1)")
-    _common_options(p, "results/<A>-vs-<B>")
+    _common_options(p, "results/<A>-vs-<B>", both=True)
     p.set_defaults(func=cmd_compare)
     for name in COMMAND_MODULES:
         try:
@@ -138,15 +138,18 @@ def _build_parser() -> _Parser:
     return parser
 
 
-def _common_options(p: argparse.ArgumentParser, default_out: str) -> None:
-    p.add_argument("--days", type=int, metavar="N", help="days to simulate (default: the scenario's)")
+def _common_options(p: argparse.ArgumentParser, default_out: str, both: bool = False) -> None:
+    """``--days``, ``--set``, ``--out`` and ``--quiet``; ``both``: the command runs two scenarios,
+    and ``--days`` and ``--set`` apply to each."""
+    each = ", in both scenarios" if both else ""
+    p.add_argument("--days", type=int, metavar="N", help=f"days to simulate{each} (default: the scenario's)")
     p.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="KEY=VALUE",
         dest="overrides",
-        help="override a scenario key by its dotted path, e.g. managers.bias=-1 "
+        help=f"override a scenario key by its dotted path{each}, e.g. managers.bias=-1 "
         "(repeatable; see `qisim scenarios --keys`)",
     )
     p.add_argument("--out", type=Path, metavar="DIR", help=f"output directory (default: {default_out})")

@@ -44,8 +44,8 @@ def register(sub) -> None:
     p.add_argument(
         "--outcomes",
         metavar="A,B",
-        help="outcomes to draw, comma-separated (default: sustainment, adoption_final, effect, "
-        "alignment_mean, those stored)",
+        help="outcomes to draw, comma-separated (default: those of sustainment, adoption_final, "
+        "effect and alignment_mean that the sweep stored)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_analyse)

@@ -244,10 +244,13 @@ def summary_text(report: SweepReport, command: str) -> str:
     ]
     if report.stored_before:
         lines.append(f"  {report.stored_before} were already stored")
-    lines.append(
-        f"  ran {report.ran} in {_duration(report.wall)} {report.executor}: "
-        f"{report.ok} ok, {report.failed} failed"
-    )
+    if report.ran or not report.stored_before:
+        lines.append(
+            f"  ran {report.ran} in {_duration(report.wall)} {report.executor}: "
+            f"{report.ok} ok, {report.failed} failed"
+        )
+    else:
+        lines.append("  nothing was left to run")
     for point, replicate, error in report.failures[:3]:
         lines.append(f"    failed: point {point}, replicate {replicate}: {error}")
     if report.failed > 3:
