@@ -9,6 +9,7 @@ decide pass or fail.
 
 from __future__ import annotations
 
+import shlex
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -858,12 +859,12 @@ def register(sub) -> None:
 def _command(args) -> str:
     """The ``qisim validate`` command that gives the report these ``args`` gave (where the
     work runs aside: the results do not depend on it)."""
-    parts = ["qisim validate", f"--report {args.report}"]
-    parts += [f"--replicates {args.replicates}"] if args.replicates else []
-    parts += [f"--only {args.only}"] if args.only else []
-    parts += ["--facts-only"] if args.facts_only else ([f"--skip {args.skip}"] if args.skip else [])
+    parts = ["qisim", "validate", "--report", str(args.report)]
+    parts += ["--replicates", str(args.replicates)] if args.replicates else []
+    parts += ["--only", args.only] if args.only else []
+    parts += ["--facts-only"] if args.facts_only else (["--skip", args.skip] if args.skip else [])
     parts += ["--quick"] if args.quick else []
-    return " ".join(parts)
+    return shlex.join(parts)  # as a shell reads it back (a folder with a space is quoted)
 
 
 def _rho_text(t: tuple[float, float, float]) -> str:

@@ -27,6 +27,7 @@ import html
 import threading
 import time
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import solara
 
@@ -220,7 +221,7 @@ def Page(pair: Pair | None = None):
         if not playing.value:
             return
         player = Player(speed.value)
-        stop = stop_day(pause_at.value, pair.day)
+        stop = _quiet_stop_day(pause_at.value, pair.day)  # (play refuses a box that holds no day)
         while not cancel.is_set() and playing.value and not pair.done and watched():
             wait = player.wait()
             if wait:
@@ -278,6 +279,15 @@ def Page(pair: Pair | None = None):
         except ValueError as err:
             error.set(f"{err} Reset runs only with a valid seed.")
 
+    def play():
+        """Play, unless the pause-at box holds something that is not a day (say so instead)."""
+        try:
+            stop_day(pause_at.value, pair.day)
+        except ValueError as err:
+            error.set(str(err))
+            return
+        playing.set(True)
+
     def enter_pause_at(value):
         pause_at.set(value)
         try:
@@ -293,19 +303,10 @@ def Page(pair: Pair | None = None):
             tag="h2",
             unsafe_innerHTML="The model of alignment: two hospitals, the same random numbers, one difference",
         )
-        Controls(
-            pair,
-            playing,
-            speed,
-            seed,
-            pause_at,
-            stats,
-            step,
-            restart,
-            (enter_seed, enter_pause_at),
-            error.value,
-            version.value,
+        actions = SimpleNamespace(
+            play=play, step=step, restart=restart, enter_seed=enter_seed, enter_pause_at=enter_pause_at
         )
+        Controls(pair, playing, speed, seed, pause_at, stats, actions, error.value, version.value)
         with solara.Columns([1, 1]):
             for name in SIDES:
                 message = side_error.value[1] if side_error.value[0] == name else ""
@@ -320,12 +321,10 @@ def Page(pair: Pair | None = None):
 
 
 @solara.component
-def Controls(
-    pair: Pair, playing, speed, seed, pause_at, stats: dict, step, restart, enter, error: str, version: int
-):
+def Controls(pair: Pair, playing, speed, seed, pause_at, stats: dict, do, error: str, version: int):
     """The bar of buttons and boxes at the top, the status line and the newest narration;
-    ``enter``: what takes the seed box's and the pause-at box's text."""
-    enter_seed, enter_pause_at = enter
+    ``do``: what the buttons and boxes call (``play``, ``step``, ``restart``, ``enter_seed``,
+    ``enter_pause_at``)."""
     with solara.Card(classes=["qisim-controls"], margin=0):
         with solara.Row(style={"align-items": "center", "flex-wrap": "wrap"}):
             if playing.value:
@@ -336,14 +335,16 @@ def Controls(
                 solara.Button(
                     "Play",
                     icon_name="mdi-play",
-                    on_click=lambda: playing.set(True),
+                    on_click=do.play,
                     color="primary",
                     disabled=pair.done,
                 )
-            solara.Button("Step", icon_name="mdi-step-forward", on_click=lambda: step(1), disabled=pair.done)
-            solara.Button("Step 30 days", on_click=lambda: step(30), disabled=pair.done)
-            solara.Button("Reset", icon_name="mdi-restart", on_click=lambda: restart())
-            solara.InputText("Seed", value=seed.value, on_value=enter_seed, style={"max-width": "110px"})
+            solara.Button(
+                "Step", icon_name="mdi-step-forward", on_click=lambda: do.step(1), disabled=pair.done
+            )
+            solara.Button("Step 30 days", on_click=lambda: do.step(30), disabled=pair.done)
+            solara.Button("Reset", icon_name="mdi-restart", on_click=lambda: do.restart())
+            solara.InputText("Seed", value=seed.value, on_value=do.enter_seed, style={"max-width": "110px"})
             solara.Select(
                 "Speed (days per second)",
                 values=list(SPEEDS),
@@ -353,7 +354,7 @@ def Controls(
             solara.InputText(
                 "Pause at day",
                 value=pause_at.value,
-                on_value=enter_pause_at,
+                on_value=do.enter_pause_at,
                 style={"max-width": "120px"},
                 classes=["qisim-pause-at"],
             )
