@@ -23,7 +23,7 @@ from . import __version__, schema
 from .console import INTERRUPTED, by_ctrl_c
 from .model import QIModel
 from .outputs import paired_differences, write_compare, write_run
-from .scenario import Scenario, ScenarioError, load_scenario, preset_names
+from .scenario import Scenario, ScenarioError, load_scenario, preset_names, toml_text
 from .schema import Param
 
 #: Modules that add subcommands, each with ``register(subparsers)``; they import heavy
@@ -205,15 +205,7 @@ def keys_text() -> str:
 
 def _key_lines(key: str, p: Param) -> list[str]:
     unit = f"  [{p.unit}]" if p.unit != "-" else ""
-    return [f"  {key} = {_toml(p.default)}{unit}", f"      {p.allowed()}. {p.doc}"]
-
-
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return repr(value)
+    return [f"  {key} = {toml_text(p.default)}{unit}", f"      {p.allowed()}. {p.doc}"]
 
 
 # -- run -----------------------------------------------------------------------------------

@@ -244,6 +244,19 @@ def _item(head: str, index: int, raw: Mapping[str, Any], item_schema, source: st
     return out
 
 
+def toml_text(value: Any) -> str:
+    """A value as TOML writes it (``true``, ``'fidelity'``, ``0.35``): how ``--keys`` shows a
+    default and an error names what a file or ``--set`` gave. A string is a literal string in
+    single quotes, as the allowed values are listed, unless it holds one (or a line break)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        if "'" not in value and "\n" not in value:
+            return f"'{value}'"
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return repr(value)
+
+
 def _check(p: Param, value: Any, source: str, key: str) -> Any:
     """Type and range check of one value."""
     ok_type = {
@@ -253,16 +266,16 @@ def _check(p: Param, value: Any, source: str, key: str) -> Any:
         str: isinstance(value, str),
     }[p.kind]
     if not ok_type:
-        raise ScenarioError(source, key, f"must be {p.allowed()} (got {value!r})")
+        raise ScenarioError(source, key, f"must be {p.allowed()} (got {toml_text(value)})")
     if p.kind is float:
         value = float(value)
         if value != value:  # NaN
             raise ScenarioError(source, key, f"must be {p.allowed()} (got nan)")
     if p.choices and value not in p.choices:
-        raise ScenarioError(source, key, f"must be {p.allowed()} (got {value!r})")
+        raise ScenarioError(source, key, f"must be {p.allowed()} (got {toml_text(value)})")
     out_of_range = (p.lo is not None and value < p.lo) or (p.hi is not None and value > p.hi)
     if p.kind in (int, float) and out_of_range:
-        raise ScenarioError(source, key, f"must be {p.allowed()} (got {value!r})")
+        raise ScenarioError(source, key, f"must be {p.allowed()} (got {toml_text(value)})")
     return value
 
 
