@@ -18,7 +18,11 @@ from .testing import chromium, launch, offline_context, running_server
 def _choose(page, side: str, preset: str) -> None:
     page.locator(f".qisim-side-{side} .v-select").first.click()
     page.locator(".menuable__content__active").get_by_role("option", name=preset, exact=True).click()
-    page.wait_for_timeout(800)
+    # a preset starts both sides again: wait for day 0 (a fixed wait read the old day under load)
+    page.wait_for_function(
+        "() => (document.querySelector('.qisim-status') || {}).innerText?.startsWith('Day 0 ')"
+    )
+    page.wait_for_timeout(500)
 
 
 def _step(page, days: int) -> None:
