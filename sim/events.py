@@ -85,7 +85,11 @@ def apply_event(s: State, p: NS, ev: dict, primary: str) -> str:
         return f"{moved}; the newcomers do not know the {primary} yet."
     if kind == "facilitator_leaves":
         present = mask & (s.facil_from <= day) & (s.facil_until > day)
+        due = mask & (s.facil_from > day) & (s.facil_until > s.facil_from)  # still to come
         s.facil_until[mask] = np.minimum(s.facil_until[mask], day)
+        if due.any() and not present.any():
+            first = int(s.facil_from[due].min())
+            return f"the external facilitator due in {where} on day {first} will not come."
         if not present.any():
             return f"no external facilitator works in {where} now: nothing changes."
         return (

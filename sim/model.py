@@ -231,7 +231,7 @@ class QIModel(mesa.Model):
             self._say(("lever pulled: " if ev.get("lever") else "") + text)
         self._pending.clear()
         fac = self.params.facilitation
-        if fac.enabled and s.day == fac.start_day and s.day < fac.end_day:
+        if fac.enabled and ((s.facil_from == s.day) & (s.facil_until > s.day)).any():  # (not if called off)
             self._say("an external facilitator arrives to support implementation.")
         if fac.enabled and s.day == fac.end_day and (s.facil_until == fac.end_day).any():
             self._say(

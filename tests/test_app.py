@@ -530,7 +530,7 @@ def test_pause_at_day_refuses_what_is_not_a_day(bad):
 def test_preset_descriptions_in_the_app_use_the_settings_box_not_the_command_line():
     for name in sess.preset_names():
         text = sess.preset_description(name, app=True)
-        assert "--set" not in text and "--days" not in text and "wards.csv" not in text, name
+        assert "--set" not in text and "--days" not in text and "(wards.csv)" not in text, name
     text = sess.preset_description("co_leadership", app=True)
     assert (
         "(organisation.champion_share=0 and incentives.clinician.recognition=0 in Other settings)" in text
@@ -647,6 +647,24 @@ def test_a_page_opened_on_a_bad_address_starts_from_the_defaults_and_says_why():
     pair, error = first_pair(None, "seed=3&day=10&b_lever=4:resources")
     assert (pair.seed, pair.day, error) == (3, 10, "")
     assert any("Day 4: Lever pulled" in line for line in pair.narration("B"))
+
+
+def test_a_facilitator_called_off_before_arriving_is_narrated_as_such():
+    """'Facilitator leaves' before the facilitator's first day calls them off: said so, and
+    no arrival is narrated on the day they would have come."""
+    due_later = SideSpec("aligned", overrides=("facilitation.start_day=100",))
+    pair = Pair(due_later, due_later, seed=1)
+    pair.step(10)
+    pair.pull("A", "facilitator_leaves")
+    pair.step(100)
+    said = [line for line in pair.narration("A", newest_first=False) if "facilitator" in line]
+    called_off = "the external facilitator due in the hospital on day 100 will not come."
+    assert said == [f"Day 10: Lever pulled: {called_off}"]
+    assert "Day 100: An external facilitator arrives to support implementation." in pair.narration("B")
+    assert not pair.side("A").model.state.facil_present.any()
+    pair.pull("A", "facilitator_leaves")
+    pair.step(1)
+    assert "no external facilitator works in the hospital now: nothing changes." in pair.narration("A")[0]
 
 
 def test_a_lever_is_acknowledged_queued_and_each_press_counted():

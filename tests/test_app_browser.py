@@ -270,9 +270,28 @@ def test_play_pauses_at_the_day_asked_and_a_side_that_ended_says_so(server, offl
     expect(page.locator(".qisim-status")).to_contain_text("(its run ended on day 20); B: adoption")
     page.get_by_label("Pause at day").fill("soon")
     page.get_by_role("button", name="Play").click()  # refused: the box holds no day to pause at
-    expect(page.locator(".qisim-controls .v-alert")).to_contain_text("Pause at day: write a day")
+    alert = page.locator(".qisim-controls .v-alert")
+    expect(alert).to_contain_text("Pause at day: write a day")
     page.wait_for_timeout(1000)
     assert day(page) == 25 and page.get_by_role("button", name="Play").is_visible()
+    # each box keeps its own message: a good entry in one does not hide the other's
+    page.get_by_label("Seed").fill("abc")
+    page.locator("h2").click()
+    expect(alert).to_contain_text("(not abc)")
+    page.get_by_label("Pause at day").fill("")
+    page.locator("h2").click()
+    expect(alert).not_to_contain_text("Pause at day")
+    expect(alert).to_contain_text("(not abc)")
+    page.get_by_label("Seed").fill("1")
+    page.locator("h2").click()
+    expect(alert).to_have_count(0)
+    # text that is not a day, typed while playing, stops play rather than let it run past the day meant
+    page.get_by_role("button", name="Play").click()
+    page.get_by_role("button", name="Pause").wait_for()
+    page.get_by_label("Pause at day").fill("l70")
+    page.locator("h2").click()
+    page.get_by_role("button", name="Play").wait_for()
+    expect(alert).to_contain_text("(not l70)")
 
 
 def test_the_address_keeps_the_run_across_a_reload_and_back(server, offline):

@@ -116,6 +116,28 @@ def _quiet_stop_day(text: str, day: int) -> int | None:
         return None
 
 
+def _quiet_seed(text: str) -> int | None:
+    """:func:`~sim.app.session.check_seed`, None for a box that does not hold a seed."""
+    try:
+        return check_seed(text)
+    except ValueError:
+        return None
+
+
+def _pause_note(text: str, day: int, horizon: int) -> str:
+    """What the status line adds while playing about the pause-at box: where play will
+    pause, or why it plays to the end (a day already reached, or past the run's last day)."""
+    try:
+        stop = stop_day(text, day)
+    except ValueError:
+        return ""
+    if stop is None:
+        return f", to the end (day {int(text)} has passed)" if text.strip() else ""
+    if stop > horizon:
+        return f", to the end (day {stop} is past the last day, {horizon})"
+    return f", pausing at day {stop}"
+
+
 def first_pair(given: Pair | None, search: str | None) -> tuple[Pair, str]:
     """The pair a page opens on, and an error to show: ``given`` if any, else one restored
     from the query string of the page's address (:meth:`Pair.restore`), else the defaults."""
@@ -163,6 +185,8 @@ def Page(pair: Pair | None = None):
     pause_at = solara.use_reactive("")  # the pause-at-day box, as typed ("": play to the end)
     stats = solara.use_memo(dict, dependencies=[])  # days per second while playing (no render)
     error = solara.use_reactive(restore_error)  # under the buttons
+    seed_error = solara.use_reactive("")  # under the buttons too, while the seed box holds no seed
+    pause_error = solara.use_reactive("")  # ... and while the pause-at box holds no day
     side_error = solara.use_reactive(("", ""))  # (side, message): under that side's settings box
     seen = solara.use_ref(router.search or "")  # the address last shown or restored
     # (pair.changes, pair.day) of the run the address in the bar stands for (None: not yet known)
@@ -251,7 +275,7 @@ def Page(pair: Pair | None = None):
         try:
             chosen = check_seed(seed.value)
         except ValueError as err:
-            error.set(f"{err} The run is left as it was.")
+            seed_error.set(f"{err} The run is left as it was.")
             return False
         try:
             pair.reset(a, b, chosen)
@@ -275,26 +299,29 @@ def Page(pair: Pair | None = None):
         seed.set(value)
         try:
             check_seed(value)
-            error.set("")
+            seed_error.set("")
         except ValueError as err:
-            error.set(f"{err} Reset runs only with a valid seed.")
+            seed_error.set(f"{err} Reset runs only with a valid seed.")
 
     def play():
         """Play, unless the pause-at box holds something that is not a day (say so instead)."""
         try:
             stop_day(pause_at.value, pair.day)
         except ValueError as err:
-            error.set(str(err))
+            pause_error.set(str(err))
             return
         playing.set(True)
 
     def enter_pause_at(value):
+        """A day to pause at; text that is not a day is named, and stops play (which would
+        otherwise run past the day meant)."""
         pause_at.set(value)
         try:
             stop_day(value, 0)
-            error.set("")
+            pause_error.set("")
         except ValueError as err:
-            error.set(str(err))
+            playing.set(False)
+            pause_error.set(str(err))
 
     solara.Style(_CSS)
     solara.Title("qisim workshop")
@@ -306,7 +333,8 @@ def Page(pair: Pair | None = None):
         actions = SimpleNamespace(
             play=play, step=step, restart=restart, enter_seed=enter_seed, enter_pause_at=enter_pause_at
         )
-        Controls(pair, playing, speed, seed, pause_at, stats, actions, error.value, version.value)
+        messages = tuple(m for m in (error.value, seed_error.value, pause_error.value) if m)
+        Controls(pair, playing, speed, seed, pause_at, stats, actions, messages, version.value)
         with solara.Columns([1, 1]):
             for name in SIDES:
                 message = side_error.value[1] if side_error.value[0] == name else ""
@@ -321,10 +349,10 @@ def Page(pair: Pair | None = None):
 
 
 @solara.component
-def Controls(pair: Pair, playing, speed, seed, pause_at, stats: dict, do, error: str, version: int):
-    """The bar of buttons and boxes at the top, the status line and the newest narration;
-    ``do``: what the buttons and boxes call (``play``, ``step``, ``restart``, ``enter_seed``,
-    ``enter_pause_at``)."""
+def Controls(pair: Pair, playing, speed, seed, pause_at, stats: dict, do, messages: tuple, version: int):
+    """The bar of buttons and boxes at the top, the status line, what is wrong (``messages``)
+    and the newest narration; ``do``: what the buttons and boxes call (``play``, ``step``,
+    ``restart``, ``enter_seed``, ``enter_pause_at``)."""
     with solara.Card(classes=["qisim-controls"], margin=0):
         with solara.Row(style={"align-items": "center", "flex-wrap": "wrap"}):
             if playing.value:
@@ -361,17 +389,15 @@ def Controls(pair: Pair, playing, speed, seed, pause_at, stats: dict, do, error:
         status = pair.state_line()
         if playing.value:
             status += f" — playing at {stats.get('rate', 0.0):.1f} days per second"
-            stop = _quiet_stop_day(pause_at.value, pair.day)
-            if stop is not None:
-                status += f", pausing at day {stop}"
+            status += _pause_note(pause_at.value, pair.day, pair.horizon)
         elif pair.done:
             status += " — the end of the run: export the debrief below"
-        if seed.value.strip() != str(pair.seed) and not error:
-            status += f" — Reset starts again on seed {seed.value}"
+        if _quiet_seed(seed.value) not in (None, pair.seed):
+            status += f" — Reset starts again on seed {seed.value.strip()}"
         solara.Text(status, classes=["qisim-status"])
         with solara.Column(gap="0px", classes=["qisim-error"]):
-            if error:
-                solara.Error(error, dense=True)
+            if messages:
+                solara.Error(" ".join(messages), dense=True)
         latest = [(name, pair.narration(name)[:1]) for name in SIDES]
         lines = "".join(
             f"<div title='{html.escape(line[0], quote=True)}'><b class='{name}'>{name}</b> "
@@ -388,7 +414,6 @@ def SidePanel(pair: Pair, name: str, restart, refresh, error: str, day: int, ver
     pulled while the run plays acts from that day."""
     side = pair.side(name)
     spec = side.spec
-    other = pair.sides[1 - SIDES.index(name)].spec
     overrides = solara.use_reactive("\n".join(spec.overrides))
 
     def apply(new: SideSpec) -> bool:
@@ -415,11 +440,7 @@ def SidePanel(pair: Pair, name: str, restart, refresh, error: str, day: int, ver
         Refusable(f"Preset of side {name}", spec.preset, choose, values=preset_names())
         solara.Text(side.scenario["title"], style={"font-weight": "bold", "display": "block"})
         solara.Text(preset_description(spec.preset, app=True), classes=["qisim-desc"], style=_BLOCK)
-        alike = (
-            spec.preset == other.preset
-            and spec.settings == other.settings
-            and spec.overrides == other.overrides
-        )
+        alike = pair.alike
         # always there (empty when the sides differ), so that the panel below keeps its place
         # among the card's children and stays open when a change makes the sides alike or not
         solara.Text(

@@ -136,13 +136,14 @@ def preset_title(name: str) -> str:
 def preset_description(name: str, app: bool = False) -> str:
     """A preset's description as one paragraph of plain text; ``app``: worded for the app,
     whose settings box takes ``KEY=VALUE`` where the command line takes ``--set`` or
-    ``--days``, and whose organisation figure shows each hospital."""
+    ``--days``, and which draws no figure of harm by hospital."""
     text = " ".join(load_scenario(name)["description"].split())
     if not app:
         return text
     text = re.sub(r"'((?:--set \S+ ?)+)'", lambda m: _in_settings_box(m.group(1).split("--set")), text)
     text = re.sub(r"'--days (\d+)'", lambda m: _in_settings_box([f"days={m.group(1)}"]), text)
-    return text.replace("hospital by hospital (wards.csv)", "hospital by hospital (the organisation figure)")
+    # the app draws no harm by hospital: the command line's per-ward file has it
+    return text.replace("(wards.csv)", "(in the wards.csv that `qisim run` writes)")
 
 
 def _levers_pulled(pulls: Sequence[Pull], shown: int = 2) -> str:
@@ -543,10 +544,15 @@ class Pair:
     def side(self, name: str | int) -> Side:
         return self.sides[SIDES.index(_side_name(name))]
 
+    @property
+    def alike(self) -> bool:
+        """Both sides start from the same preset, start settings and other settings."""
+        return self.sides[0].spec == self.sides[1].spec
+
     def labels(self) -> list[str]:
         """Labels of the sides: each side's start; when both start alike, the levers pulled
         on each (what tells them apart)."""
-        alike = self.sides[0].spec == self.sides[1].spec
+        alike = self.alike
         return [
             f"{n}: {s.spec.label}{_levers_pulled(s.pulls) if alike else ''}"
             for n, s in zip(SIDES, self.sides, strict=True)
@@ -1001,7 +1007,7 @@ def _debrief(pair: Pair, images: dict[str, bytes]) -> str:
         cells = "".join(f'<td class="n">{e(fmt.format(s[key])) if key in s else "-"}</td>' for s in summaries)
         rows.append(f"<tr><td>{e(label)}</td>{cells}</tr>")
     desc = "".join(
-        f"<div><h3>{e(lbl)}</h3><p class='desc'>{e(preset_description(s.spec.preset))}</p>"
+        f"<div><h3>{e(lbl)}</h3><p class='desc'>{e(preset_description(s.spec.preset, app=True))}</p>"
         + (
             "<p class='desc'>Levers pulled: "
             + e("; ".join(f"day {p.day}: {LEVERS[p.kind].label}" for p in s.pulls))
