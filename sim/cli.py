@@ -8,6 +8,7 @@ exit status 2, before anything is written.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import re
@@ -45,10 +46,14 @@ class _Parser(argparse.ArgumentParser):
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``qisim`` console script; returns the exit status."""
     try:
-        args, extra = _build_parser().parse_known_args(argv)
-        if extra:  # named against the command's own help, where its options are listed
-            raise UsageError(f"unrecognized arguments: {' '.join(extra)} (see `qisim {args.command} --help`)")
-        return args.func(args)
+        given = list(sys.argv[1:] if argv is None else argv)
+        args, extra = _build_parser().parse_known_args(given)
+        if extra:  # named against the help that lists the options where it was given
+            before = given.index(extra[0]) < given.index(args.command)
+            where = "qisim" if before else f"qisim {args.command}"
+            raise UsageError(f"unrecognized arguments: {' '.join(extra)} (see `{where} --help`)")
+        with _slow_bars_off_a_terminal():
+            return args.func(args)
     except SystemExit as exc:  # --help, --version
         return exc.code if isinstance(exc.code, int) else 0
     except (ScenarioError, UsageError) as err:
@@ -66,10 +71,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def shows_progress(args: argparse.Namespace) -> bool:
-    """A progress bar is for a person watching a terminal: not with ``--quiet``, nor when
-    standard error goes to a file or a pipe (a log would fill with its redraws)."""
-    return not args.quiet and sys.stderr.isatty()
+@contextlib.contextmanager
+def _slow_bars_off_a_terminal():
+    """Progress bars written to a file or a pipe (a log) redraw every 10 s, not ten times a
+    second, so that the log does not fill with them; tqdm reads its default from
+    ``TQDM_MININTERVAL`` (a value the user set is kept). Restored afterwards."""
+    if sys.stderr.isatty() or "TQDM_MININTERVAL" in os.environ:
+        yield
+        return
+    os.environ["TQDM_MININTERVAL"] = "10"
+    try:
+        yield
+    finally:
+        os.environ.pop("TQDM_MININTERVAL", None)
 
 
 def _fail(message: str) -> int:
@@ -218,7 +232,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenario = _with_seed(scenario, seed)
     out = _out_dir(args.out, f"{_slug(scenario.name)}-seed{seed}")
     model = QIModel(scenario, rng=seed)
-    model.run(progress=shows_progress(args))
+    model.run(progress=not args.quiet)
     paths = write_run(model, out)
     print(run_report(model.summary(), scenario, model.primary))
     print(
@@ -270,7 +284,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if labels[0] == labels[1]:
         labels = [f"{labels[0]} (A)", f"{labels[1]} (B)"]
     out = _out_dir(args.out, f"{_slug(labels[0])}-vs-{_slug(labels[1])}")
-    first, summaries, series = _replicates(sides, seeds, " vs ".join(labels), not shows_progress(args))
+    first, summaries, series = _replicates(sides, seeds, " vs ".join(labels), args.quiet)
     paths = write_compare(out, labels, sides, first, summaries, series)
     print(compare_report(labels, summaries, seeds))
     print(f"\nWrote {out}/ (summaries.csv, differences.csv; first replicate in A/ and B/). Figures:")

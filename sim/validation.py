@@ -876,7 +876,6 @@ def _map(args, facts: list[Fact]) -> int:
     from tqdm import tqdm
 
     from . import validation_map, validation_robust
-    from .cli import shows_progress
     from .experiments.executors import open_executor
 
     settings = validation_robust.load_settings()
@@ -884,16 +883,16 @@ def _map(args, facts: list[Fact]) -> int:
     steps = 5 if args.map_steps is None else args.map_steps
     params, levels = validation_map.parse(args.map, steps, spread, facts)
     reps = args.replicates or settings.replicates
-    command = f"qisim validate --map {','.join(params)}"
-    command += f" --map-steps {steps}" if steps != 5 else ""
-    command += f" --map-spread {args.map_spread:g}" if args.map_spread is not None else ""
-    command += f" --replicates {args.replicates}" if args.replicates else ""
-    command += f" --only {args.only}" if args.only else ""
-    command += f" --report {args.report}"
+    parts = ["qisim", "validate", "--map", ",".join(params)]
+    parts += ["--map-steps", str(steps)] if steps != 5 else []
+    parts += ["--map-spread", f"{args.map_spread:g}"] if args.map_spread is not None else []
+    parts += ["--replicates", str(args.replicates)] if args.replicates else []
+    parts += ["--only", args.only] if args.only else []
+    command = shlex.join([*parts, "--report", str(args.report)])  # as a shell reads it back
     with open_executor(args.workers, args.scheduler) as info:
         print(f"Running {info.label}.")
         n = validation_map.n_runs(facts, len(levels), reps)
-        with tqdm(total=n, desc="map", unit="run", disable=not shows_progress(args), leave=False) as bar:
+        with tqdm(total=n, desc="map", unit="run", disable=args.quiet, leave=False) as bar:
             fmap = validation_map.run(facts, params, levels, reps, info, bar.update)
     print(f"Rows: {params[0]} x; columns: {params[1]} x.")
     for f in facts:
@@ -930,7 +929,7 @@ def cmd_validate(args) -> int:
         validation_robust,
         validation_table1,
     )
-    from .cli import UsageError, shows_progress
+    from .cli import UsageError
     from .experiments.executors import open_executor
 
     if args.replicates is not None and args.replicates < 2:
@@ -990,7 +989,7 @@ def cmd_validate(args) -> int:
             return 0
 
         def bar(total: int, what: str):
-            return tqdm(total=total, desc=what, unit="run", disable=not shows_progress(args), leave=False)
+            return tqdm(total=total, desc=what, unit="run", disable=args.quiet, leave=False)
 
         if screening is not None:
             assert settings is not None

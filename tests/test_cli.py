@@ -1,7 +1,9 @@
 """The ``qisim`` command line: what it writes, and how it refuses bad input."""
 
 import csv
+import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -298,6 +300,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, argv
     (["scenarios", "aligned", "--keys"], "--keys"),
     (["frobnicate"], "frobnicate"),
     (["run", "aligned", "--bogus"], "unrecognized arguments: --bogus (see `qisim run --help`)"),
+    (["--bogus", "run", "aligned"], "unrecognized arguments: --bogus (see `qisim --help`)"),
 ])
 def test_bad_input_to_other_commands(tmp_path, capsys, argv, fragment):
     out = tmp_path / "out"
@@ -426,3 +429,19 @@ def test_a_command_whose_import_a_ctrl_c_cut_short_ends_with_one_line(monkeypatc
     monkeypatch.setattr("sim.cli.preset_names", _broken_import)
     with pytest.raises(ImportError, match="somewhere"):
         main(["scenarios"])
+
+
+def test_progress_bars_redraw_slowly_into_a_log(monkeypatch):
+    """Off a terminal (a log file, a pipe) a bar redraws every 10 s, only while a command
+    runs; a TQDM_MININTERVAL the user set is kept."""
+    from sim.cli import _slow_bars_off_a_terminal
+
+    monkeypatch.delenv("TQDM_MININTERVAL", raising=False)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # not a terminal
+    with _slow_bars_off_a_terminal():
+        assert os.environ["TQDM_MININTERVAL"] == "10"
+    assert "TQDM_MININTERVAL" not in os.environ
+    monkeypatch.setenv("TQDM_MININTERVAL", "1")
+    with _slow_bars_off_a_terminal():
+        assert os.environ["TQDM_MININTERVAL"] == "1"
+    assert os.environ["TQDM_MININTERVAL"] == "1"

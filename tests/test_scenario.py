@@ -68,7 +68,8 @@ def test_ints_are_accepted_where_numbers_are_expected():
         (["days=1.5"], "days", "an integer"),
         (["outcome.secular_trend=2"], "outcome.secular_trend", "from 0 to 0.5"),
         (["facilitation.enabled=1"], "facilitation.enabled", "true or false"),
-        (["interventions.0.adaptation=true"], "interventions.0.adaptation", "(got true)"),  # as TOML writes it
+        # what was given, as TOML writes it
+        (["interventions.0.adaptation=true"], "interventions.0.adaptation", "(got true)"),
         (["interventions.0.pathway=magic"], "interventions.0.pathway", "(got 'magic')"),
         (["interventions.0.pathway=magic"], "interventions.0.pathway", "'fidelity', 'issues'"),
         (["interventions.3.burden=0.1"], "interventions.3.burden", "has 1 entries"),

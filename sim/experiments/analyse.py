@@ -775,7 +775,7 @@ def replicate_check(data: Data, outcomes: list[str], out: Path, result: Analysis
         elif needed <= reps:
             advice = (
                 f"the spread between replicates is not settled yet, but by this rough estimate the "
-                f"{reps} run already give {aim}; more would confirm it"
+                f"{reps} replicates run already give {aim}; more would confirm it"
             )
         else:
             advice = (

@@ -11,7 +11,7 @@ import re
 import sys
 from pathlib import Path
 
-from ..cli import UsageError, shows_progress
+from ..cli import UsageError
 
 
 def register(sub) -> None:
@@ -109,7 +109,7 @@ def sweep(exp, out: Path, args: argparse.Namespace, command: str):
         if not args.quiet:
             print(f"{exp.name}: {exp.title}; running {info.label}", file=sys.stderr)
         store = open_store(plan)
-        report = run_sweep(plan, store, info, progress=shows_progress(args))
+        report = run_sweep(plan, store, info, progress=not args.quiet)
     if args.scheduler:
         command += f" --scheduler {args.scheduler}"
     return report, summary_text(report, command)
@@ -142,7 +142,7 @@ def cmd_analyse(args: argparse.Namespace) -> int:
     outcomes = [s.strip() for s in args.outcomes.split(",") if s.strip()] if args.outcomes else None
     from .analyse import analyse
 
-    result = analyse(out, outcomes, progress=shows_progress(args))
+    result = analyse(out, outcomes, progress=not args.quiet)
     print("\n".join(result.lines))
     for note in result.notes:
         print(f"  note: {note}")
