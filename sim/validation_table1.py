@@ -32,6 +32,7 @@ from .validation import (
     fact_passed,
     load_fact,
     read_toml,
+    rule_text,
     run_jobs,
     score,
     validation_dir,
@@ -222,9 +223,8 @@ def markdown(res: Table1Result, replicates: int | None) -> list[str]:
     for prog in res.programmes:
         for r in (r for r in res.hypotheses if r.fact == prog.fact.id):
             h = r.hypothesis
-            bound = f"{h.min_effect:g}" if h.test in ("greater", "less") else f"±{h.margin:g}"
             out.append(
-                f"| {prog.fact.id} | {h.name} — {h.statement} | {h.test} {bound} | {r.mean:.3f} | "
+                f"| {prog.fact.id} | {h.name} — {h.statement} | {rule_text(h)} | {r.mean:.3f} | "
                 f"[{r.low:.3f}, {r.high:.3f}] | {'pass' if r.passed else '**fail**'} |"
             )
     out.append("")
