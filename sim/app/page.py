@@ -108,18 +108,11 @@ def session_watched() -> Callable[[], bool]:
     return watched
 
 
-def _quiet_stop_day(text: str, day: int) -> int | None:
-    """:func:`~sim.app.session.stop_day`, None for a box that does not hold a day."""
+def _or_none(read: Callable[..., int | None], *args) -> int | None:
+    """What ``read`` (:func:`~sim.app.session.check_seed`, :func:`~sim.app.session.stop_day`)
+    makes of a box's text, None where it refuses it (the box's message says why)."""
     try:
-        return stop_day(text, day)
-    except ValueError:
-        return None
-
-
-def _quiet_seed(text: str) -> int | None:
-    """:func:`~sim.app.session.check_seed`, None for a box that does not hold a seed."""
-    try:
-        return check_seed(text)
+        return read(*args)
     except ValueError:
         return None
 
@@ -245,7 +238,7 @@ def Page(pair: Pair | None = None):
         if not playing.value:
             return
         player = Player(speed.value)
-        stop = _quiet_stop_day(pause_at.value, pair.day)  # (play refuses a box that holds no day)
+        stop = _or_none(stop_day, pause_at.value, pair.day)  # (play refuses a box that holds no day)
         while not cancel.is_set() and playing.value and not pair.done and watched():
             wait = player.wait()
             if wait:
@@ -392,7 +385,7 @@ def Controls(pair: Pair, playing, speed, seed, pause_at, stats: dict, do, messag
             status += _pause_note(pause_at.value, pair.day, pair.horizon)
         elif pair.done:
             status += " — the end of the run: export the debrief below"
-        if _quiet_seed(seed.value) not in (None, pair.seed):
+        if _or_none(check_seed, seed.value) not in (None, pair.seed):
             status += f" — Reset starts again on seed {seed.value.strip()}"
         solara.Text(status, classes=["qisim-status"])
         with solara.Column(gap="0px", classes=["qisim-error"]):
