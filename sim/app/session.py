@@ -21,7 +21,6 @@ import html
 import io
 import json
 import re
-import textwrap
 import threading
 import time
 import zipfile
@@ -32,15 +31,13 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
 
 from .. import __version__
-from ..figures import ROLLING_DAYS, SIDE_COLOURS, markers, rolling_harm_rate
+from ..figures import markers
 from ..model import QIModel
 from ..scenario import Scenario, ScenarioError, load_scenario, preset_names
+from .drawing import FIGURES, LiveFigure, figure
 
 #: Default presets of the two sides: the paper's contrast.
 DEFAULT_PRESETS = ("clinician_only", "aligned")
@@ -118,15 +115,6 @@ START_SETTINGS: dict[str, tuple[str, tuple[str, ...]]] = {
 SPEEDS = (1, 5, 10, 20, 40, 80)
 #: Default speed of play (days per second).
 DEFAULT_SPEED = 20
-
-#: The live figures: name -> title shown above them.
-FIGURES = {
-    "adoption": "Adoption, true fidelity and reported compliance",
-    "engagement": "Engagement at each level, and their alignment",
-    "harm": "Patient harm against the counterfactual",
-    "organisation": "The organisation today: board, middle managers and each ward's clinicians "
-    "(colour: engagement, managers' priority, board's focus; white dot: used it today)",
-}
 
 
 def preset_title(name: str) -> str:
@@ -335,6 +323,7 @@ class Pair:
         self.version = 0  # every change, each day stepped included
         self.changes = 0  # changes other than stepping: a restart, a lever, a restore
         self._live: tuple[tuple[int, int] | None, dict[str, bytes]] = (None, {})
+        self._kept = {name: LiveFigure(name) for name in FIGURES}
         self.sides: list[Side] = []
         self.reset(a, b, seed)
 
@@ -581,15 +570,17 @@ class Pair:
             return "; ".join(parts)
 
     # -- figures ----------------------------------------------------------------------
+    def _data(self) -> list[tuple[str, Side]]:
+        return [(label, s) for label, s in zip(self.labels(), self.sides, strict=True)]
+
     def figure(self, name: str, export: bool = False) -> Figure:
-        """One live figure with a panel per side (see :data:`FIGURES`)."""
+        """One figure with a panel per side (see :data:`FIGURES`), drawn anew."""
         with self.lock:
-            data = [(label, s) for label, s in zip(self.labels(), self.sides, strict=True)]
-            draw = _DRAW[name]
-            return draw(data, self.horizon, export)
+            return figure(name, self._data(), self.horizon, export)
 
     def live_figures(self, dpi: int = 80, cached: bool = False) -> dict[str, bytes]:
-        """Every live figure as PNG, drawn once per change of the pair (cached).
+        """Every live figure as PNG, drawn once per change of the pair (cached), each
+        figure kept and redrawn by blitting (:class:`sim.app.drawing.LiveFigure`).
 
         ``cached=True`` returns the last drawn figures without waiting for the lock (for a
         page's render while the play loop steps); they are drawn only if there are none.
@@ -599,13 +590,15 @@ class Pair:
         with self.lock:
             key = (self.version, dpi)
             if self._live[0] != key:
-                self._live = (key, {name: self.figure_png(name, dpi=dpi) for name in FIGURES})
+                data = self._data()
+                self._live = (key, {name: f.png(data, self.horizon, dpi) for name, f in self._kept.items()})
             return self._live[1]
 
     def figure_png(self, name: str, dpi: int = 72, export: bool = False) -> bytes:
+        """One figure drawn anew as PNG (the page's live figures are kept: :meth:`live_figures`)."""
         fig = self.figure(name, export=export)
         buf = io.BytesIO()
-        # live figures are redrawn several times a second: the fastest compression
+        # an export is compressed harder; a figure drawn otherwise, as fast as it can be
         fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": 6 if export else 1})
         return buf.getvalue()
 
@@ -754,218 +747,6 @@ def _json(x: Any) -> Any:
 
 def with_settings(spec: SideSpec, settings: Iterable[str] = (), overrides: Sequence[str] = ()) -> SideSpec:
     return replace(spec, settings=tuple(settings), overrides=tuple(overrides))
-
-
-# -- drawing --------------------------------------------------------------------------
-
-_USE = (
-    ("adoption", "Adoption", "-"),
-    ("fidelity", "True fidelity", "-"),
-    ("reported_compliance", "Reported compliance", "--"),
-)
-_LEVELS = (
-    ("engagement_clinician", "Clinicians' engagement", "#7570b3", 1.4),
-    ("engagement_manager", "Managers' priority", "#e7298a", 1.4),
-    ("engagement_board", "Board's focus", "#66a61e", 1.4),
-    ("alignment", "Alignment index", "black", 2.4),
-)
-
-
-def _panels(data, horizon: int, export: bool, height: float = 3.2) -> tuple[Figure, list[Axes]]:
-    fig = Figure(figsize=(12, height + (0.5 if export else 0.0)))
-    axes = fig.subplots(1, len(data), sharey=True, squeeze=False).ravel().tolist()
-    fig.subplots_adjust(left=0.055, right=0.99, top=0.86 if not export else 0.8, bottom=0.27, wspace=0.06)
-    for ax, (label, _), colour in zip(axes, data, SIDE_COLOURS, strict=False):
-        ax.set_title(_short(label, 70), fontsize=10, loc="left", color=colour, fontweight="bold")
-        ax.set_xlim(0, horizon)
-        ax.grid(True, alpha=0.3)
-        ax.spines[["top", "right"]].set_visible(False)
-        ax.set_xlabel("Day", fontsize=9, labelpad=1)
-        ax.tick_params(labelsize=8)
-    return fig, axes
-
-
-def _short(text: str, n: int) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def _mark(ax: Axes, marks: Sequence[tuple[int, str]], today: int) -> None:
-    """Events and levers as dotted lines, each labelled up from the foot of the panel on a
-    pale ground, so that a label stays legible where it crosses a curve (on a projector)."""
-    for day, label in marks:
-        ax.axvline(day, color="0.4", linestyle=":", linewidth=1)
-        ax.annotate(
-            label,
-            xy=(day, 0.02),
-            xycoords=("data", "axes fraction"),
-            xytext=(2, 2),
-            textcoords="offset points",
-            rotation=90,
-            va="bottom",
-            ha="left",
-            fontsize=7,
-            color="0.2",
-            bbox={"boxstyle": "square,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.8},
-        )
-    ax.axvline(today, color="0.75", linewidth=0.8)
-
-
-def _legend(fig: Figure, ax: Axes, ncols: int) -> None:
-    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncols=ncols, frameon=False, fontsize=8.5)
-
-
-#: Characters a line of an exported figure's title holds (12 pt bold on a 12-inch figure).
-TITLE_CHARS = 100
-
-
-def _title(fig: Figure, name: str, export: bool) -> None:
-    """An exported figure's title, wrapped to fit its width (the page shows it as text)."""
-    if export:
-        fig.suptitle(textwrap.fill(FIGURES[name], TITLE_CHARS), fontsize=12, fontweight="bold", y=0.99)
-
-
-def _draw_adoption(data, horizon: int, export: bool) -> Figure:
-    fig, axes = _panels(data, horizon, export)
-    _title(fig, "adoption", export)
-    for ax, (_, side) in zip(axes, data, strict=True):
-        ts = side.model.timeseries()
-        for (col, label, style), colour in zip(_USE, ("#1f77b4", "#2ca02c", "#d62728"), strict=True):
-            ax.plot(ts["day"], ts[col], style, color=colour, label=label, linewidth=1.4)
-        ax.set_ylim(0, 1.02)
-        _mark(ax, side.marks(), side.day)
-    axes[0].set_ylabel("Share of clinicians", fontsize=9)
-    _legend(fig, axes[0], 3)
-    return fig
-
-
-def _draw_engagement(data, horizon: int, export: bool) -> Figure:
-    fig, axes = _panels(data, horizon, export)
-    _title(fig, "engagement", export)
-    for ax, (_, side) in zip(axes, data, strict=True):
-        ts = side.model.timeseries()
-        for col, label, colour, width in _LEVELS:
-            ax.plot(ts["day"], ts[col], color=colour, label=label, linewidth=width)
-        ax.set_ylim(0, 1.02)
-        _mark(ax, side.marks(), side.day)
-    axes[0].set_ylabel("Level (0 to 1)", fontsize=9)
-    _legend(fig, axes[0], 4)
-    return fig
-
-
-def _draw_harm(data, horizon: int, export: bool) -> Figure:
-    fig, axes = _panels(data, horizon, export)
-    _title(fig, "harm", export)
-    top = 1.0
-    for ax, (_, side), colour in zip(axes, data, SIDE_COLOURS, strict=True):
-        ts = side.model.timeseries()
-        rate = rolling_harm_rate(ts) if len(ts["day"]) else np.zeros(0)
-        cf = rolling_harm_rate(ts, counterfactual=True) if len(ts["day"]) else np.zeros(0)
-        ax.plot(ts["day"], rate, color=colour, label=f"With the intervention ({ROLLING_DAYS}-day mean)")
-        ax.plot(ts["day"], cf, color="0.5", linestyle="--", label="Counterfactual: the same wards without it")
-        if np.isfinite(cf).any():
-            top = max(top, float(np.nanmax(np.r_[rate, cf])) * 1.15)
-        _mark(ax, side.marks(), side.day)
-    axes[0].set_ylim(0, top)
-    axes[0].set_ylabel("Harms per 1,000 bed-days", fontsize=9)
-    fig.legend(
-        [axes[0].lines[0], axes[0].lines[1]],
-        [f"With the intervention ({ROLLING_DAYS}-day mean)", "Counterfactual: the same wards without it"],
-        loc="lower center",
-        ncols=2,
-        frameon=False,
-        fontsize=8.5,
-    )
-    return fig
-
-
-_ENG_NORM = Normalize(0.0, 1.0)
-_CMAP = "viridis"
-
-
-def _draw_organisation(data, horizon: int, export: bool) -> Figure:
-    """Per side: wards as columns; rows from the top: board (one cell per hospital), middle
-    managers (one cell spanning the wards each manages), then each ward's clinicians
-    (cells coloured by engagement; a white dot: used it today)."""
-    fig = Figure(figsize=(12, 4.0 + (0.5 if export else 0.0)))
-    axes = fig.subplots(1, len(data), squeeze=False).ravel().tolist()
-    fig.subplots_adjust(left=0.065, right=0.9, top=0.86 if not export else 0.8, bottom=0.1, wspace=0.04)
-    _title(fig, "organisation", export)
-    image = None
-    for ax, (label, side), colour in zip(axes, data, SIDE_COLOURS, strict=True):
-        s = side.model.state
-        k = s.K > 0
-        eng = s.c_eng[:, 0] if k else np.zeros(s.N)
-        grid = eng.reshape(s.W, s.cpw).T  # rows: clinicians of a ward; columns: wards
-        image = ax.imshow(
-            grid,
-            cmap=_CMAP,
-            norm=_ENG_NORM,
-            aspect="auto",
-            interpolation="nearest",
-            extent=(0, s.W, s.cpw, 0),
-        )
-        if k and s.N <= 2000:
-            used = s.c_use[:, 0].reshape(s.W, s.cpw).T
-            yy, xx = np.nonzero(used)
-            ax.scatter(xx + 0.5, yy + 0.5, s=3 if s.W <= 16 else 1, c="white", linewidths=0)
-        mgr = s.m_priority[:, 0] if k else np.zeros(s.M)
-        board = s.b_focus[:, 0] if k else np.zeros(s.H)
-        cmap = image.cmap
-        gap = max(s.cpw * 0.06, 1.0)
-        h = max(s.cpw * 0.12, 2.0)
-        for m in range(s.M):
-            wards = np.flatnonzero(s.ward_mgr == m)
-            ax.add_patch(
-                Rectangle(
-                    (wards.min(), -gap - h),
-                    wards.max() + 1 - wards.min(),
-                    h,
-                    facecolor=cmap(_ENG_NORM(mgr[m])),
-                    edgecolor="white",
-                    linewidth=1,
-                )
-            )
-        for hh in range(s.H):
-            wards = np.flatnonzero(s.ward_hosp == hh)
-            ax.add_patch(
-                Rectangle(
-                    (wards.min(), -2 * (gap + h)),
-                    wards.max() + 1 - wards.min(),
-                    h,
-                    facecolor=cmap(_ENG_NORM(board[hh])),
-                    edgecolor="white",
-                    linewidth=1.5,
-                )
-            )
-        ax.set_xlim(0, s.W)
-        ax.set_ylim(s.cpw, -2 * (gap + h))
-        ax.set_yticks([-2 * (gap + h) + h / 2, -gap - h / 2, s.cpw / 2])
-        ax.set_yticklabels(["Board", "Managers", "Clinicians"] if ax is axes[0] else [], fontsize=8)
-        step = 1 if s.W <= 16 else max(s.W // 12, 1)
-        ax.set_xticks(np.arange(0, s.W, step) + 0.5)
-        ax.set_xticklabels([str(w + 1) for w in range(0, s.W, step)], fontsize=7)
-        ax.set_xlabel("Ward", fontsize=8, labelpad=1)
-        ax.tick_params(length=0)
-        for spine in ax.spines.values():
-            spine.set_visible(False)
-        ax.set_title(
-            f"{_short(label, 60)} (day {side.day})", fontsize=10, loc="left", color=colour, fontweight="bold"
-        )
-        if not k:
-            ax.text(s.W / 2, s.cpw / 2, "no intervention", ha="center", va="center", color="white")
-    cax = fig.add_axes((0.92, 0.15, 0.012, 0.65))
-    bar = fig.colorbar(image, cax=cax)
-    bar.set_label("Engagement / priority / focus", fontsize=8)
-    bar.ax.tick_params(labelsize=7)
-    return fig
-
-
-_DRAW = {
-    "adoption": _draw_adoption,
-    "engagement": _draw_engagement,
-    "harm": _draw_harm,
-    "organisation": _draw_organisation,
-}
 
 
 # -- the debrief ----------------------------------------------------------------------
