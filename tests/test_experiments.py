@@ -142,6 +142,12 @@ BAD = [
     ),
     ('scenario = "aligned"\nreplicate = 5\n', "replicate", "did you mean 'replicates'"),
     ('scenario = "aligned"\nreplicates = 0\n', "replicates", "from 1 to 100000"),
+    ('scenario = "aligned"\nreplicates = true\n', "replicates", "must be an integer (got true)"),
+    (
+        'scenario = "aligned"\n[outputs]\ntimeseries = ["adoption", false]\n',
+        "outputs.timeseries",
+        "(got ['adoption', false])",
+    ),
     ('scenario = "aligned"\nseeds = "crn"\n', "seeds", "common, independent"),
     ('scenario = "aligned"\n[factors]\nseed = [1, 2]\n', "factors.seed", "cannot be a factor"),
     (

@@ -63,6 +63,7 @@ from ..scenario import (
     data_dir,
     load_scenario,
     read_toml,
+    toml_text,
 )
 from ..schema import Param
 
@@ -252,16 +253,20 @@ def parse_experiment(
     _known(design, DESIGN_KEYS, source, "design.")
     method = _get(design, "method", str, "grid", source, "design.method")
     if method not in METHODS:
-        raise ScenarioError(source, "design.method", f"must be one of {', '.join(METHODS)} (got {method!r})")
+        raise ScenarioError(
+            source, "design.method", f"must be one of {', '.join(METHODS)} (got {_got(method)})"
+        )
     replicates = _get(raw, "replicates", int, 10, source)
     if not 1 <= replicates <= 100_000:
-        raise ScenarioError(source, "replicates", f"must be an integer from 1 to 100000 (got {replicates})")
+        raise ScenarioError(
+            source, "replicates", f"must be an integer from 1 to 100000 (got {_got(replicates)})"
+        )
     seed = _get(raw, "seed", int, 1, source)
     if not 0 <= seed < 2**63:
-        raise ScenarioError(source, "seed", f"must be an integer from 0 to {2**63 - 1} (got {seed})")
+        raise ScenarioError(source, "seed", f"must be an integer from 0 to {2**63 - 1} (got {_got(seed)})")
     seeds = _get(raw, "seeds", str, "common", source)
     if seeds not in SEED_POLICIES:
-        raise ScenarioError(source, "seeds", f"must be one of {', '.join(SEED_POLICIES)} (got {seeds!r})")
+        raise ScenarioError(source, "seeds", f"must be one of {', '.join(SEED_POLICIES)} (got {_got(seeds)})")
 
     factors = tuple(
         _factor(key, spec, base, fixed, method, source)
@@ -412,7 +417,7 @@ def _factor(key: str, spec: Any, base: Scenario, fixed: Mapping, method: str, so
             raise ScenarioError(source, where, "a grid needs values, or a range with steps (e.g. steps = 3)")
         if not isinstance(steps, int) or isinstance(steps, bool) or not 2 <= steps <= 1000:
             raise ScenarioError(
-                source, f"{where}.steps", f"must be an integer from 2 to 1000 (got {steps!r})"
+                source, f"{where}.steps", f"must be an integer from 2 to 1000 (got {_got(steps)})"
             )
     elif steps is not None:
         raise ScenarioError(
@@ -456,7 +461,7 @@ def _design_options(design: Mapping, method: str, factors: tuple[Factor, ...], s
         raise ScenarioError(source, "design.samples", f"missing: the number of {what}")
     if not isinstance(samples, int) or isinstance(samples, bool) or not 1 <= samples <= 1_000_000:
         raise ScenarioError(
-            source, "design.samples", f"must be an integer from 1 to 1000000 (got {samples!r})"
+            source, "design.samples", f"must be an integer from 1 to 1000000 (got {_got(samples)})"
         )
     if method == "sobol" and (samples < 2 or samples & (samples - 1)):
         raise ScenarioError(
@@ -467,7 +472,7 @@ def _design_options(design: Mapping, method: str, factors: tuple[Factor, ...], s
             raise ScenarioError(source, "design.samples", "a Morris design needs at least 2 trajectories")
         if not 2 <= levels <= 100 or levels % 2:
             raise ScenarioError(
-                source, "design.levels", f"must be an even integer from 2 to 100 (got {levels})"
+                source, "design.levels", f"must be an even integer from 2 to 100 (got {_got(levels)})"
             )
     elif "levels" in design:
         raise ScenarioError(source, "design.levels", "is for morris designs")
@@ -484,7 +489,7 @@ def _names(table: Mapping, key: str, allowed: tuple[str, ...], default: str, sou
     if value is False or value == "none":
         return ()
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ScenarioError(source, where, f"must be a list of names, true or false (got {value!r})")
+        raise ScenarioError(source, where, f"must be a list of names, true or false (got {_got(value)})")
     for v in value:
         if v not in allowed:
             hint = difflib.get_close_matches(v, allowed, n=1)
@@ -528,8 +533,15 @@ def _get(table: Mapping, key: str, kind: type, default: Any, source: str, where:
     ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
     if not ok:
         name = {str: "a string", int: "an integer", bool: "true or false"}[kind]
-        raise ScenarioError(source, where or key, f"must be {name} (got {value!r})")
+        raise ScenarioError(source, where or key, f"must be {name} (got {_got(value)})")
     return value
+
+
+def _got(value: Any) -> str:
+    """What a file gave, as TOML writes it (``true``, ``'grid'``, ``[1, 'a']``), for errors."""
+    if isinstance(value, list):
+        return "[" + ", ".join(_got(v) for v in value) + "]"
+    return toml_text(value)
 
 
 def _text(x: Any) -> str:
