@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from sim import QIModel, load_scenario
+from sim.app import drawing
 from sim.app import session as sess
 from sim.app.assets import CDN_DIR, PACKAGES, missing
 from sim.app.session import FIGURES, LEVERS, Pair, Player, ScenarioError, SideSpec
@@ -496,18 +497,21 @@ def test_live_figures_kept_and_blitted_look_as_drawn_anew():
     meets a line drawn under it, a few pixels in 10,000)."""
     pair = Pair()
     kept = pair._kept
-    for change in ("days", "lever", "days", "restart", "days"):
+    tops = set()
+    for change in ("start", "days", "days", "lever", "days", "days", "restart", "days"):
         if change == "days":
             pair.step(40)
         elif change == "lever":
             pair.pull("B", "merger")
             pair.step(5)
-        else:
+        elif change == "restart":
             pair.reset(SideSpec("baseline"), SideSpec("trial_then_scale_up"))
             pair.step(30)
         live = pair.live_figures(60)
+        tops.add(drawing._harm_top(pair._data()))
         for name in FIGURES:
             assert _differing(live[name], pair.figure_png(name, dpi=60)) < 0.001, (change, name, pair.day)
+    assert len(tops) >= 2  # the harm axis grew while the figure was kept
     # stepping alone redraws the kept figure, it does not build it again
     drawings = {name: f._drawing for name, f in kept.items()}
     pair.step(3)

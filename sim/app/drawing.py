@@ -64,12 +64,12 @@ def figure(name: str, data: Sequence, horizon: int, export: bool = False) -> Fig
 def layout(name: str, data: Sequence, horizon: int) -> tuple:
     """What the still part of figure ``name`` is drawn from: while it is the same, a kept
     figure needs only its moving artists updated."""
+    if name == "organisation":  # no time axis, no marks
+        s = [side.model.state for _, side in data]
+        return tuple(label for label, _ in data), tuple((x.N, x.W, x.cpw, x.M, x.H, x.K > 0) for x in s)
     sides = tuple((label, tuple(side.marks())) for label, side in data)
     if name == "harm":
         return horizon, sides, _harm_top(data)
-    if name == "organisation":
-        s = [side.model.state for _, side in data]
-        return horizon, sides, tuple((x.N, x.W, x.cpw, x.M, x.H, x.K > 0) for x in s)
     return horizon, sides
 
 
@@ -178,6 +178,7 @@ def _today(ax: Axes) -> Line2D:
 
 def _set_day(line: Line2D, day: int) -> None:
     line.set_xdata([day, day])
+    line.set_visible(day > 0)  # on day 0 it would lie on the axis
 
 
 def _legend(fig: Figure, ax: Axes, ncols: int) -> None:
