@@ -143,6 +143,7 @@ BAD = [
     ('scenario = "aligned"\nreplicate = 5\n', "replicate", "did you mean 'replicates'"),
     ('scenario = "aligned"\nreplicates = 0\n', "replicates", "from 1 to 100000"),
     ('scenario = "aligned"\nreplicates = true\n', "replicates", "must be an integer (got true)"),
+    ('scenario = "aligned"\nseeds = { a = 1 }\n', "seeds", "must be a string (got { a = 1 })"),
     (
         'scenario = "aligned"\n[outputs]\ntimeseries = ["adoption", false]\n',
         "outputs.timeseries",

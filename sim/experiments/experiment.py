@@ -538,9 +538,12 @@ def _get(table: Mapping, key: str, kind: type, default: Any, source: str, where:
 
 
 def _got(value: Any) -> str:
-    """What a file gave, as TOML writes it (``true``, ``'grid'``, ``[1, 'a']``), for errors."""
+    """What a file gave, as TOML writes it (``true``, ``'grid'``, ``[1, 'a']``, ``{ a = 1 }``),
+    for errors."""
     if isinstance(value, list):
         return "[" + ", ".join(_got(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{k} = {_got(v)}" for k, v in value.items()) + " }"
     return toml_text(value)
 
 
