@@ -80,7 +80,6 @@ class LiveFigure:
         self.name = name
         self._key: tuple | None = None
         self._drawing: Drawing | None = None
-        self._canvas: FigureCanvasAgg | None = None
         self._background = None
 
     def png(self, data: Sequence, horizon: int, dpi: int) -> bytes:
@@ -91,21 +90,22 @@ class LiveFigure:
             for artist in self._drawing.moving:
                 artist.set_animated(True)  # left out of the background
             self._drawing.fig.set_dpi(dpi)
-            self._canvas = FigureCanvasAgg(self._drawing.fig)
-            self._canvas.draw()
-            self._background = self._canvas.copy_from_bbox(self._drawing.fig.bbox)
+            canvas = FigureCanvasAgg(self._drawing.fig)
+            canvas.draw()
+            self._background = canvas.copy_from_bbox(self._drawing.fig.bbox)
             self._key = key
+        canvas = self._drawing.fig.canvas
         self._drawing.update(data)
-        self._canvas.restore_region(self._background)
-        renderer = self._canvas.get_renderer()
+        canvas.restore_region(self._background)
+        renderer = canvas.get_renderer()
         for artist in sorted(self._drawing.moving, key=Artist.get_zorder):
             artist.draw(renderer)
-        return _png(self._canvas)
+        return _png(canvas)
 
 
 def _png(canvas: FigureCanvasAgg) -> bytes:
-    """The canvas as PNG with the fastest compression (live figures are redrawn several times
-    a second), as ``savefig`` writes it."""
+    """The canvas as PNG, RGB with the fastest compression (live figures are redrawn several
+    times a second)."""
     image = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
     image = image.convert("RGB")  # the figure is opaque: a quarter less to compress
     buf = io.BytesIO()
