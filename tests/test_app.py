@@ -16,6 +16,7 @@ import time
 import urllib.request
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -256,6 +257,49 @@ def test_the_debrief_links_to_where_the_app_runs(monkeypatch):
     assert server.origin("lab.local", 8765) == "http://lab.local:8765"
     monkeypatch.setattr(sess, "APP_ORIGIN", server.origin("0.0.0.0", 9000))
     assert "<code>http://127.0.0.1:9000/?seed=1&amp;day=0" in Pair().debrief_html()
+
+
+def test_the_debrief_links_to_the_address_the_browser_used(monkeypatch):
+    """Exported from an attendee's laptop, the debrief's link is the address that laptop
+    opened (the Host header), not the server's own view of itself; a Host that is not a
+    plain host and port is not written into the page."""
+    import solara.lab
+
+    from sim.app import page
+
+    assert page.browser_origin() is None  # outside a server: the debrief uses APP_ORIGIN
+    for host, origin in [
+        ("192.0.2.2:8765", "http://192.0.2.2:8765"),
+        ("lab-laptop.local:9000", "http://lab-laptop.local:9000"),
+        ("[fe80::1]:8765", "http://[fe80::1]:8765"),
+        ("evil.example/<script>", None),
+        ("", None),
+    ]:
+        monkeypatch.setattr(solara.lab, "headers", SimpleNamespace(value={"host": [host]}))
+        assert page.browser_origin() == origin, host
+    text = Pair().debrief_html(origin="http://192.0.2.2:8765")
+    assert "<code>http://192.0.2.2:8765/?seed=1&amp;day=0" in text
+
+
+def test_the_debrief_writes_no_change_as_0_percent_and_its_window_in_words():
+    assert [sess._signed_percent(x) for x in (0.25, -0.03, 0.004, -0.004, 0.0)] == [
+        "+25%",
+        "-3%",
+        "0%",
+        "0%",
+        "0%",
+    ]
+    text = Pair("baseline", "aligned").debrief_html()
+    assert "min(90" not in text and "the run's last 90 days" in text
+
+
+def test_levers_pulled_are_marked_in_lower_case_like_the_scenarios_events():
+    pair = Pair("aligned", "aligned", seed=1)
+    pair.pull("B", "merger")
+    pair.pull("B", "reviews_include_qi")
+    pair.step(3)
+    marks = pair.side("B").marks()
+    assert marks == [(0, "QI into managers' reviews (pulled)"), (0, "merger strikes (pulled)")]
 
 
 def test_debrief_before_any_day():
@@ -622,7 +666,8 @@ def test_pause_at_day_refuses_what_is_not_a_day(bad):
 def test_preset_descriptions_in_the_app_use_the_settings_box_not_the_command_line():
     for name in sess.preset_names():
         text = sess.preset_description(name, app=True)
-        assert "--set" not in text and "--days" not in text and "(wards.csv)" not in text, name
+        assert "--set" not in text and "--days" not in text and "wards.csv" not in text, name
+        assert "`" not in text, name  # read out as plain text: no command to type
     text = sess.preset_description("co_leadership", app=True)
     assert (
         "(organisation.champion_share=0 and incentives.clinician.recognition=0 in Other settings)" in text

@@ -147,6 +147,7 @@ def test_workshop_story(server, offline, tmp_path, capsys):
     assert "Lever pulled" not in page.locator(".qisim-narration-A").inner_text()
     _, _, adopt_a, align_a, adopt_b, align_b = status(page)
     assert (adopt_a, align_a) != (adopt_b, align_b), "the lever on B must make the sides diverge"
+    expect(page.get_by_text("Both sides start alike")).to_have_count(0)  # the lever told them apart
 
     # export: the one-page debrief and a figure
     with page.expect_download() as info:
@@ -161,6 +162,21 @@ def test_workshop_story(server, offline, tmp_path, capsys):
     png = tmp_path / "organisation.png"
     info.value.save_as(png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_debrief_links_back_to_the_address_the_browser_opened(server, offline, tmp_path):
+    """Opened by another name for the server (as an attendee opens the trainer's machine by
+    its network address), the debrief links to that name, not to 127.0.0.1."""
+    new_page, _ = offline
+    page = new_page()
+    url = server.url.replace("127.0.0.1", "localhost")
+    page.goto(url)
+    page.get_by_role("button", name="Step", exact=True).click()
+    expect(page.locator(".qisim-status")).to_contain_text("Day 1 of 730")
+    with page.expect_download() as info:
+        page.get_by_role("button", name=re.compile("Debrief")).click()
+    info.value.save_as(tmp_path / "debrief.html")
+    assert f"<code>{url}?seed=1&amp;day=1" in (tmp_path / "debrief.html").read_text()
 
 
 def test_sessions_do_not_share_runs(server, offline):
@@ -347,3 +363,6 @@ def test_the_address_keeps_the_run_across_a_reload_and_back(server, offline):
         "The page's address could not be restored: the address's day must be a whole number"
     )
     expect(page.locator(".qisim-status")).to_contain_text("Day 0 of 730 (seed 1)")
+    page.get_by_role("button", name="Step", exact=True).click()  # the run moves on: the message goes
+    expect(page.locator(".qisim-status")).to_contain_text("Day 1 of 730 (seed 1)")
+    expect(page.locator(".qisim-controls .v-alert")).to_have_count(0)

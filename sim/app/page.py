@@ -24,12 +24,14 @@ box it came from (the typed text kept), and the run is left as it was.
 from __future__ import annotations
 
 import html
+import re
 import threading
 import time
 from collections.abc import Callable
 from types import SimpleNamespace
 
 import solara
+import solara.lab
 
 from .session import (
     DEFAULT_SPEED,
@@ -59,6 +61,8 @@ YIELD = 0.03
 #: Longest sleep of the play loop between checks that a tab still shows the session.
 CHECK_EVERY = 0.5
 
+#: A Host header: a name or IPv4 address, or an IPv6 address in brackets, and a port.
+_HOST = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 #: A text on a line of its own (Solara's Text is inline).
 _BLOCK = {"display": "block"}
 
@@ -72,7 +76,7 @@ _CSS = """
 .qisim-narration li.lever { font-weight: bold; }
 .qisim-desc { font-size: 0.88em; color: #333; }
 .qisim-side-A h3 { color: #d95f02; } .qisim-side-B h3 { color: #1b9e77; }
-.qisim-status { font-size: 0.95em; }
+.qisim-status { font-size: 1.05em; font-weight: 500; color: #222; }
 .qisim-latest { font-size: 0.85em; color: #333; white-space: nowrap; overflow: hidden;
   text-overflow: ellipsis; }
 .qisim-latest b.A { color: #d95f02; } .qisim-latest b.B { color: #1b9e77; }
@@ -233,6 +237,7 @@ def Page(pair: Pair | None = None):
     def refresh():
         pair.live_figures(LIVE_DPI)  # drawn here, so that the page's render only swaps images
         version.set(pair.version)
+        error.set("")  # the run has moved on (a step, a lever, a restart): what was wrong is past
 
     def loop(cancel: threading.Event):
         if not playing.value:
@@ -433,11 +438,12 @@ def SidePanel(pair: Pair, name: str, restart, refresh, error: str, day: int, ver
         Refusable(f"Preset of side {name}", spec.preset, choose, values=preset_names())
         solara.Text(side.scenario["title"], style={"font-weight": "bold", "display": "block"})
         solara.Text(preset_description(spec.preset, app=True), classes=["qisim-desc"], style=_BLOCK)
-        alike = pair.alike
-        # always there (empty when the sides differ), so that the panel below keeps its place
-        # among the card's children and stays open when a change makes the sides alike or not
+        # said until a lever tells the sides apart; always there (empty otherwise), so that the
+        # panel below keeps its place among the card's children and stays open when a change
+        # makes the sides alike or not
+        untold = pair.alike and not any(s.pulls for s in pair.sides)
         solara.Text(
-            "Both sides start alike: pull a lever on one side to see what it changes." if alike else "",
+            "Both sides start alike: pull a lever on one side to see what it changes." if untold else "",
             classes=["qisim-desc", "qisim-alike"],
             style={**_BLOCK, "font-style": "italic"},
         )
@@ -452,8 +458,8 @@ def SidePanel(pair: Pair, name: str, restart, refresh, error: str, day: int, ver
                 rows=2,
             )
             solara.Text(
-                "One KEY=VALUE a line, for example days=730; `qisim scenarios --keys` lists the keys. "
-                "Click outside the box to apply.",
+                "One KEY=VALUE a line, for example days=730 (every key, with its unit and range: "
+                "Appendix A of docs/ODD.md, or qisim scenarios --keys). Click outside the box to apply.",
                 classes=["qisim-desc"],
                 style=_BLOCK,
             )
@@ -518,20 +524,30 @@ def Narration(pair: Pair, name: str, version: int):
         )
 
 
+def browser_origin() -> str | None:
+    """Where the browser reached the app (``http://`` and the Host header of the page's
+    connection), so that a debrief exported on another machine links back to this server;
+    None outside a Solara server, or for a Host header that is not a plain host and port."""
+    headers = solara.lab.headers.value or {}
+    host = (headers.get("host") or [""])[0]
+    return f"http://{host}" if _HOST.fullmatch(host) else None
+
+
 @solara.component
 def Export(pair: Pair, version: int):
+    origin = browser_origin()
     with (
         solara.Card("Export for the debrief", classes=["qisim-export"]),
         solara.Row(style={"flex-wrap": "wrap"}),
     ):
         solara.FileDownload(
-            lambda: pair.debrief_html(),
+            lambda: pair.debrief_html(origin=origin),
             filename=export_name(pair, ".html"),
             label="Debrief (one page, HTML)",
             mime_type="text/html",
         )
         solara.FileDownload(
-            lambda: pair.export_zip(),
+            lambda: pair.export_zip(origin=origin),
             filename=export_name(pair, ".zip"),
             label="Everything (figures, debrief, narration; zip)",
             mime_type="application/zip",

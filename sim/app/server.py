@@ -18,6 +18,7 @@ silently reaching out.
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import ipaddress
 import os
@@ -128,6 +129,8 @@ def serve(host: str = "127.0.0.1", port: int = 8765, quiet: bool = False) -> int
             file=sys.stderr,
         )
         return 2
+    everywhere = host in ("", "0.0.0.0", "::")
+    others = network_addresses() if everywhere else []
     guard_sockets()
     configure_solara()
     if hasattr(signal, "SIGUSR1"):  # `kill -USR1 <pid>` prints every thread's stack (a hung page)
@@ -144,6 +147,11 @@ def serve(host: str = "127.0.0.1", port: int = 8765, quiet: bool = False) -> int
     session.APP_ORIGIN = origin(host, port)
     if not quiet:
         print(f"qisim workshop app: open {session.APP_ORIGIN}/ in a browser (Ctrl+C stops it)", flush=True)
+        if others:
+            shared = " or ".join(f"{origin(a, port)}/" for a in others)
+            print(f"attendees on the same network open {shared}", flush=True)
+        elif everywhere:
+            print(f"attendees open http://<this machine's network address>:{port}/", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
     return 0
 
@@ -156,6 +164,23 @@ def origin(host: str, port: int) -> str:
     elif host == "::":
         host = "::1"
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def network_addresses() -> list[str]:
+    """This machine's IPv4 addresses on its networks (not loopback), for attendees' browsers
+    when the app listens on every address; [] when it has none.  Asks only this machine:
+    its host name's addresses, and the address a UDP socket would send from (``connect`` on
+    UDP sends nothing).  Call before :func:`guard_sockets`."""
+    found = []
+    with contextlib.suppress(OSError):
+        found += [info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)]
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("192.0.2.1", 9))  # TEST-NET-1: chooses the route, sends nothing
+            found.append(s.getsockname()[0])
+    except OSError:
+        pass
+    return [a for a in dict.fromkeys(found) if not ipaddress.ip_address(a).is_loopback]
 
 
 def _cannot_listen(host: str, port: int) -> str:

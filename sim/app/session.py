@@ -130,8 +130,8 @@ def preset_description(name: str, app: bool = False) -> str:
         return text
     text = re.sub(r"'((?:--set \S+ ?)+)'", lambda m: _in_settings_box(m.group(1).split("--set")), text)
     text = re.sub(r"'--days (\d+)'", lambda m: _in_settings_box([f"days={m.group(1)}"]), text)
-    # the app draws no harm by hospital: the command line's per-ward file has it
-    return text.replace("(wards.csv)", "(in the wards.csv that `qisim run` writes)")
+    # the app draws no harm by hospital (the command line's wards.csv has it): not pointed to
+    return re.sub(r",? hospital by hospital \(wards\.csv\),?", "", text).replace("(wards.csv)", "")
 
 
 def _levers_pulled(pulls: Sequence[Pull], shown: int = 2) -> str:
@@ -144,6 +144,12 @@ def _levers_pulled(pulls: Sequence[Pull], shown: int = 2) -> str:
     if more > 0:
         named.append(f"{more} more lever{'s' if more > 1 else ''}")
     return " + " + ", ".join(named)
+
+
+def _lower_first(text: str) -> str:
+    """``merger strikes`` for a button's ``Merger strikes``, as the figures name events;
+    ``QI in ...`` keeps its capitals."""
+    return text[0].lower() + text[1:] if text[1:2].islower() else text
 
 
 def _in_settings_box(settings: list[str]) -> str:
@@ -301,7 +307,8 @@ class Side:
     def marks(self) -> list[tuple[int, str]]:
         """Days to mark on the figures: the scenario's own events and the levers pulled."""
         out = markers(self.scenario, max(self.day, 1))
-        out += [(p.day, f"{LEVERS[p.kind].label} (pulled)") for p in self.pulls if p.day < max(self.day, 1)]
+        pulled = [p for p in self.pulls if p.day < max(self.day, 1)]
+        out += [(p.day, f"{_lower_first(LEVERS[p.kind].label)} (pulled)") for p in pulled]
         return sorted(out)
 
 
@@ -603,28 +610,30 @@ class Pair:
         return buf.getvalue()
 
     # -- export -----------------------------------------------------------------------
-    def debrief_html(self, dpi: int = 90) -> str:
-        """A one-page debrief of the pair: summaries side by side, the figures, narration."""
+    def debrief_html(self, dpi: int = 90, origin: str | None = None) -> str:
+        """A one-page debrief of the pair: summaries side by side, the figures, narration;
+        ``origin``: where the browser reached the app, for the link back to this run (default:
+        :data:`APP_ORIGIN`)."""
         with self.lock:
             images = {name: self.figure_png(name, dpi=dpi, export=True) for name in FIGURES}
-            return _debrief(self, images)
+            return _debrief(self, images, origin or APP_ORIGIN)
 
-    def export_files(self, dpi: int = 110) -> dict[str, bytes]:
+    def export_files(self, dpi: int = 110, origin: str | None = None) -> dict[str, bytes]:
         """The debrief's files: each figure as PNG, ``debrief.html``, and each side's
         ``events.log`` and ``summary.json``."""
         with self.lock:
             files = {f"{name}.png": self.figure_png(name, dpi=dpi, export=True) for name in FIGURES}
-            files["debrief.html"] = self.debrief_html().encode()
+            files["debrief.html"] = self.debrief_html(origin=origin).encode()
             for name, s, summary in zip(SIDES, self.sides, self.summaries(), strict=True):
                 files[f"{name}-events.log"] = "".join(f"{line}\n" for line in s.narration(False)).encode()
                 summary = dict(summary, lever_pulls=[p.__dict__ for p in s.pulls], side=s.spec.__dict__)
                 files[f"{name}-summary.json"] = json.dumps(summary, indent=2, default=_json).encode()
             return files
 
-    def export_zip(self) -> bytes:
+    def export_zip(self, origin: str | None = None) -> bytes:
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-            for name, data in self.export_files().items():
+            for name, data in self.export_files(origin=origin).items():
                 zf.writestr(name, data)
         return buf.getvalue()
 
@@ -751,18 +760,24 @@ def with_settings(spec: SideSpec, settings: Iterable[str] = (), overrides: Seque
 
 # -- the debrief ----------------------------------------------------------------------
 
-#: Rows of the summary table: key, label, format.
+
+def _signed_percent(x: float) -> str:
+    """``+25%``, ``-3%``; ``0%`` (not ``+0%``) for no change."""
+    return f"{x:+.0%}" if round(x * 100) else "0%"
+
+
+#: Rows of the summary table: key, label, how the value is written.
 SUMMARY_ROWS = (
-    ("adoption_peak", "Peak adoption", "{:.0%}"),
-    ("adoption_final", "Adoption, last 90 days", "{:.0%}"),
-    ("sustainment", "Sustainment (final / peak adoption)", "{:.2f}"),
-    ("fidelity_final", "True fidelity, last 90 days", "{:.0%}"),
-    ("reported_compliance_final", "Reported compliance, last 90 days", "{:.0%}"),
-    ("alignment_mean", "Mean alignment index", "{:.2f}"),
-    ("effect", "Fewer harms than the counterfactual, last 90 days", "{:+.0%}"),
-    ("issues_raised", "Issues raised", "{:d}"),
-    ("issues_resolved", "Issues resolved", "{:d}"),
-    ("issues_lapsed", "Issues lapsed unresolved", "{:d}"),
+    ("adoption_peak", "Peak adoption", "{:.0%}".format),
+    ("adoption_final", "Adoption, last 90 days", "{:.0%}".format),
+    ("sustainment", "Sustainment (final / peak adoption)", "{:.2f}".format),
+    ("fidelity_final", "True fidelity, last 90 days", "{:.0%}".format),
+    ("reported_compliance_final", "Reported compliance, last 90 days", "{:.0%}".format),
+    ("alignment_mean", "Mean alignment index", "{:.2f}".format),
+    ("effect", "Fewer harms than the counterfactual, last 90 days", _signed_percent),
+    ("issues_raised", "Issues raised", "{:d}".format),
+    ("issues_resolved", "Issues resolved", "{:d}".format),
+    ("issues_lapsed", "Issues lapsed unresolved", "{:d}".format),
 )
 
 _CSS = """
@@ -778,14 +793,14 @@ img{max-width:100%}.cols{display:flex;gap:24px}.cols>div{flex:1;min-width:0}
 """
 
 
-def _debrief(pair: Pair, images: dict[str, bytes]) -> str:
+def _debrief(pair: Pair, images: dict[str, bytes], origin: str) -> str:
     e = html.escape
     labels = pair.labels()
     summaries = pair.summaries()
     head = "".join(f'<th class="{n.lower()}">{e(lbl)}</th>' for n, lbl in zip(SIDES, labels, strict=True))
     rows = []
     for key, label, fmt in SUMMARY_ROWS:
-        cells = "".join(f'<td class="n">{e(fmt.format(s[key])) if key in s else "-"}</td>' for s in summaries)
+        cells = "".join(f'<td class="n">{e(fmt(s[key])) if key in s else "-"}</td>' for s in summaries)
         rows.append(f"<tr><td>{e(label)}</td>{cells}</tr>")
     desc = "".join(
         f"<div><h3>{e(lbl)}</h3><p class='desc'>{e(preset_description(s.spec.preset, app=True))}</p>"
@@ -816,12 +831,13 @@ def _debrief(pair: Pair, images: dict[str, bytes]) -> str:
         f"<h1>Debrief: {e(labels[0])} vs {e(labels[1])}</h1>"
         f"<p class='meta'>Seed {pair.seed}, day {pair.day} of {pair.horizon}; both runs on the same "
         f"random numbers; qisim {e(__version__)}. To show this run again, open the app at "
-        f"<code>{e(APP_ORIGIN)}/?{e(pair.address())}</code> (where the app ran when this was "
+        f"<code>{e(origin)}/?{e(pair.address())}</code> (where the app ran when this was "
         "exported; started on another host or port, the address begins with those).</p>"
         f"<div class='cols'>{desc}</div>"
         f"<h2>Outcomes</h2><table><tr><th></th>{head}</tr>{''.join(rows)}</table>"
-        "<p class='meta'>Last 90 days: the final window of min(90, days) days. Effect: the relative "
-        "reduction of harms against the same wards without the intervention.</p>"
+        "<p class='meta'>Last 90 days: the run's last 90 days (all of it, if it is shorter). "
+        "Fewer harms: the relative reduction of harms against the same wards without the "
+        "intervention.</p>"
         f"<h2>Figures</h2>{figs}<h2>What happened, and why</h2><div class='cols'>{narr}</div>"
         "</body></html>"
     )

@@ -113,13 +113,14 @@ def launch(playwright):
 
 
 def offline_context(browser, blocked: list[str], requested: list[str] | None = None, **kwargs):
-    """A browser context in which every request to a host other than 127.0.0.1 is aborted
-    (and appended to ``blocked``); local ones are appended to ``requested``."""
+    """A browser context in which every request to a host other than 127.0.0.1 (or its name,
+    localhost) is aborted (and appended to ``blocked``); local ones are appended to
+    ``requested``."""
     context = browser.new_context(**kwargs)
 
     def route(r):
         url = r.request.url
-        if url.startswith(("data:", "blob:")) or urlparse(url).hostname == "127.0.0.1":
+        if url.startswith(("data:", "blob:")) or urlparse(url).hostname in ("127.0.0.1", "localhost"):
             if requested is not None:
                 requested.append(url)
             return r.continue_()
