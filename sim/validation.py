@@ -809,7 +809,8 @@ def register(sub) -> None:
     p.add_argument(
         "--quick",
         action="store_true",
-        help="a reduced suite (fewer hypercube points and seeds in every part), for tests and previews",
+        help="a reduced suite (fewer hypercube points and seeds in every part; the facts on 8 seeds "
+        "unless --replicates says otherwise), for tests and previews: its verdicts are not the suite's",
     )
     p.add_argument(
         "--screen",
@@ -905,6 +906,7 @@ def _map(args, facts: list[Fact]) -> int:
 
 #: Sizes of the parts: (full, --quick).
 SIZES = {
+    "fact_replicates": (None, 8),  # None: each fact file's own seeds (or --replicates)
     "robust_points": (None, 4),
     "robust_replicates": (None, 2),
     "table1_replicates": (None, 3),
@@ -966,6 +968,8 @@ def cmd_validate(args) -> int:
     if args.map is not None:
         return _map(args, facts)
     size = {k: v[1] if args.quick else v[0] for k, v in SIZES.items()}
+    if args.replicates is None:
+        args.replicates = size["fact_replicates"]
     # everything is read and checked before anything runs
     settings = validation_robust.load_settings() if "robustness" not in skip or args.screen else None
     every_fact = load_facts() if args.screen else []

@@ -73,6 +73,9 @@ def test_analysis_writes_tables_figures_and_a_readme(grid):
     assert {f"interactions_{o}.png" for o in ("sustainment", "adoption_final", "alignment_mean")} <= files
     readme = (grid / "analysis" / "README.md").read_text()
     assert all(f"`{name}`" in readme for name in files - {"README.md"})
+    # 100 days stored every 5th: timeseries.csv keeps every stored day, and says nothing of thinning
+    curve = [r for r in rows(grid / "analysis" / "timeseries.csv") if r["column"] == "adoption"]
+    assert len({r["day"] for r in curve}) == 20 and "keeps one day in" not in readme
 
 
 def test_points_table_holds_each_points_mean_and_t_interval(grid):

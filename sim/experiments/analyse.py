@@ -447,6 +447,7 @@ def envelopes(data: Data, out: Path, result: Analysis) -> list[Path]:
             labels, group, _ = groups_of(data, i)
             groupings.append((key, labels, group))
     reps, nd = data.replicates, len(days)
+    thin = max(1, nd // 200)  # timeseries.csv keeps every thin-th stored day
     rows: dict[str, list] = {k: [] for k in ("column", "by", "group", "day", "mean", "ci_low", "ci_high")}
     paths = []
     for c in columns:
@@ -485,22 +486,34 @@ def envelopes(data: Data, out: Path, result: Analysis) -> list[Path]:
                 ax.plot(days, mean, color=colour, label=name, linewidth=1.5)
                 if reps > 1:
                     ax.fill_between(days, lo, hi, color=colour, alpha=0.2, linewidth=0)
-                for k in range(0, nd, max(1, nd // 200)):
+                for k in range(0, nd, thin):
                     for col, v in zip(rows, (c, by, label, days[k], mean[k], lo[k], hi[k]), strict=True):
                         rows[col].append(v)
             ax.set_ylabel(c)
-            for day, _label_text in marks:
+            for day, text in marks:
                 ax.axvline(day, color="0.4", linestyle="--", linewidth=0.8)
+                if g == 0:  # named once, at the top of the first panel
+                    ax.annotate(
+                        text,
+                        (day, 1),
+                        xycoords=("data", "axes fraction"),
+                        xytext=(3, -3),
+                        textcoords="offset points",
+                        va="top",
+                        fontsize=7,
+                        color="0.3",
+                    )
             ax.legend(fontsize=7, frameon=False, ncols=2)
             if g == len(groupings) - 1:
                 ax.set_xlabel("Day of the programme")
         paths.append(_save(fig, out / f"timeseries_{c}.png"))
     path = out / "timeseries.csv"
     write_csv(path, rows)
-    result.notes.append(
-        "timeseries.csv thins the daily paths to at most 200 days per curve; the full series "
-        "are in ../timeseries.parquet"
-    )
+    if thin > 1:
+        result.notes.append(
+            f"timeseries.csv keeps one day in {thin * every} of the mean paths; the full series "
+            "are in ../timeseries.parquet"
+        )
     return [path, *paths]
 
 
@@ -619,7 +632,7 @@ def morris_indices(data: Data, outcomes: list[str], out: Path, result: Analysis)
         len(outcomes),
         2,
         size=(11, 3.0 * len(outcomes) + 1.3),
-        note="Effects per full range of each factor. Bars: 95% bootstrap interval of mu*. "
+        note="Effects per full range of each factor. Bars: 95% bootstrap interval of mu* (cut at 0). "
         "High sigma: non-linear or interacting",
     )
     for o, name in enumerate(outcomes):
@@ -639,7 +652,9 @@ def morris_indices(data: Data, outcomes: list[str], out: Path, result: Analysis)
                 rows[col].append(v)
         order = np.argsort(mu_star)
         y_pos = np.arange(len(order))
-        bar_ax.barh(y_pos, mu_star[order], xerr=conf[order], color=COLOURS[0], capsize=3)
+        # SALib's interval is mu* +/- a half-width; mu* is a mean of absolute effects, so >= 0
+        err = np.vstack([np.minimum(conf[order], mu_star[order]), conf[order]])
+        bar_ax.barh(y_pos, mu_star[order], xerr=err, color=COLOURS[0], capsize=3)
         bar_ax.set_yticks(y_pos, [_label(data.keys[i]) for i in order], fontsize=8)
         bar_ax.set_xlabel(f"mu* of {name}")
         scatter_ax.scatter(mu_star, sigma, color=COLOURS[1])

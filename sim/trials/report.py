@@ -328,6 +328,13 @@ def power_figure(table: pd.DataFrame, keys: Sequence[str], path: Path, title: st
     return _save(fig, path)
 
 
+def _which_trials(shown: int, run: int) -> str:
+    """``each of the 40 simulated trials``, or ``the first 60 of 200 simulated trials``."""
+    if shown == run:
+        return f"each of the {run} simulated trials"
+    return f"the first {shown} of {run} simulated trials"
+
+
 def estimates_figure(
     trials: pd.DataFrame, keys: Sequence[str], path: Path, title: str, most: int = 60
 ) -> Path:
@@ -340,7 +347,8 @@ def estimates_figure(
         1,
         1,
         (10, 4.8),
-        "each simulated trial: estimate and 95% CI (adjusted, naive, exposure-time) and the truth",
+        f"{_which_trials(len(first), int((trials['point'] == trials['point'].min()).sum()))}: "
+        "estimate and 95% CI (adjusted, naive, exposure-time) and the truth",
     )
     ax = axes[0]
     i = np.arange(len(first))
