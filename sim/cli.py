@@ -277,6 +277,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
             "a confidence interval needs two replicates at least"
         )
     sides = [_load(name, args) for name in (args.scenario_a, args.scenario_b)]
+    if sides[0]["days"] != sides[1]["days"]:  # paired outcomes over different final windows
+        raise UsageError(
+            f"{args.scenario_a} runs {sides[0]['days']} days and {args.scenario_b} {sides[1]['days']}: "
+            "a paired comparison needs the same length; give both --days N"
+        )
     seeds = range(args.seed, args.seed + args.replicates)
     for seed in (seeds[0], seeds[-1]):
         _with_seed(sides[0], seed)

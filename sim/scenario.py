@@ -47,8 +47,10 @@ def find_toml(name_or_path: str | Path, folder: str, what: str) -> tuple[Path, s
     if path.suffix == ".toml" or path.exists() or "/" in text:
         if path.is_dir():
             raise ScenarioError(text, None, "is a folder, not a .toml file")
-        if not path.is_file():
+        if not path.exists():
             raise ScenarioError(text, None, "file not found")
+        if not path.is_file():
+            raise ScenarioError(text, None, "is not a file (a device or a pipe?): give a .toml file")
         return path, text
     path = data_dir(folder) / f"{text}.toml"
     if not path.is_file():
@@ -68,6 +70,8 @@ def read_toml(name_or_path: str | Path, folder: str, what: str) -> tuple[Path, s
         return path, source, body, tomllib.loads(body)
     except tomllib.TOMLDecodeError as err:
         raise ScenarioError(source, None, f"not valid TOML ({err})") from None
+    except RecursionError:
+        raise ScenarioError(source, None, "not valid TOML here (nested too deeply)") from None
     except (OSError, UnicodeDecodeError) as err:
         raise ScenarioError(source, None, f"cannot be read ({err})") from None
 
@@ -137,13 +141,7 @@ def load_scenario(
     >>> load_scenario("aligned", ["days=365"])["days"]
     365
     """
-    path, source = find_toml(name_or_path, "scenarios", "preset")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise ScenarioError(source, None, f"not valid TOML ({err})") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ScenarioError(source, None, f"cannot be read ({err})") from None
+    path, source, _, raw = read_toml(name_or_path, "scenarios", "preset")
     raw.setdefault("name", path.stem)
     scenario = from_dict(raw, source)
     return scenario.with_overrides(overrides) if overrides else scenario
@@ -195,10 +193,14 @@ def _split_set(item: str) -> tuple[str, Any]:
         raise ScenarioError("--set", item, "expected KEY=VALUE")
     key, text = item.split("=", 1)
     key, text = key.strip(), text.strip()
+    if not key:
+        raise ScenarioError("--set", None, f"'{item}' has no key before '=': expected KEY=VALUE")
     try:
         value = tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         value = text  # a bare word is a string
+    except RecursionError:
+        raise ScenarioError("--set", key, "the value is nested too deeply") from None
     return key, value
 
 
@@ -235,6 +237,10 @@ def _assign(values: dict[str, Any], key: str, value: Any, source: str) -> None:
 
 
 def _item(head: str, index: int, raw: Mapping[str, Any], item_schema, source: str) -> dict:
+    for k in schema.REQUIRED_ITEM_KEYS.get(head, ()):
+        if k not in raw:  # an event with no kind would silently be the default kind
+            choices = ", ".join(item_schema[k].choices or ())
+            raise ScenarioError(source, f"{head}.{index}.{k}", f"missing: say which of {choices}")
     out = {k: p.default for k, p in item_schema.items()}
     for k, v in raw.items():
         full = f"{head}.{index}.{k}"
@@ -245,15 +251,20 @@ def _item(head: str, index: int, raw: Mapping[str, Any], item_schema, source: st
 
 
 def toml_text(value: Any) -> str:
-    """A value as TOML writes it (``true``, ``'fidelity'``, ``0.35``): how ``--keys`` shows a
-    default and an error names what a file or ``--set`` gave. A string is a literal string in
-    single quotes, as the allowed values are listed, unless it holds one (or a line break)."""
+    """A value as TOML writes it (``true``, ``'fidelity'``, ``0.35``, ``[1, 'a']``,
+    ``{ a = 1 }``): how ``--keys`` shows a default and an error names what a file or
+    ``--set`` gave. A string is a literal string in single quotes, as the allowed values are
+    listed, unless it holds one (or a line break)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
         if "'" not in value and "\n" not in value:
             return f"'{value}'"
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_text(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{k} = {toml_text(v)}" for k, v in value.items()) + " }"
     return repr(value)
 
 
@@ -267,6 +278,11 @@ def _check(p: Param, value: Any, source: str, key: str) -> Any:
     }[p.kind]
     if not ok_type:
         raise ScenarioError(source, key, f"must be {p.allowed()} (got {toml_text(value)})")
+    if p.kind is str and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # bytes of another encoding in a --set (Python's surrogates)
+            raise ScenarioError(source, key, "must be text in UTF-8 (got other bytes)") from None
     if p.kind is float:
         value = float(value)
         if value != value:  # NaN

@@ -1001,6 +1001,8 @@ EVENT: list[Param] = [
 BY_KEY: dict[str, Param] = {p.key: p for p in PARAMS}
 INTERVENTION_BY_KEY: dict[str, Param] = {p.key: p for p in INTERVENTION}
 EVENT_BY_KEY: dict[str, Param] = {p.key: p for p in EVENT}
+#: Keys an entry of a list must give (the default is for the app's and the tests' own use).
+REQUIRED_ITEM_KEYS = {"events": ("kind",)}
 LIST_KEYS = {"interventions": INTERVENTION_BY_KEY, "events": EVENT_BY_KEY}
 
 DEFAULT_INTERVENTIONS: list[dict[str, Any]] = []

@@ -223,9 +223,11 @@ def load_facts(only: Iterable[str] | None = None) -> list[Fact]:
     """Every fact shipped with the package, in id order, or those named in ``only``."""
     facts = [load_fact(p) for p in sorted(validation_dir().glob("*.toml"))]
     facts.sort(key=lambda f: int(f.id[2:]) if f.id[2:].isdigit() else 99)
-    if only:
+    if only is not None:
         wanted = [x.strip().upper() for x in only if x.strip()]
         known = [f.id for f in facts]  # in id order
+        if not wanted:
+            raise ScenarioError("--only", None, f"names no fact; facts are {', '.join(known)}")
         for x in wanted:
             if x not in known:
                 raise ScenarioError("--only", None, f"unknown fact '{x}'; facts are {', '.join(known)}")
@@ -932,6 +934,7 @@ def cmd_validate(args) -> int:
         validation_table1,
     )
     from .cli import UsageError
+    from .experiments.cli import MAX_WORKERS
     from .experiments.executors import open_executor
 
     if args.replicates is not None and args.replicates < 2:
@@ -944,8 +947,8 @@ def cmd_validate(args) -> int:
             raise UsageError(f"--skip: unknown part '{sorted(unknown)[0]}'; parts are {', '.join(PARTS)}")
     if args.facts_only:
         skip = set(PARTS)
-    if args.workers is not None and args.workers < 1:
-        raise UsageError("--workers must be at least 1")
+    if args.workers is not None and not 1 <= args.workers <= MAX_WORKERS:
+        raise UsageError(f"--workers: must be an integer from 1 to {MAX_WORKERS} (got {args.workers})")
     if args.map is not None and (args.screen or args.rescore or args.calibrate):
         raise UsageError("--map is a run of its own: not with --screen, --rescore or --calibrate")
     if args.map is None and (args.map_steps is not None or args.map_spread is not None):
@@ -963,7 +966,7 @@ def cmd_validate(args) -> int:
         path = validation_robust.rescore_file()
         print(f"Rescoring {validation_robust.choice_text(validation_robust.load_settings(path))} ({path}).")
         return 0
-    facts = load_facts(args.only.split(",") if args.only else None)
+    facts = load_facts(args.only.split(",") if args.only is not None else None)
     check_mechanisms(facts)
     if args.map is not None:
         return _map(args, facts)

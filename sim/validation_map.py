@@ -25,6 +25,8 @@ from .validation_robust import check_movable, check_numeric_keys, on_passing_sid
 
 #: The files ``--map`` writes into the report folder.
 FILES = ("FACT_MAP.md", "fact_map.png", "fact_map.csv")
+#: Most points a side of the map: 21 x 21 points already run about 18 times the 5 x 5 map.
+MAX_STEPS = 21
 
 
 @dataclass
@@ -66,11 +68,12 @@ def parse(text: str, steps: int, spread: float, facts: list[Fact]) -> tuple[tupl
             None,
             f"give two different numeric scenario keys, e.g. clinicians.bias,managers.bias (got '{text}')",
         )
-    if steps < 3 or steps % 2 == 0:
+    if not 3 <= steps <= MAX_STEPS or steps % 2 == 0:
         raise ScenarioError(
             "--map-steps",
             None,
-            f"must be an odd integer of at least 3, so that the defaults are the middle point (got {steps})",
+            f"must be an odd integer from 3 to {MAX_STEPS}, so that the defaults are the middle point "
+            f"(got {steps})",
         )
     if not 0.0 < spread < 1.0:
         raise ScenarioError(

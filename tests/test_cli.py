@@ -270,6 +270,18 @@ BAD_INPUT = [
     ("missing file", ["no/such/file.toml"], None, ["no/such/file.toml", "not found"]),
     ("unknown preset", ["alignd"], None, ["unknown preset 'alignd'", "did you mean 'aligned'"]),
     ("unknown option", ["aligned", "--sed", "1"], None, ["--sed"]),
+    ("a table for a number, shown as TOML", ["{file}"], "days = { x = 1 }\n",
+     ["mine.toml", "key 'days'", "(got { x = 1 })"]),
+    ("an event with no kind", ["{file}"], "[[events]]\nday = 5\n",
+     ["mine.toml", "events.0.kind", "missing", "merger", "staff_turnover"]),
+    ("--set with no key", ["aligned", "--set", "=5"], None, ["--set", "'=5' has no key before '='"]),
+    ("a file nested too deeply", ["{file}"], "days = " + "[" * 3000 + "]" * 3000 + "\n",
+     ["mine.toml", "nested too deeply"]),
+    ("a --set nested too deeply", ["aligned", "--set", "days=" + "[" * 3000 + "]" * 3000], None,
+     ["--set", "key 'days'", "nested too deeply"]),
+    ("a --set of bytes that are not UTF-8", ["aligned", "--set", "interventions.0.name=\udcffx"], None,
+     ["--set", "interventions.0.name", "UTF-8"]),
+    ("a device for a file", ["/dev/null"], None, ["/dev/null", "is not a file"]),
 ]
 
 
@@ -294,6 +306,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, argv
 @pytest.mark.parametrize("argv, fragment", [
     (["compare", "aligned", "alignd"], "did you mean 'aligned'"),
     (["compare", "aligned", "baseline", "--replicates", "1"], "--replicates"),
+    (["compare", "aligned", "heads_up_site"], "aligned runs 730 days and heads_up_site 610"),
     (["compare", "aligned", "baseline", "--set", "interventions.0.burden=0.1"],
      "scenario baseline"),
     (["scenarios", "nope"], "unknown preset 'nope'"),

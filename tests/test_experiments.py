@@ -161,6 +161,8 @@ BAD = [
         "outputs.scalars",
         "did you mean 'sustainment'",
     ),
+    ('scenario = "aligned"\n[outputs]\nscalars = []\n', "outputs.scalars", "needs at least one name"),
+    ('scenario = "aligned"\n[outputs]\nscalars = false\n', "outputs.scalars", "needs at least one name"),
     (
         'scenario = "aligned"\n[outputs]\ntimeseries = ["adopton"]\n',
         "outputs.timeseries",
@@ -549,7 +551,8 @@ def test_results_of_other_model_code_are_not_resumed(reference, grid_file, tmp_p
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--workers", "0"], "--workers: must be an integer >= 1"),
+        (["--workers", "0"], "--workers: must be an integer from 1 to 1024 (got 0)"),
+        (["--workers", "3000000000"], "--workers: must be an integer from 1 to 1024 (got 3000000000)"),
         (["--workers", "2", "--scheduler", "tcp://127.0.0.1:8786"], "not both"),
         (["--scheduler", "localhost"], "expected an address such as tcp://HOST:PORT"),
     ],

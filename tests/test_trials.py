@@ -319,6 +319,21 @@ def test_bad_trial_files_exit_2_with_one_line_and_write_nothing(tmp_path, capsys
 
 
 
+def test_a_trial_that_measures_no_adoption_still_keeps_it_for_its_report(tmp_path):
+    """``[measure] process`` without adoption (as in the module's example): adoption is kept
+    anyway, and the report, whose exposure figure reads it, is written."""
+    raw = {k: v for k, v in copy.deepcopy(FAST).items() if k != "factors"}
+    raw["trials"] = 2
+    raw["measure"] = {"process": ["fidelity"]}
+    path = tmp_path / "test.toml"
+    path.write_text(toml_text(raw))
+    assert load_trial(path).settings.process == ("adoption", "fidelity")
+    out = tmp_path / "out"
+    assert main(["trial", str(path), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    assert {"adoption", "fidelity"} <= set(pd.read_parquet(out / "timeseries.parquet").columns)
+    assert (out / "report" / "exposure.png").is_file()
+
+
 def test_a_bad_trial_of_one_design_point_names_no_point(tmp_path, capsys):
     """With no factors there is one design point, the trial itself: the line names the key,
     not an empty point."""

@@ -399,6 +399,10 @@ def test_the_whole_suite_reduced_writes_every_section(capsys, tmp_path):
         (["--skip", "tables"], "tables"),
         (["--only", "SF3,SF77"], "SF77"),
         (["--workers", "0"], "--workers"),
+        (["--workers", "3000000000"], "from 1 to 1024"),
+        (["--only", ","], "names no fact"),
+        (["--only", ""], "names no fact"),
+        (["--map", "clinicians.bias,managers.bias", "--map-steps", "99999"], "from 3 to 21"),
         (["--rescore", "--screen"], "--rescore"),
     ],
 )

@@ -85,10 +85,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return exit_status(report)
 
 
+#: Most local worker processes (--workers): more than a machine's cores only costs memory.
+MAX_WORKERS = 1024
+
+
 def check_executor_args(args: argparse.Namespace) -> None:
     """--workers and --scheduler make sense, alone."""
-    if args.workers is not None and args.workers < 1:
-        raise UsageError(f"--workers: must be an integer >= 1 (got {args.workers})")
+    if args.workers is not None and not 1 <= args.workers <= MAX_WORKERS:
+        raise UsageError(f"--workers: must be an integer from 1 to {MAX_WORKERS} (got {args.workers})")
     if args.workers is not None and args.scheduler:
         raise UsageError("give --workers (a local pool) or --scheduler (a Dask cluster), not both")
     if args.scheduler is not None and not args.scheduler.strip():

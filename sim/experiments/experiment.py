@@ -254,19 +254,23 @@ def parse_experiment(
     method = _get(design, "method", str, "grid", source, "design.method")
     if method not in METHODS:
         raise ScenarioError(
-            source, "design.method", f"must be one of {', '.join(METHODS)} (got {_got(method)})"
+            source, "design.method", f"must be one of {', '.join(METHODS)} (got {toml_text(method)})"
         )
     replicates = _get(raw, "replicates", int, 10, source)
     if not 1 <= replicates <= 100_000:
         raise ScenarioError(
-            source, "replicates", f"must be an integer from 1 to 100000 (got {_got(replicates)})"
+            source, "replicates", f"must be an integer from 1 to 100000 (got {toml_text(replicates)})"
         )
     seed = _get(raw, "seed", int, 1, source)
     if not 0 <= seed < 2**63:
-        raise ScenarioError(source, "seed", f"must be an integer from 0 to {2**63 - 1} (got {_got(seed)})")
+        raise ScenarioError(
+            source, "seed", f"must be an integer from 0 to {2**63 - 1} (got {toml_text(seed)})"
+        )
     seeds = _get(raw, "seeds", str, "common", source)
     if seeds not in SEED_POLICIES:
-        raise ScenarioError(source, "seeds", f"must be one of {', '.join(SEED_POLICIES)} (got {_got(seeds)})")
+        raise ScenarioError(
+            source, "seeds", f"must be one of {', '.join(SEED_POLICIES)} (got {toml_text(seeds)})"
+        )
 
     factors = tuple(
         _factor(key, spec, base, fixed, method, source)
@@ -278,6 +282,10 @@ def parse_experiment(
     _known(outputs, OUTPUT_KEYS, source, "outputs.")
     kinds = scalar_kinds(base)
     scalars = _names(outputs, "scalars", tuple(kinds), "all", source)
+    if not scalars:  # every table and figure of the analysis is of at least one
+        raise ScenarioError(
+            source, "outputs.scalars", f"needs at least one name (or true for all): {', '.join(kinds)}"
+        )
     timeseries = _names(outputs, "timeseries", COLUMNS[1:], "none", source)
     every = _get(outputs, "every", int, 1, source, "outputs.every")
     if not 1 <= every <= horizon:
@@ -417,7 +425,7 @@ def _factor(key: str, spec: Any, base: Scenario, fixed: Mapping, method: str, so
             raise ScenarioError(source, where, "a grid needs values, or a range with steps (e.g. steps = 3)")
         if not isinstance(steps, int) or isinstance(steps, bool) or not 2 <= steps <= 1000:
             raise ScenarioError(
-                source, f"{where}.steps", f"must be an integer from 2 to 1000 (got {_got(steps)})"
+                source, f"{where}.steps", f"must be an integer from 2 to 1000 (got {toml_text(steps)})"
             )
     elif steps is not None:
         raise ScenarioError(
@@ -461,7 +469,7 @@ def _design_options(design: Mapping, method: str, factors: tuple[Factor, ...], s
         raise ScenarioError(source, "design.samples", f"missing: the number of {what}")
     if not isinstance(samples, int) or isinstance(samples, bool) or not 1 <= samples <= 1_000_000:
         raise ScenarioError(
-            source, "design.samples", f"must be an integer from 1 to 1000000 (got {_got(samples)})"
+            source, "design.samples", f"must be an integer from 1 to 1000000 (got {toml_text(samples)})"
         )
     if method == "sobol" and (samples < 2 or samples & (samples - 1)):
         raise ScenarioError(
@@ -472,7 +480,7 @@ def _design_options(design: Mapping, method: str, factors: tuple[Factor, ...], s
             raise ScenarioError(source, "design.samples", "a Morris design needs at least 2 trajectories")
         if not 2 <= levels <= 100 or levels % 2:
             raise ScenarioError(
-                source, "design.levels", f"must be an even integer from 2 to 100 (got {_got(levels)})"
+                source, "design.levels", f"must be an even integer from 2 to 100 (got {toml_text(levels)})"
             )
     elif "levels" in design:
         raise ScenarioError(source, "design.levels", "is for morris designs")
@@ -489,7 +497,7 @@ def _names(table: Mapping, key: str, allowed: tuple[str, ...], default: str, sou
     if value is False or value == "none":
         return ()
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ScenarioError(source, where, f"must be a list of names, true or false (got {_got(value)})")
+        raise ScenarioError(source, where, f"must be a list of names, true or false (got {toml_text(value)})")
     for v in value:
         if v not in allowed:
             hint = difflib.get_close_matches(v, allowed, n=1)
@@ -533,18 +541,8 @@ def _get(table: Mapping, key: str, kind: type, default: Any, source: str, where:
     ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
     if not ok:
         name = {str: "a string", int: "an integer", bool: "true or false"}[kind]
-        raise ScenarioError(source, where or key, f"must be {name} (got {_got(value)})")
+        raise ScenarioError(source, where or key, f"must be {name} (got {toml_text(value)})")
     return value
-
-
-def _got(value: Any) -> str:
-    """What a file gave, as TOML writes it (``true``, ``'grid'``, ``[1, 'a']``, ``{ a = 1 }``),
-    for errors."""
-    if isinstance(value, list):
-        return "[" + ", ".join(_got(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        return "{ " + ", ".join(f"{k} = {_got(v)}" for k, v in value.items()) + " }"
-    return toml_text(value)
 
 
 def _text(x: Any) -> str:

@@ -21,7 +21,7 @@ A trial file is TOML (``experiments/trials/heads_up.toml`` is an example)::
     period_days = 71
 
     [measure]
-    process = ["fidelity", "issues_raised"]
+    process = ["fidelity", "issues_raised"]   # adoption is always measured
 
     [factors]                       # a power study: trial keys and scenario keys, as lists
     "clusters.count" = [4, 7]
@@ -289,7 +289,7 @@ def _process(table: Any, source: str) -> tuple[str, ...]:
             raise ScenarioError(source, "measure.process", f"unknown measure {v!r}; allowed: {allowed}")
     if len(set(value)) < len(value):
         raise ScenarioError(source, "measure.process", "names repeat; each name once")
-    return tuple(value)
+    return tuple(dict.fromkeys(("adoption", *value)))  # adoption always: the report's exposure needs it
 
 
 def _trial_factor(key: str, spec: Any, source: str) -> Factor:
