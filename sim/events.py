@@ -116,10 +116,12 @@ def apply_event(s: State, p: NS, ev: dict, primary: str) -> str:
         )
     if kind == "resources":
         already = _in_force(s.resources[mask], strength)
+        before = np.unique(s.resources[mask])
         s.resources[mask] = strength
         if already:
             return f"the QI budget the board releases in {where}, {strength:.0%}, is {UNCHANGED}."
-        return f"the board sets the QI budget it releases in {where} to {strength:.0%}."
+        was = f" from {before[0]:.0%}" if len(before) == 1 else ""  # hospitals may differ
+        return f"the board sets the QI budget it releases in {where}{was} to {strength:.0%}."
     if kind == "launch":
         return _launch(s, p, mask, ev.get("ward", -1), where, primary)
     raise ValueError(f"unknown event kind {kind!r}")

@@ -168,10 +168,8 @@ class QIModel(mesa.Model):
         mech.measure_alignment(s, p)
         rotated, _ = mech.turnover_and_rotation(s, p)
         if rotated:
-            self._say(
-                f"junior doctors rotate: {rotated} posts change hands, and the newcomers meet "
-                "their wards' QI work for the first time."
-            )
+            meet = ", and the newcomers meet their wards' QI work for the first time" if s.K else ""
+            self._say(f"junior doctors rotate: {rotated} posts change hands{meet}.")
         self._observe()
         self.datacollector.collect(self)
         s.day += 1
@@ -373,7 +371,7 @@ class QIModel(mesa.Model):
                     meaning = f" (a ward runs it while {share} or more of its staff use it)"
                 self._say(
                     f"{what} on {n_prev - n_now} of {s.W} wards{self._why_down(stopped)}; "
-                    f"{n_now} still run{'s' if n_now == 1 else ''} it{meaning}."
+                    f"{_still_running(n_now)} it{meaning}."
                 )
             elif n_now > n_prev:
                 more = n_now - n_prev
@@ -546,6 +544,11 @@ class QIModel(mesa.Model):
             "version": __version__,
             "scenario": self.config.to_nested(),
         }
+
+
+def _still_running(n: int) -> str:
+    """``none still runs``, ``1 still runs``, ``4 still run``."""
+    return "none still runs" if n == 0 else f"{n} still run{'s' if n == 1 else ''}"
 
 
 def _issues(n: int) -> str:

@@ -870,6 +870,21 @@ def test_narration_without_an_intervention_reads_plainly():
     assert re.search(
         r"Day 3: Lever pulled: \d+ clinical posts? in the hospital changes? hands\.\n", text + "\n"
     )
+    pair.step(30)  # day 30: the juniors rotate, and there is no QI work to meet
+    rotation = [line for line in pair.narration("A") if "rotate" in line]
+    assert len(rotation) == 1
+    assert re.fullmatch(r"Day 30: Junior doctors rotate: \d+ posts change hands\.", rotation[0])
+
+
+def test_the_budget_lever_says_from_what_to_what_and_no_ward_left_is_none():
+    pair = Pair("aligned", "aligned")
+    pair.pull("A", "resources")
+    pair.step(1)
+    said = "Day 0: Lever pulled: the board sets the QI budget it releases in the hospital from 60% to 80%."
+    assert said in pair.narration("A")
+    from sim.model import _still_running
+
+    assert [_still_running(n) for n in (0, 1, 4)] == ["none still runs", "1 still runs", "4 still run"]
 
 
 def test_the_monthly_issue_line_agrees_in_number():
