@@ -396,10 +396,10 @@ class QIModel(mesa.Model):
             focus = s.b_focus[:, 0].mean()
             last = memo.get("board_focus", p.board.focus_initial)
             if abs(focus - last) >= 0.08:
-                trend = "more" if focus > last else "less"
+                trend, moves = ("more", "rises") if focus > last else ("less", "falls")
                 self._say(
-                    f"the board gives the {name} {trend} attention "
-                    f"(its focus from {last:.2f} to {focus:.2f})."
+                    f"the board gives the {name} {trend} attention: its focus {moves} from {last:.0%} "
+                    f"to {focus:.0%} of the most it can give."
                 )
                 memo["board_focus"] = focus
         if s.day % 30 == 29:

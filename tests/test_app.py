@@ -887,6 +887,19 @@ def test_the_budget_lever_says_from_what_to_what_and_no_ward_left_is_none():
     assert [_still_running(n) for n in (0, 1, 4)] == ["none still runs", "1 still runs", "4 still run"]
 
 
+def test_the_board_focus_line_is_in_percent_and_goes_the_way_it_says():
+    log = QIModel(load_scenario("regulator_endorsement"), rng=1, detail=False).run().events_log()
+    lines = [line for line in log if "The board gives" in line]
+    pattern = re.compile(r"Day \d+: The board gives the safety briefing (more|less) attention: its focus "
+                         r"(rises|falls) from (\d+)% to (\d+)% of the most it can give\.")
+    assert lines
+    for line in lines:
+        m = pattern.fullmatch(line)
+        assert m, line
+        more, rises, before, after = m[1] == "more", m[2] == "rises", int(m[3]), int(m[4])
+        assert more == rises == (after > before), line
+
+
 def test_the_monthly_issue_line_agrees_in_number():
     lines = [
         line
