@@ -283,8 +283,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
             "a paired comparison needs the same length; give both --days N"
         )
     seeds = range(args.seed, args.seed + args.replicates)
-    for seed in (seeds[0], seeds[-1]):
-        _with_seed(sides[0], seed)
+    _with_seed(sides[0], seeds[0])
+    try:
+        _with_seed(sides[0], seeds[-1])
+    except ScenarioError:
+        raise UsageError(
+            f"--seed: {args.replicates} replicates from seed {args.seed} run past the largest seed, "
+            f"{2**63 - 1}: give a smaller --seed"
+        ) from None
     labels = [s.name for s in sides]
     if labels[0] == labels[1]:
         labels = [f"{labels[0]} (A)", f"{labels[1]} (B)"]

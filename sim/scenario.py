@@ -43,6 +43,8 @@ def find_toml(name_or_path: str | Path, folder: str, what: str) -> tuple[Path, s
     """The file a command-line name means: a path to a ``.toml`` file, or the name of one
     shipped in ``folder`` (``scenarios`` or ``experiments``); with the name to report it by."""
     text = str(name_or_path)
+    if not text.strip():  # Path("") is the working folder
+        raise ScenarioError("", None, f"no {what} given: a {what}'s name or a path to a .toml file")
     path = Path(text)
     if path.suffix == ".toml" or path.exists() or "/" in text:
         if path.is_dir():

@@ -282,6 +282,7 @@ BAD_INPUT = [
     ("a --set of bytes that are not UTF-8", ["aligned", "--set", "interventions.0.name=\udcffx"], None,
      ["--set", "interventions.0.name", "UTF-8"]),
     ("a device for a file", ["/dev/null"], None, ["/dev/null", "is not a file"]),
+    ("an empty scenario name", [""], None, ["no preset given"]),
 ]
 
 
@@ -307,6 +308,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, argv
     (["compare", "aligned", "alignd"], "did you mean 'aligned'"),
     (["compare", "aligned", "baseline", "--replicates", "1"], "--replicates"),
     (["compare", "aligned", "heads_up_site"], "aligned runs 730 days and heads_up_site 610"),
+    (["compare", "aligned", "baseline", "--seed", str(2**63 - 5)], "run past the largest seed"),
     (["compare", "aligned", "baseline", "--set", "interventions.0.burden=0.1"],
      "scenario baseline"),
     (["scenarios", "nope"], "unknown preset 'nope'"),

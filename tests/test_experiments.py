@@ -169,6 +169,7 @@ BAD = [
         "did you mean 'adoption'",
     ),
     ('title = "no base"\n', "scenario", "missing"),
+    ('scenario = ""\n', "scenario", "no preset given"),
     ('scenario = "alinged"\n', "scenario", "did you mean 'aligned'"),
     ('scenario = "aligned"\nhorizon = 0\n', "horizon", "from 1 to 7300"),
     (
