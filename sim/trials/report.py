@@ -285,8 +285,9 @@ STYLES = (("o-", 1.0), ("o--", 0.6), ("s:", 0.8))
 
 def power_figure(table: pd.DataFrame, keys: Sequence[str], path: Path, title: str) -> Path:
     """Power (and coverage) of the adjusted analysis against the x factor, one line per
-    combination of the other factors; the naive analysis dashed, the exposure-time one
-    dotted (coverage of its own truth, the time-averaged rate ratio)."""
+    combination of the other factors (a colour each; with none, a colour per analysis); the
+    naive analysis dashed, the exposure-time one dotted (coverage of its own truth, the
+    time-averaged rate ratio)."""
     x, others = _axis(table, keys)
     fig, axes = _figure(
         title or "Virtual trial",
@@ -295,14 +296,14 @@ def power_figure(table: pd.DataFrame, keys: Sequence[str], path: Path, title: st
         (11, 4.6),
         "power and coverage, 95% Wilson intervals (exposure-time: of the time-averaged truth)",
     )
-    groups = table.groupby(others, sort=True) if others else [((), table)]
+    groups = list(table.groupby(others, sort=True)) if others else [((), table)]
     for i, (level, group) in enumerate(groups):
         level = level if isinstance(level, tuple) else (level,)
         name = ", ".join(f"{k.rsplit('.', 1)[-1]} = {v}" for k, v in zip(others, level, strict=True))
         xs = group[x].to_numpy(dtype=float) if x else np.zeros(len(group))
         color = f"C{i % 10}"
         for ax, share in zip(axes, ("power", "coverage"), strict=True):
-            for (prefix, _, analysis), (fmt, alpha) in zip(ANALYSES, STYLES, strict=True):
+            for j, ((prefix, _, analysis), (fmt, alpha)) in enumerate(zip(ANALYSES, STYLES, strict=True)):
                 col = f"{prefix}{share}"
                 y = group[col].to_numpy(dtype=float)
                 if not np.isfinite(y).any():
@@ -313,7 +314,7 @@ def power_figure(table: pd.DataFrame, keys: Sequence[str], path: Path, title: st
                     y,
                     yerr=np.nan_to_num(err),
                     fmt=fmt,
-                    color=color,
+                    color=color if len(groups) > 1 else f"C{j}",  # one group: a colour per analysis
                     capsize=3,
                     label=f"{analysis}{': ' + name if name else ''}",
                     alpha=alpha,
