@@ -1,5 +1,6 @@
 """The ``qisim`` command line: what it writes, and how it refuses bad input."""
 
+import contextlib
 import csv
 import io
 import json
@@ -429,6 +430,47 @@ def test_a_command_whose_import_a_ctrl_c_cut_short_ends_with_one_line(monkeypatc
     monkeypatch.setattr("sim.cli.preset_names", _broken_import)
     with pytest.raises(ImportError, match="somewhere"):
         main(["scenarios"])
+
+
+def test_sigterm_while_a_run_writes_removes_what_it_wrote_and_is_one_line_and_exit_143(tmp_path):
+    """A SIGTERM (`kill PID`, a batch system stopping a job) takes the way out of a Ctrl-C:
+    the temporary folder of the outputs is removed, one line, exit status 143."""
+    code = (
+        "import os, signal, sys, time; from sim import outputs; from sim.console import main\n"
+        "def stopped(*args, **kwargs):\n"
+        "    os.kill(os.getpid(), signal.SIGTERM); time.sleep(30)\n"
+        "outputs.figures.run_figures = stopped\n"
+        "sys.exit(main())"
+    )
+    out = tmp_path / "out"
+    argv = [sys.executable, "-c", code, "run", "aligned", "--days", "10", "--quiet", "--out", str(out)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    from sim.console import TERMINATED
+
+    assert done.returncode == 143 and done.stderr == TERMINATED + "\n", done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_sigterm_that_code_swallowed_still_ends_the_command(monkeypatch, capsys):
+    """A SIGTERM that cuts short an import a library guards (ImportError: a missing
+    optional dependency) is swallowed there; the command still ends before its next stage."""
+    import signal
+
+    from sim import cli
+
+    real = cli._build_parser
+
+    def swallowing():
+        assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN, None)
+        with contextlib.suppress(KeyboardInterrupt):  # as `except ImportError` takes an import
+            signal.raise_signal(signal.SIGTERM)  # that a SIGTERM cut short
+        return real()
+
+    monkeypatch.setattr(cli, "_build_parser", swallowing)
+    assert main(["scenarios"]) == 143
+    captured = capsys.readouterr()
+    assert captured.err == "qisim: terminated; nothing written\n" and captured.out == ""
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
 
 
 def test_progress_bars_redraw_slowly_into_a_log(monkeypatch):

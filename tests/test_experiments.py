@@ -4,6 +4,7 @@ One small grid (4 design points x 8 replicates, 150 days) is run once in this pr
 and serves as the reference every other way of running it must reproduce row for row.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -398,6 +399,19 @@ def test_a_held_ctrl_c_is_taken_when_the_block_ends_even_if_it_raised():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_a_sigterm_is_held_as_a_ctrl_c_is_where_the_command_line_takes_it():
+    from sim.console import Terminated, sigterm_taken
+    from sim.experiments.executors import _ctrl_c_held
+
+    done = []
+    with sigterm_taken():
+        with pytest.raises(Terminated), _ctrl_c_held():
+            signal.raise_signal(signal.SIGTERM)
+            done.append("the block ran to its end")
+        assert done == ["the block ran to its end"]
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
 def _ctrl_c_handling() -> tuple:
     return signal.getsignal(signal.SIGINT), signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
 
@@ -473,6 +487,63 @@ def test_a_sweep_started_with_ctrl_c_ignored_runs_to_its_end_through_one(grid_fi
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert pq.read_table(out / "runs.parquet").num_rows == RUNS
+
+
+def _left_in_session(sid: int, wait: float = 20.0) -> list[str]:
+    """The processes still running in a session (from /proc): a command started with
+    start_new_session and everything it started. Waits up to ``wait`` s for them to go."""
+    deadline = time.monotonic() + wait
+    while True:
+        left = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                state, _ppid, _pgrp, session = stat.read_text().rsplit(")", 1)[1].split()[:4]
+            except (OSError, ValueError):
+                continue
+            if int(session) == sid and state != "Z":
+                left.append((stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:120])
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+@pytest.mark.parametrize("group", [False, True], ids=["to-the-command", "to-its-process-group"])
+def test_sigterm_ends_a_sweep_as_ctrl_c_does_with_no_process_left_and_resume_completes_it(
+    reference, grid_file, tmp_path, capsys, group
+):
+    """A SIGTERM (`kill PID`; a batch system or `timeout` sends it to every process of the
+    job) stops a sweep on a pool as a Ctrl-C does: the stored chunks are kept and said
+    so, the pool's workers, fork server and resource tracker end too, exit status 143;
+    --resume then completes the dataset as if nothing had happened."""
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "sim", "sweep", str(grid_file), "--out", str(out), "--workers", "2",
+            "--quiet"]
+    proc = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list((out / "parts").glob("runs-*.parquet"))) < 2:
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline, "no runs stored"
+            time.sleep(0.01)
+        (os.killpg if group else os.kill)(proc.pid, signal.SIGTERM)
+        stdout, err = proc.communicate(timeout=120)
+        left = _left_in_session(proc.pid)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert left == []
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err, err
+    assert re.search(rf"terminated: \d+ of {RUNS} runs are stored in .* and kept; run .* --resume", stdout)
+    assert not list(out.rglob(".*tmp*"))
+    assert sweep(grid_file, "--out", out, "--resume", "--workers", "1") == 0
+    assert "were already stored" in capsys.readouterr().out
+    assert_same_results(reference, out)
+    for name in ("runs.parquet", "timeseries.parquet"):
+        assert (out / name).read_bytes() == (reference / name).read_bytes()
 
 
 def test_a_run_that_raises_is_recorded_and_resume_runs_it_again(

@@ -116,9 +116,10 @@ def sweep(exp, out: Path, args: argparse.Namespace, command: str):
 
 
 def exit_status(report) -> int:
-    """0 when every run is stored; 1 when some failed or the executor broke; 130 when interrupted."""
+    """0 when every run is stored; 1 when some failed or the executor broke; 130 when
+    interrupted (143 by a SIGTERM)."""
     if report.interrupted:
-        return 1 if report.stopped else 130
+        return 1 if report.stopped else 143 if report.terminated else 130
     return 1 if report.failed else 0
 
 

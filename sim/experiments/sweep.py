@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..console import Terminated, check_terminated
 from .design import Design, build_design, chunks, run_seed, validate_points
 from .execute import Task, TaskResult, run_task
 from .executors import ExecutorInfo
@@ -57,7 +58,8 @@ class SweepReport:
     failures: list[tuple[int, int, str]] = field(default_factory=list)  # the first few
     wall: float = 0.0
     executor: str = ""
-    interrupted: bool = False
+    interrupted: bool = False  # by a Ctrl-C, a SIGTERM or a broken executor
+    terminated: bool = False  # by a SIGTERM
     stopped: str = ""
     files: list[Path] = field(default_factory=list)
 
@@ -169,17 +171,22 @@ def run_sweep(plan: Plan, store: Store, info: ExecutorInfo, progress: bool = Tru
             pending[info.executor.submit(run_task, task)] = task
 
     try:
+        check_terminated()  # (one an import swallowed)
         fill()
         while pending:
             done, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
+            check_terminated()
             for future in sorted(done, key=lambda f: pending[f].chunk):
                 task = pending.pop(future)
                 result = _result(future, task)
                 _store(store, design, result, report, ok)
                 bar.update(len(result.rows))
             fill()
-    except KeyboardInterrupt:
+        bar.close()
+        report.files = store.consolidate()  # (cut short, the parts stay the record: --resume redoes it)
+    except KeyboardInterrupt as stop:  # a Ctrl-C, or a SIGTERM (sim.console.Terminated)
         report.interrupted = True
+        report.terminated = isinstance(stop, Terminated)
         for future in pending:
             future.cancel()
     except cf.BrokenExecutor as err:  # e.g. a pool worker was killed (out of memory?)
@@ -188,8 +195,6 @@ def run_sweep(plan: Plan, store: Store, info: ExecutorInfo, progress: bool = Tru
     finally:
         bar.close()
         report.wall = time.perf_counter() - start
-    if not report.interrupted:
-        report.files = store.consolidate()
     store.write_status(
         {
             "runs": store.total,
@@ -259,8 +264,9 @@ def summary_text(report: SweepReport, command: str) -> str:
         stored = report.stored_before + report.ok
         if report.stopped:
             lines.append(f"  stopped: {report.stopped}")
+        how = "terminated" if report.terminated else "interrupted"
         lines.append(
-            f"  interrupted: {stored} of {report.total} runs are stored in {report.out}/; "
+            f"  {how}: {stored} of {report.total} runs are stored in {report.out}/ and kept; "
             f"run `{command} --resume` to do the rest"
         )
         return "\n".join(lines)
