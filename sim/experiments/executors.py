@@ -197,6 +197,14 @@ class LocalPool(cf.Executor):
                 process.terminate()
         for process in workers:
             process.join()
+        # The pool's manager thread now finds its workers gone and closes the pool with a
+        # lock held; wait for it while the pool is still referenced here. Collected
+        # meanwhile (a garbage collection in the thread the manager waits for), the pool
+        # takes that lock in a weakref callback: before Python 3.12.8 both threads wait for
+        # ever, and the command hangs at exit (CPython gh-125451).
+        manager = getattr(self._pool, "_executor_manager_thread", None)
+        if manager is not None:
+            manager.join()
 
 
 @contextmanager
