@@ -10,6 +10,9 @@ processes are stopped on the way; the command then ends with one line and exit s
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import os
 import signal
 import sys
 import threading
@@ -91,8 +94,42 @@ def sigterm_taken() -> Iterator[None]:
         _terminations.clear()
 
 
+def _ended(status: int) -> None:
+    """The command has ended with ``status`` and said so: from now on a Ctrl-C or SIGTERM
+    ends the process at once with that status (one while the interpreter exits, say in
+    an exit handler, would print a traceback or end the process as killed, although the
+    command had finished)."""
+
+    def leave(signum, frame) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(status)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(signum) not in (signal.SIG_IGN, None):
+            signal.signal(signum, leave)
+
+
+def _stop_signals_ignored() -> None:
+    """Ignore Ctrl-C and SIGTERM from now on: called by :mod:`atexit` after every other
+    exit handler (it is registered before them), when only the interpreter's own teardown
+    is left. That takes a few tenths of a second after a command that imported much, with
+    the signals' default actions put back, so that one would end the process with no
+    word, as if killed, after the command had finished and said so."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(signum) is not None:
+            signal.signal(signum, signal.SIG_IGN)
+
+
+_quiet_exit: list[bool] = []
+
+
 def main() -> int:
     """Entry point of the ``qisim`` console script; returns the exit status."""
+    if not _quiet_exit and threading.current_thread() is threading.main_thread():
+        atexit.register(_stop_signals_ignored)  # before the command's imports: it runs last
+        _quiet_exit.append(True)
     with sigterm_taken():
         try:
             from .cli import main as cli_main
@@ -103,4 +140,7 @@ def main() -> int:
             if stop is None:
                 raise
             return stopped(stop)
-    return cli_main()  # (takes a SIGTERM itself)
+    status = cli_main()  # (takes a SIGTERM itself)
+    if threading.current_thread() is threading.main_thread():
+        _ended(status)
+    return status

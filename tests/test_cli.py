@@ -473,6 +473,40 @@ def test_a_sigterm_that_code_swallowed_still_ends_the_command(monkeypatch, capsy
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
 
 
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("when", ["in an exit handler", "in the teardown"])
+def test_a_signal_once_the_command_has_ended_does_not_end_the_process_as_killed(signum, when):
+    """After a command has finished and said so, the interpreter exits: its exit handlers
+    run, then its teardown (tenths of a second after a command that imported much), with
+    the signals' default actions put back. A Ctrl-C or a SIGTERM there printed a traceback,
+    or ended the process with no word, as killed; now the process ends with the command's
+    status. (An object's __del__ runs in the teardown.)"""
+    code = (
+        "import atexit, os, signal, sys, time\n"
+        "class Late:\n"
+        f"    def __init__(self, kill=os.kill, pid=os.getpid(), sig=signal.{signum}, sleep=time.sleep):\n"
+        "        self.args = kill, pid, sig, sleep\n"
+        "    def __call__(self):\n"
+        "        kill, pid, sig, sleep = self.args\n"
+        "        kill(pid, sig)\n"
+        "        sleep(0.2)\n"
+        "    __del__ = __call__\n"
+        "from sim import cli\n"
+        "command = cli.main\n"
+        "def main(*args):\n"
+        "    status = command(*args)\n"
+        f"    {'atexit.register(Late())' if when == 'in an exit handler' else 'cli.late = Late()'}\n"
+        "    return status\n"
+        "cli.main = main\n"
+        "from sim.console import main\n"
+        "sys.exit(main())"
+    )
+    done = subprocess.run([sys.executable, "-c", code, "scenarios"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "baseline" in done.stdout and done.stderr == ""
+
+
 def test_progress_bars_redraw_slowly_into_a_log(monkeypatch):
     """Off a terminal (a log file, a pipe) a bar redraws every 10 s, only while a command
     runs; a TQDM_MININTERVAL the user set is kept."""

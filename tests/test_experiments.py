@@ -459,7 +459,8 @@ def test_ctrl_c_at_any_moment_of_a_sweep_is_one_line_without_a_traceback(grid_fi
     """A terminal's Ctrl-C reaches the command and its pool's processes (one process group):
     during the imports, while the pool's fork server imports qisim, while its first worker
     starts, or mid-run, the sweep ends with its own message only, and exit status 130 (or
-    by SIGINT, as Python ends a run interrupted in some imports: the shell's 130 too)."""
+    by SIGINT, as Python ends a run interrupted in some imports: the shell's 130 too). On a
+    fast machine the sweep may have ended first: the Ctrl-C then changes nothing."""
     argv = [sys.executable, "-m", "sim", "sweep", str(grid_file), "--out", str(tmp_path / "out"),
             "--workers", "2", "--quiet"]
     proc = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -467,8 +468,10 @@ def test_ctrl_c_at_any_moment_of_a_sweep_is_one_line_without_a_traceback(grid_fi
     time.sleep(delay)
     os.killpg(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode in (130, -signal.SIGINT), err
     assert "Traceback" not in err, err
+    if proc.returncode == 0 and "results:" in out:
+        return  # the sweep had ended
+    assert proc.returncode in (130, -signal.SIGINT), err
     assert err == "qisim: interrupted; nothing written\n" or "interrupted:" in out
 
 
