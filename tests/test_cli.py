@@ -342,6 +342,44 @@ def test_an_out_that_cannot_be_written_is_refused_before_anything_runs(tmp_path,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
 
 
+def test_an_out_whose_parent_cannot_be_written_is_written_and_a_new_one_there_refused(
+    tmp_path, bound_by_permissions
+):
+    """`--out .`, or the root of a mounted volume: the folder can be written, its parent
+    cannot. Files go in through a temporary folder inside it (run, compare, the validation
+    report); a new --out there is refused before anything runs, naming --out."""
+    parent = tmp_path / "locked"
+    out = parent / "out"
+    out.mkdir(parents=True)
+    (out / "notes.txt").write_text("mine")
+    new = parent / "new"
+    commands = [
+        f"run aligned --days 10 --quiet --out {out}",
+        f"run aligned --days 10 --quiet --out {new}",
+        f"compare aligned baseline --days 10 --replicates 2 --quiet --out {out}",
+    ]
+    code = (
+        "import sys; from pathlib import Path; from sim.cli import main; from sim.validation import "
+        "write_together; codes = [main(a.split()) for a in sys.argv[2:]]; "
+        "write_together(Path(sys.argv[1]), lambda tmp: (tmp / 'VALIDATION.md').write_text('ok')); "
+        "print(codes)"
+    )
+    parent.chmod(0o555)
+    try:
+        done = subprocess.run(bound_by_permissions([sys.executable, "-c", code, out, *commands]),
+                              capture_output=True, text=True, timeout=300)
+    finally:
+        parent.chmod(0o755)
+    assert done.stdout.splitlines()[-1:] == ["[0, 2, 0]"], done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and f"--out: '{new}' cannot be written" in lines[0], lines
+    assert "Permission denied" in lines[0] and ".tmp-" not in lines[0]
+    assert sorted(p.name for p in parent.iterdir()) == ["out"]
+    names = {p.name for p in out.iterdir()}
+    assert {"notes.txt", "summary.json", "summaries.csv", "A", "VALIDATION.md"} <= names
+    assert not [name for name in names if name.startswith(".")]
+
+
 # -- the installed console script ----------------------------------------------------------
 
 

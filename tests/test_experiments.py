@@ -620,6 +620,38 @@ def test_results_of_other_model_code_are_not_resumed(reference, grid_file, tmp_p
     assert "holds results of model code 0123456789ab" in capsys.readouterr().err
 
 
+def test_a_sweep_and_its_analysis_go_in_a_folder_whose_parent_cannot_be_written(
+    reference, grid_file, tmp_path, bound_by_permissions
+):
+    """An empty --out whose parent cannot be written (`--out .`, a mounted volume's root)
+    takes a sweep and its analysis; a sweep folder that cannot be written is refused by
+    `qisim analyse` before it reads anything, naming OUT."""
+    import shutil
+
+    parent = tmp_path / "locked"
+    out = parent / "sweep"
+    out.mkdir(parents=True)
+    frozen = parent / "frozen"
+    shutil.copytree(reference, frozen)
+    commands = [f"sweep {grid_file} --out {out} --workers 1 --quiet", f"analyse {out} --quiet",
+                f"analyse {frozen} --quiet"]
+    code = "import sys; from sim.cli import main; print([main(a.split()) for a in sys.argv[1:]])"
+    for folder in (frozen, frozen / "parts", parent):
+        folder.chmod(0o555)
+    try:
+        done = subprocess.run(bound_by_permissions([sys.executable, "-c", code, *commands]),
+                              capture_output=True, text=True, timeout=300)
+    finally:
+        for folder in (frozen, frozen / "parts", parent):
+            folder.chmod(0o755)
+    assert done.stdout.splitlines()[-1:] == ["[0, 0, 2]"], done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and f"OUT: '{frozen}' cannot be written" in lines[0], lines
+    assert_same_results(reference, out)
+    assert (out / "analysis" / "points.csv").is_file() and not (frozen / "analysis").exists()
+    assert sorted(p.name for p in parent.iterdir()) == ["frozen", "sweep"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -132,6 +132,7 @@ def cmd_analyse(args: argparse.Namespace) -> int:
         raise UsageError(
             f"OUT: '{out}' is not a sweep directory (no manifest.json); give the --out of `qisim sweep`"
         )
+    from ..outputs import unwritable
     from .store import read_manifest
 
     # a trial's store is read by its own report, not as a sweep
@@ -140,6 +141,9 @@ def cmd_analyse(args: argparse.Namespace) -> int:
             f"OUT: '{out}' holds simulated trials, which `qisim analyse` cannot read as a sweep; "
             f"their analysis is {out / 'report'}/ (rewritten by `qisim trial TRIAL --out {out} --resume`)"
         )
+    problem = unwritable(out)  # (the analysis is written in it, through a temporary folder)
+    if problem:
+        raise UsageError(f"OUT: '{out}' cannot be written, so its analysis/ cannot: {problem}")
     outcomes = [s.strip() for s in args.outcomes.split(",") if s.strip()] if args.outcomes else None
     from .analyse import analyse
 

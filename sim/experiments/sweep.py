@@ -77,16 +77,16 @@ def prepare(exp: Experiment, out: Path, resume: bool) -> Plan:
 
 def check_out(out: Path, manifest: dict[str, Any], resume: bool, exp: Experiment) -> bool:
     """Whether ``out`` already holds this sweep; an error if it cannot take it."""
-    out = Path(out)
-    if not out.exists():
-        from ..outputs import unwritable
+    from ..outputs import unwritable
 
-        problem = unwritable(out)
-        if problem:
-            raise OutDirError(f"--out: '{out}' cannot be written: {problem}")
-        return False
-    if not out.is_dir():
+    out = Path(out)
+    if out.exists() and not out.is_dir():
         raise OutDirError(f"--out: '{out}' exists and is not a directory")
+    problem = unwritable(out)  # (a sweep writes its files and temporary files in it)
+    if problem:
+        raise OutDirError(f"--out: '{out}' cannot be written: {problem}")
+    if not out.exists():
+        return False
     old = read_manifest(out) if (out / MANIFEST).exists() else None
     if old is None:
         if any(p for p in out.iterdir() if not p.name.startswith(".")):
