@@ -620,6 +620,70 @@ def test_results_of_other_model_code_are_not_resumed(reference, grid_file, tmp_p
     assert "holds results of model code 0123456789ab" in capsys.readouterr().err
 
 
+def _damage(copy: Path, name: str, content: bytes | None) -> Path:
+    path = copy / name
+    if content is None:
+        path.unlink()
+    else:
+        path.write_bytes(content)
+    return path
+
+
+GARBAGE = b"not a Parquet file"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "analyse_says", "resume_says"),
+    [
+        ("manifest.json", b"{bad", "is not valid JSON", "is not valid JSON"),
+        ("manifest.json", b"", "is empty", "is empty"),
+        ("manifest.json", b"\xff\xfe{}", "is not UTF-8 text", "is not UTF-8 text"),
+        ("manifest.json", b"[1, 2]", "a JSON list, not an object", "a JSON list"),
+        ("manifest.json", b'{"format": 1}', "no 'experiment'", "no 'experiment'"),
+        ("parts/runs-000003.parquet", GARBAGE, "cannot be read as Parquet", "cannot be read as Parquet"),
+        ("parts/series-000003.parquet", GARBAGE, "cannot be read as Parquet", "cannot be read as Parquet"),
+        ("parts/runs-000003.parquet", "design.parquet", "does not hold this sweep's runs", "no int64 column"),
+        ("design.parquet", None, "is missing", None),
+        ("design.parquet", GARBAGE, "cannot be read as Parquet", None),
+    ],
+)
+def test_a_damaged_sweep_directory_is_one_line_naming_the_file_and_what_to_do(
+    reference, grid_file, tmp_path, capsys, name, content, analyse_says, resume_says
+):
+    """`qisim analyse` and `qisim sweep --resume` on a sweep directory with a damaged file:
+    exit 2, one line naming the file, what is wrong and what to do, and nothing run or
+    written; a missing or damaged design is written again by --resume."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(reference, copy)
+    if isinstance(content, str):  # another file of the store in its place
+        content = (copy / content).read_bytes()
+    path = _damage(copy, name, content)
+    fix = "delete" if name == "manifest.json" or "parts" in name else "--resume"
+    assert main(["analyse", str(copy), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and f"'{path}'" in err and analyse_says in err and fix in err, err
+    assert not (copy / "analysis").exists()
+    before = sorted(p.name for p in (copy / "parts").iterdir())
+    if resume_says is None:
+        assert sweep(grid_file, "--out", copy, "--resume", "--workers", "1") == 0
+        assert "nothing was left to run" in capsys.readouterr().out
+        assert (copy / "design.parquet").read_bytes() == (reference / "design.parquet").read_bytes()
+        assert main(["analyse", str(copy), "--quiet"]) == 0
+        return
+    assert sweep(grid_file, "--out", copy, "--resume", "--workers", "1") == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and f"'{path}'" in err and resume_says in err and fix in err, err
+    assert sorted(p.name for p in (copy / "parts").iterdir()) == before
+    if "parts" in name:  # what the message says to do repairs it
+        for part in {path, copy / "parts" / path.name.replace("series-", "runs-")}:
+            part.unlink()
+        assert sweep(grid_file, "--out", copy, "--resume", "--workers", "1") == 0
+        assert "31 were already stored" in capsys.readouterr().out
+        assert_same_results(reference, copy)
+
+
 def test_a_sweep_and_its_analysis_go_in_a_folder_whose_parent_cannot_be_written(
     reference, grid_file, tmp_path, bound_by_permissions
 ):

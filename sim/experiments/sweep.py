@@ -119,9 +119,16 @@ def check_out(out: Path, manifest: dict[str, Any], resume: bool, exp: Experiment
 
 
 def open_store(plan: Plan) -> Store:
-    if plan.existing:
-        return Store.open(plan.out)
-    return Store.create(plan.out, plan.experiment, plan.design, plan.manifest)
+    """The store of ``plan``: a new one, or the one in ``plan.out``, its part files checked
+    (:meth:`Store.check_parts`) and its design written again if it is missing or damaged
+    (:func:`check_out` found the manifest to be this experiment's)."""
+    if not plan.existing:
+        return Store.create(plan.out, plan.experiment, plan.design, plan.manifest)
+    store = Store.open(plan.out)
+    store.check_parts()
+    store.repair_design(plan.design)
+    store.parts.mkdir(exist_ok=True)
+    return store
 
 
 def tasks(exp: Experiment, design: Design, store: Store, todo: np.ndarray) -> Iterator[Task]:

@@ -36,8 +36,10 @@ def register(sub) -> None:
 
 def cmd_trial(args: argparse.Namespace) -> int:
     """Simulate, store, report."""
+    from ..cli import UsageError
     from ..console import stopped
     from ..experiments.cli import check_executor_args, exit_status, sweep
+    from ..experiments.store import StoreError
     from .definition import load_trial, to_experiment
     from .report import write_report
 
@@ -54,6 +56,8 @@ def cmd_trial(args: argparse.Namespace) -> int:
         return exit_status(report) or 1
     try:
         result = write_report(out, trial.title)
+    except StoreError as err:
+        raise UsageError(str(err)) from None
     except KeyboardInterrupt as stop:  # a Ctrl-C, or a SIGTERM (sim.console.Terminated)
         stored = report.stored_before + report.ok
         return stopped(
