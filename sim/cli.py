@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 from tqdm import tqdm
 
 from . import __version__, schema
-from .console import INTERRUPTED, by_ctrl_c
+from .console import check_terminated, sigterm_taken, stopped, stopped_by
 from .model import QIModel
 from .outputs import paired_differences, write_compare, write_run
 from .scenario import Scenario, ScenarioError, load_scenario, preset_names, toml_text
@@ -44,7 +44,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``qisim`` console script; returns the exit status."""
+    """Entry point of the ``qisim`` console script; returns the exit status. A SIGTERM
+    takes the way out of a Ctrl-C (:func:`sim.console.sigterm_taken`)."""
+    with sigterm_taken():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         given = list(sys.argv[1:] if argv is None else argv)
         args, extra = _build_parser().parse_known_args(given)
@@ -52,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             before = given.index(extra[0]) < given.index(args.command)
             where = "qisim" if before else f"qisim {args.command}"
             raise UsageError(f"unrecognized arguments: {' '.join(extra)} (see `{where} --help`)")
+        check_terminated()  # (one an import swallowed)
         with _slow_bars_off_a_terminal():
             return args.func(args)
     except SystemExit as exc:  # --help, --version
@@ -65,10 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{err.filename}: " if err.filename else ""
         return _fail(f"{where}{err.strerror or err}")
     except (KeyboardInterrupt, ImportError) as err:  # (an import cut short by a Ctrl-C)
-        if not by_ctrl_c(err):
+        stop = stopped_by(err)
+        if stop is None:
             raise
-        print(INTERRUPTED, file=sys.stderr)
-        return 130
+        return stopped(stop)
 
 
 @contextlib.contextmanager

@@ -19,8 +19,9 @@ intervals), ``compare_*.png``, and the first replicate's run directories ``A/`` 
 
 CSV numbers are written deterministically: whole-number columns as integers, other
 floats as the shortest text that reads back to the same value (float32 columns at
-float32 precision).  Every directory is written to a hidden sibling first and moved into
-place at the end, so a failure never leaves a half-written directory.
+float32 precision).  Every directory is written to a hidden temporary folder first and
+moved into place at the end (:func:`atomic_dir`), so a failure never leaves a
+half-written directory.
 """
 
 from __future__ import annotations
@@ -241,12 +242,13 @@ def unwritable(out_dir: Path) -> str | None:
     """Why ``out_dir`` could not be written, or None: checked before a run, so that a long
     run is not lost to an output folder found unusable only at its end.
 
-    The nearest existing folder on the way to ``out_dir`` is tried by making (and at once
-    removing) an empty hidden folder in it, which also catches what permission bits do
-    not (a read-only file system, /proc, a user with every permission).
+    The folder tried is the one :func:`atomic_dir` makes its temporary folder in:
+    ``out_dir`` itself if it exists, else the nearest existing folder on the way to it. It
+    is tried by making (and at once removing) an empty hidden folder in it, which also
+    catches what permission bits do not (a read-only file system, /proc, a user with
+    every permission).
     """
-    out_dir = Path(out_dir).absolute()
-    base = out_dir
+    base = Path(out_dir).resolve()
     while not base.exists():
         base = base.parent
     if not base.is_dir():
@@ -262,13 +264,25 @@ def unwritable(out_dir: Path) -> str | None:
 
 @contextmanager
 def atomic_dir(out_dir: Path) -> Iterator[Path]:
-    """Yield a fresh hidden sibling of ``out_dir`` to write into; on success move it into
-    place (into an existing ``out_dir``, replacing files of the same name and keeping the
-    others); on failure remove it."""
+    """Yield a fresh hidden folder to write into; on success move what it holds into
+    ``out_dir``; on failure remove it.
+
+    A new ``out_dir`` is the temporary folder renamed: it is made beside ``out_dir`` (whose
+    parents are made if need be), so that a failure leaves no half-written folder. Into an
+    existing ``out_dir`` its files are moved (replacing files of the same name and keeping
+    the others) from a temporary folder made inside ``out_dir``, not beside it: a folder
+    may be writable where its parent is not (``--out .``, the root of a mounted volume).
+    :func:`unwritable` tries the same folder.
+    """
     out_dir = Path(out_dir).resolve()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    existing = out_dir.is_dir()
+    if existing:
+        home = out_dir
+    else:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        home = out_dir.parent
     while True:
-        tmp = out_dir.parent / f".{out_dir.name}.tmp-{secrets.token_hex(4)}"
+        tmp = home / f".{out_dir.name}.tmp-{secrets.token_hex(4)}"
         try:
             tmp.mkdir()
             break
@@ -276,7 +290,7 @@ def atomic_dir(out_dir: Path) -> Iterator[Path]:
             continue
     try:
         yield tmp
-        if out_dir.exists():
+        if existing or out_dir.exists():
             _merge(tmp, out_dir)
         else:
             tmp.rename(out_dir)

@@ -763,19 +763,12 @@ def write_report(
 
 def write_together(out: Path, write: Callable[[Path], object]) -> None:
     """Write files into the folder ``out``, all or none: ``write(tmp)`` fills a temporary
-    folder beside it, whose files are then moved in (the temporary folder never stays)."""
-    import shutil
-    import tempfile
+    folder (inside ``out`` if it exists, else beside it), whose files are then moved in;
+    the temporary folder never stays (:func:`sim.outputs.atomic_dir`)."""
+    from .outputs import atomic_dir
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         write(tmp)
-        out.mkdir(parents=True, exist_ok=True)
-        for f in tmp.iterdir():
-            f.replace(out / f.name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def register(sub) -> None:

@@ -1,5 +1,6 @@
 """The ``qisim`` command line: what it writes, and how it refuses bad input."""
 
+import contextlib
 import csv
 import io
 import json
@@ -356,6 +357,44 @@ def test_an_out_that_cannot_be_written_is_refused_before_anything_runs(tmp_path,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
 
 
+def test_an_out_whose_parent_cannot_be_written_is_written_and_a_new_one_there_refused(
+    tmp_path, bound_by_permissions
+):
+    """`--out .`, or the root of a mounted volume: the folder can be written, its parent
+    cannot. Files go in through a temporary folder inside it (run, compare, the validation
+    report); a new --out there is refused before anything runs, naming --out."""
+    parent = tmp_path / "locked"
+    out = parent / "out"
+    out.mkdir(parents=True)
+    (out / "notes.txt").write_text("mine")
+    new = parent / "new"
+    commands = [
+        f"run aligned --days 10 --quiet --out {out}",
+        f"run aligned --days 10 --quiet --out {new}",
+        f"compare aligned baseline --days 10 --replicates 2 --quiet --out {out}",
+    ]
+    code = (
+        "import sys; from pathlib import Path; from sim.cli import main; from sim.validation import "
+        "write_together; codes = [main(a.split()) for a in sys.argv[2:]]; "
+        "write_together(Path(sys.argv[1]), lambda tmp: (tmp / 'VALIDATION.md').write_text('ok')); "
+        "print(codes)"
+    )
+    parent.chmod(0o555)
+    try:
+        done = subprocess.run(bound_by_permissions([sys.executable, "-c", code, out, *commands]),
+                              capture_output=True, text=True, timeout=300)
+    finally:
+        parent.chmod(0o755)
+    assert done.stdout.splitlines()[-1:] == ["[0, 2, 0]"], done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and f"--out: '{new}' cannot be written" in lines[0], lines
+    assert "Permission denied" in lines[0] and ".tmp-" not in lines[0]
+    assert sorted(p.name for p in parent.iterdir()) == ["out"]
+    names = {p.name for p in out.iterdir()}
+    assert {"notes.txt", "summary.json", "summaries.csv", "A", "VALIDATION.md"} <= names
+    assert not [name for name in names if name.startswith(".")]
+
+
 # -- the installed console script ----------------------------------------------------------
 
 
@@ -444,6 +483,81 @@ def test_a_command_whose_import_a_ctrl_c_cut_short_ends_with_one_line(monkeypatc
     monkeypatch.setattr("sim.cli.preset_names", _broken_import)
     with pytest.raises(ImportError, match="somewhere"):
         main(["scenarios"])
+
+
+def test_sigterm_while_a_run_writes_removes_what_it_wrote_and_is_one_line_and_exit_143(tmp_path):
+    """A SIGTERM (`kill PID`, a batch system stopping a job) takes the way out of a Ctrl-C:
+    the temporary folder of the outputs is removed, one line, exit status 143."""
+    code = (
+        "import os, signal, sys, time; from sim import outputs; from sim.console import main\n"
+        "def stopped(*args, **kwargs):\n"
+        "    os.kill(os.getpid(), signal.SIGTERM); time.sleep(30)\n"
+        "outputs.figures.run_figures = stopped\n"
+        "sys.exit(main())"
+    )
+    out = tmp_path / "out"
+    argv = [sys.executable, "-c", code, "run", "aligned", "--days", "10", "--quiet", "--out", str(out)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    from sim.console import TERMINATED
+
+    assert done.returncode == 143 and done.stderr == TERMINATED + "\n", done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_sigterm_that_code_swallowed_still_ends_the_command(monkeypatch, capsys):
+    """A SIGTERM that cuts short an import a library guards (ImportError: a missing
+    optional dependency) is swallowed there; the command still ends before its next stage."""
+    import signal
+
+    from sim import cli
+
+    real = cli._build_parser
+
+    def swallowing():
+        assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN, None)
+        with contextlib.suppress(KeyboardInterrupt):  # as `except ImportError` takes an import
+            signal.raise_signal(signal.SIGTERM)  # that a SIGTERM cut short
+        return real()
+
+    monkeypatch.setattr(cli, "_build_parser", swallowing)
+    assert main(["scenarios"]) == 143
+    captured = capsys.readouterr()
+    assert captured.err == "qisim: terminated; nothing written\n" and captured.out == ""
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("when", ["in an exit handler", "in the teardown"])
+def test_a_signal_once_the_command_has_ended_does_not_end_the_process_as_killed(signum, when):
+    """After a command has finished and said so, the interpreter exits: its exit handlers
+    run, then its teardown (tenths of a second after a command that imported much), with
+    the signals' default actions put back. A Ctrl-C or a SIGTERM there printed a traceback,
+    or ended the process with no word, as killed; now the process ends with the command's
+    status. (An object's __del__ runs in the teardown.)"""
+    code = (
+        "import atexit, os, signal, sys, time\n"
+        "class Late:\n"
+        f"    def __init__(self, kill=os.kill, pid=os.getpid(), sig=signal.{signum}, sleep=time.sleep):\n"
+        "        self.args = kill, pid, sig, sleep\n"
+        "    def __call__(self):\n"
+        "        kill, pid, sig, sleep = self.args\n"
+        "        kill(pid, sig)\n"
+        "        sleep(0.2)\n"
+        "    __del__ = __call__\n"
+        "from sim import cli\n"
+        "command = cli.main\n"
+        "def main(*args):\n"
+        "    status = command(*args)\n"
+        f"    {'atexit.register(Late())' if when == 'in an exit handler' else 'cli.late = Late()'}\n"
+        "    return status\n"
+        "cli.main = main\n"
+        "from sim.console import main\n"
+        "sys.exit(main())"
+    )
+    done = subprocess.run([sys.executable, "-c", code, "scenarios"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "baseline" in done.stdout and done.stderr == ""
 
 
 def test_progress_bars_redraw_slowly_into_a_log(monkeypatch):

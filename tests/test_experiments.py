@@ -4,6 +4,7 @@ One small grid (4 design points x 8 replicates, 150 days) is run once in this pr
 and serves as the reference every other way of running it must reproduce row for row.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -401,6 +402,19 @@ def test_a_held_ctrl_c_is_taken_when_the_block_ends_even_if_it_raised():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_a_sigterm_is_held_as_a_ctrl_c_is_where_the_command_line_takes_it():
+    from sim.console import Terminated, sigterm_taken
+    from sim.experiments.executors import _ctrl_c_held
+
+    done = []
+    with sigterm_taken():
+        with pytest.raises(Terminated), _ctrl_c_held():
+            signal.raise_signal(signal.SIGTERM)
+            done.append("the block ran to its end")
+        assert done == ["the block ran to its end"]
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
 def _ctrl_c_handling() -> tuple:
     return signal.getsignal(signal.SIGINT), signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
 
@@ -448,7 +462,8 @@ def test_ctrl_c_at_any_moment_of_a_sweep_is_one_line_without_a_traceback(grid_fi
     """A terminal's Ctrl-C reaches the command and its pool's processes (one process group):
     during the imports, while the pool's fork server imports qisim, while its first worker
     starts, or mid-run, the sweep ends with its own message only, and exit status 130 (or
-    by SIGINT, as Python ends a run interrupted in some imports: the shell's 130 too)."""
+    by SIGINT, as Python ends a run interrupted in some imports: the shell's 130 too). On a
+    fast machine the sweep may have ended first: the Ctrl-C then changes nothing."""
     argv = [sys.executable, "-m", "sim", "sweep", str(grid_file), "--out", str(tmp_path / "out"),
             "--workers", "2", "--quiet"]
     proc = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -456,8 +471,10 @@ def test_ctrl_c_at_any_moment_of_a_sweep_is_one_line_without_a_traceback(grid_fi
     time.sleep(delay)
     os.killpg(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode in (130, -signal.SIGINT), err
     assert "Traceback" not in err, err
+    if proc.returncode == 0 and "results:" in out:
+        return  # the sweep had ended
+    assert proc.returncode in (130, -signal.SIGINT), err
     assert err == "qisim: interrupted; nothing written\n" or "interrupted:" in out
 
 
@@ -476,6 +493,63 @@ def test_a_sweep_started_with_ctrl_c_ignored_runs_to_its_end_through_one(grid_fi
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert pq.read_table(out / "runs.parquet").num_rows == RUNS
+
+
+def _left_in_session(sid: int, wait: float = 20.0) -> list[str]:
+    """The processes still running in a session (from /proc): a command started with
+    start_new_session and everything it started. Waits up to ``wait`` s for them to go."""
+    deadline = time.monotonic() + wait
+    while True:
+        left = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                state, _ppid, _pgrp, session = stat.read_text().rsplit(")", 1)[1].split()[:4]
+            except (OSError, ValueError):
+                continue
+            if int(session) == sid and state != "Z":
+                left.append((stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:120])
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+@pytest.mark.parametrize("group", [False, True], ids=["to-the-command", "to-its-process-group"])
+def test_sigterm_ends_a_sweep_as_ctrl_c_does_with_no_process_left_and_resume_completes_it(
+    reference, grid_file, tmp_path, capsys, group
+):
+    """A SIGTERM (`kill PID`; a batch system or `timeout` sends it to every process of the
+    job) stops a sweep on a pool as a Ctrl-C does: the stored chunks are kept and said
+    so, the pool's workers, fork server and resource tracker end too, exit status 143;
+    --resume then completes the dataset as if nothing had happened."""
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "sim", "sweep", str(grid_file), "--out", str(out), "--workers", "2",
+            "--quiet"]
+    proc = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list((out / "parts").glob("runs-*.parquet"))) < 2:
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline, "no runs stored"
+            time.sleep(0.01)
+        (os.killpg if group else os.kill)(proc.pid, signal.SIGTERM)
+        stdout, err = proc.communicate(timeout=120)
+        left = _left_in_session(proc.pid)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert left == []
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err, err
+    assert re.search(rf"terminated: \d+ of {RUNS} runs are stored in .* and kept; run .* --resume", stdout)
+    assert not list(out.rglob(".*tmp*"))
+    assert sweep(grid_file, "--out", out, "--resume", "--workers", "1") == 0
+    assert "were already stored" in capsys.readouterr().out
+    assert_same_results(reference, out)
+    for name in ("runs.parquet", "timeseries.parquet"):
+        assert (out / name).read_bytes() == (reference / name).read_bytes()
 
 
 def test_a_run_that_raises_is_recorded_and_resume_runs_it_again(
@@ -547,6 +621,102 @@ def test_results_of_other_model_code_are_not_resumed(reference, grid_file, tmp_p
     (copy / "manifest.json").write_text(json.dumps(manifest))
     assert sweep(grid_file, "--out", copy, "--resume") == 2
     assert "holds results of model code 0123456789ab" in capsys.readouterr().err
+
+
+def _damage(copy: Path, name: str, content: bytes | None) -> Path:
+    path = copy / name
+    if content is None:
+        path.unlink()
+    else:
+        path.write_bytes(content)
+    return path
+
+
+GARBAGE = b"not a Parquet file"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "analyse_says", "resume_says"),
+    [
+        ("manifest.json", b"{bad", "is not valid JSON", "is not valid JSON"),
+        ("manifest.json", b"", "is empty", "is empty"),
+        ("manifest.json", b"\xff\xfe{}", "is not UTF-8 text", "is not UTF-8 text"),
+        ("manifest.json", b"[1, 2]", "a JSON list, not an object", "a JSON list"),
+        ("manifest.json", b'{"format": 1}', "no 'experiment'", "no 'experiment'"),
+        ("parts/runs-000003.parquet", GARBAGE, "cannot be read as Parquet", "cannot be read as Parquet"),
+        ("parts/series-000003.parquet", GARBAGE, "cannot be read as Parquet", "cannot be read as Parquet"),
+        ("parts/runs-000003.parquet", "design.parquet", "does not hold this sweep's runs", "no int64 column"),
+        ("design.parquet", None, "is missing", None),
+        ("design.parquet", GARBAGE, "cannot be read as Parquet", None),
+    ],
+)
+def test_a_damaged_sweep_directory_is_one_line_naming_the_file_and_what_to_do(
+    reference, grid_file, tmp_path, capsys, name, content, analyse_says, resume_says
+):
+    """`qisim analyse` and `qisim sweep --resume` on a sweep directory with a damaged file:
+    exit 2, one line naming the file, what is wrong and what to do, and nothing run or
+    written; a missing or damaged design is written again by --resume."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(reference, copy)
+    if isinstance(content, str):  # another file of the store in its place
+        content = (copy / content).read_bytes()
+    path = _damage(copy, name, content)
+    fix = "delete" if name == "manifest.json" or "parts" in name else "--resume"
+    assert main(["analyse", str(copy), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and f"'{path}'" in err and analyse_says in err and fix in err, err
+    assert not (copy / "analysis").exists()
+    before = sorted(p.name for p in (copy / "parts").iterdir())
+    if resume_says is None:
+        assert sweep(grid_file, "--out", copy, "--resume", "--workers", "1") == 0
+        assert "nothing was left to run" in capsys.readouterr().out
+        assert (copy / "design.parquet").read_bytes() == (reference / "design.parquet").read_bytes()
+        assert main(["analyse", str(copy), "--quiet"]) == 0
+        return
+    assert sweep(grid_file, "--out", copy, "--resume", "--workers", "1") == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and f"'{path}'" in err and resume_says in err and fix in err, err
+    assert sorted(p.name for p in (copy / "parts").iterdir()) == before
+    if "parts" in name:  # what the message says to do repairs it
+        for part in {path, copy / "parts" / path.name.replace("series-", "runs-")}:
+            part.unlink()
+        assert sweep(grid_file, "--out", copy, "--resume", "--workers", "1") == 0
+        assert "31 were already stored" in capsys.readouterr().out
+        assert_same_results(reference, copy)
+
+
+def test_a_sweep_and_its_analysis_go_in_a_folder_whose_parent_cannot_be_written(
+    reference, grid_file, tmp_path, bound_by_permissions
+):
+    """An empty --out whose parent cannot be written (`--out .`, a mounted volume's root)
+    takes a sweep and its analysis; a sweep folder that cannot be written is refused by
+    `qisim analyse` before it reads anything, naming OUT."""
+    import shutil
+
+    parent = tmp_path / "locked"
+    out = parent / "sweep"
+    out.mkdir(parents=True)
+    frozen = parent / "frozen"
+    shutil.copytree(reference, frozen)
+    commands = [f"sweep {grid_file} --out {out} --workers 1 --quiet", f"analyse {out} --quiet",
+                f"analyse {frozen} --quiet"]
+    code = "import sys; from sim.cli import main; print([main(a.split()) for a in sys.argv[1:]])"
+    for folder in (frozen, frozen / "parts", parent):
+        folder.chmod(0o555)
+    try:
+        done = subprocess.run(bound_by_permissions([sys.executable, "-c", code, *commands]),
+                              capture_output=True, text=True, timeout=300)
+    finally:
+        for folder in (frozen, frozen / "parts", parent):
+            folder.chmod(0o755)
+    assert done.stdout.splitlines()[-1:] == ["[0, 0, 2]"], done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and f"OUT: '{frozen}' cannot be written" in lines[0], lines
+    assert_same_results(reference, out)
+    assert (out / "analysis" / "points.csv").is_file() and not (frozen / "analysis").exists()
+    assert sorted(p.name for p in parent.iterdir()) == ["frozen", "sweep"]
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ import pytest
 
 from sim import QIModel
 from sim.cli import main
+from sim.console import Terminated
 from sim.scenario import ScenarioError, from_dict
 from sim.trials.definition import Settings, load_trial, parse_trial, to_experiment
 from sim.trials.report import summarise, wilson
@@ -283,6 +284,35 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
         timeout=300,
         check=False,
     )
+
+
+@pytest.mark.parametrize(("stop", "status", "how"), [(KeyboardInterrupt, 130, "interrupted"),
+                                                     (Terminated, 143, "terminated")])
+def test_a_trial_stopped_while_its_report_is_written_keeps_its_trials_and_says_so(
+    tmp_path, monkeypatch, capsys, stop, status, how
+):
+    """A Ctrl-C or SIGTERM after the simulated trials are stored, while their report is
+    written: one line saying the trials are kept and --resume writes the report."""
+    path = tmp_path / "fast.toml"
+    path.write_text(toml_text(FAST))
+    out = tmp_path / "out"
+
+    def stopped(*args, **kwargs):
+        raise stop
+
+    monkeypatch.setattr("sim.trials.report.write_report", stopped)
+    argv = ["trial", str(path), "--workers", "1", "--out", str(out), "--quiet"]
+    assert main(argv) == status
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        f"qisim: {how}; the report was not written; the 6 simulated trials are stored in {out}/ and kept: "
+        f"`qisim trial {path} --out {out} --resume` writes the report"
+    ]
+    assert not (out / "report").exists()
+    monkeypatch.undo()
+    assert main([*argv, "--resume"]) == 0
+    assert "nothing was left to run" in capsys.readouterr().out
+    assert (out / "report" / "trials.csv").is_file()
 
 
 @pytest.mark.parametrize(

@@ -103,26 +103,29 @@ def sweep(exp, out: Path, args: argparse.Namespace, command: str):
     """Check, then run (or resume) ``exp`` into ``out`` on the executor of ``args``; returns
     the sweep's report and its closing summary."""
     from .executors import open_executor
+    from .store import StoreError
     from .sweep import OutDirError, open_store, prepare, run_sweep, summary_text
 
     try:
         plan = prepare(exp, out, args.resume)
-    except OutDirError as err:
+        store = open_store(plan) if plan.existing else None  # (a damaged one is found now)
+        with open_executor(args.workers, args.scheduler) as info:
+            if not args.quiet:
+                print(f"{exp.name}: {exp.title}; running {info.label}", file=sys.stderr)
+            store = store or open_store(plan)
+            report = run_sweep(plan, store, info, progress=not args.quiet)
+    except (OutDirError, StoreError) as err:
         raise UsageError(str(err)) from None
-    with open_executor(args.workers, args.scheduler) as info:
-        if not args.quiet:
-            print(f"{exp.name}: {exp.title}; running {info.label}", file=sys.stderr)
-        store = open_store(plan)
-        report = run_sweep(plan, store, info, progress=not args.quiet)
     if args.scheduler:
         command += f" --scheduler {args.scheduler}"
     return report, summary_text(report, command)
 
 
 def exit_status(report) -> int:
-    """0 when every run is stored; 1 when some failed or the executor broke; 130 when interrupted."""
+    """0 when every run is stored; 1 when some failed or the executor broke; 130 when
+    interrupted (143 by a SIGTERM)."""
     if report.interrupted:
-        return 1 if report.stopped else 130
+        return 1 if report.stopped else 143 if report.terminated else 130
     return 1 if report.failed else 0
 
 
@@ -135,18 +138,29 @@ def cmd_analyse(args: argparse.Namespace) -> int:
         raise UsageError(
             f"OUT: '{out}' is not a sweep directory (no manifest.json); give the --out of `qisim sweep`"
         )
-    from .store import read_manifest
+    from ..outputs import unwritable
+    from .store import StoreError, read_manifest
 
+    try:
+        manifest = read_manifest(out) or {}
+    except StoreError as err:
+        raise UsageError(str(err)) from None
     # a trial's store is read by its own report, not as a sweep
-    if "runner" in (read_manifest(out) or {}).get("settings", {}):
+    if "runner" in manifest.get("settings", {}):
         raise UsageError(
             f"OUT: '{out}' holds simulated trials, which `qisim analyse` cannot read as a sweep; "
             f"their analysis is {out / 'report'}/ (rewritten by `qisim trial TRIAL --out {out} --resume`)"
         )
+    problem = unwritable(out)  # (the analysis is written in it, through a temporary folder)
+    if problem:
+        raise UsageError(f"OUT: '{out}' cannot be written, so its analysis/ cannot: {problem}")
     outcomes = [s.strip() for s in args.outcomes.split(",") if s.strip()] if args.outcomes else None
     from .analyse import analyse
 
-    result = analyse(out, outcomes, progress=not args.quiet)
+    try:
+        result = analyse(out, outcomes, progress=not args.quiet)
+    except StoreError as err:
+        raise UsageError(str(err)) from None
     print("\n".join(result.lines))
     for note in result.notes:
         print(f"  note: {note}")

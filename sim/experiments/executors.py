@@ -80,12 +80,17 @@ def _context():
     return multiprocessing.get_context("spawn")
 
 
-def _takes_ctrl_c() -> bool:
-    """Whether this thread can hold a Ctrl-C: the main thread, with a handler set from
+#: The signals that stop a command: Ctrl-C, and SIGTERM, which the command line takes as
+#: one (:func:`sim.console.sigterm_taken`).
+STOPS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _takes(signum: int) -> bool:
+    """Whether this thread can hold the signal: the main thread, with a handler set from
     Python (not SIG_IGN: a command started with Ctrl-C ignored keeps ignoring it)."""
     if threading.current_thread() is not threading.main_thread():
         return False
-    handler = signal.getsignal(signal.SIGINT)
+    handler = signal.getsignal(signum)
     return handler is not None and handler not in (signal.SIG_IGN, signal.SIG_DFL)
 
 
@@ -97,43 +102,46 @@ def _start_server() -> None:
     it, with a traceback, and the command with it. An ignored signal is kept through the
     server's exec; it is blocked here meanwhile, so that this process does not lose one,
     and the server unblocks it (:mod:`sim._forkserver`). Processes the server forks for
-    other code in this interpreter start with Ctrl-C ignored too.
+    other code in this interpreter start with Ctrl-C ignored too. A SIGTERM is blocked
+    here too, so that the start is not cut short, but the server does not ignore it.
     """
     from multiprocessing import forkserver
 
-    if not _takes_ctrl_c():
+    held = [s for s in STOPS if _takes(s)]
+    if not held:
         forkserver.ensure_running()
         return
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
-        handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if signal.SIGINT in held else None
         try:
             forkserver.ensure_running()
         finally:
-            signal.signal(signal.SIGINT, handler)
+            if handler is not None:
+                signal.signal(signal.SIGINT, handler)
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a Ctrl-C held meanwhile arrives now
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a signal held meanwhile arrives now
 
 
 @contextmanager
 def _ctrl_c_held() -> Iterator[None]:
-    """Hold a Ctrl-C until the block ends, then take it (even if the block raised).
+    """Hold a Ctrl-C or a SIGTERM until the block ends, then take it (even if the block
+    raised).
 
     Starting a worker must not be cut short: one started but not yet counted by the
-    pool would be waited for for ever when the pool closes. Only where Ctrl-C can be
-    taken (:func:`_takes_ctrl_c`); elsewhere the block runs as it is.
+    pool would be waited for for ever when the pool closes. Only where the signal can be
+    taken (:func:`_takes`); elsewhere the block runs as it is.
     """
-    if not _takes_ctrl_c():
-        yield
-        return
+    held = [s for s in STOPS if _takes(s)]
     caught: list[int] = []
-    handler = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    handlers = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in held}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, handler)
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
         if caught:
-            signal.raise_signal(signal.SIGINT)  # taken now, as the handler before would take it
+            signal.raise_signal(caught[0])  # taken now, as the handler before would take it
 
 
 class LocalPool(cf.Executor):
@@ -189,6 +197,14 @@ class LocalPool(cf.Executor):
                 process.terminate()
         for process in workers:
             process.join()
+        # The pool's manager thread now finds its workers gone and closes the pool with a
+        # lock held; wait for it while the pool is still referenced here. Collected
+        # meanwhile (a garbage collection in the thread the manager waits for), the pool
+        # takes that lock in a weakref callback: before Python 3.12.8 both threads wait for
+        # ever, and the command hangs at exit (CPython gh-125451).
+        manager = getattr(self._pool, "_executor_manager_thread", None)
+        if manager is not None:
+            manager.join()
 
 
 @contextmanager

@@ -102,11 +102,59 @@ def _versions() -> dict[str, str]:
     return out
 
 
+class StoreError(ValueError):
+    """A damaged sweep directory: one line naming the file, what is wrong with it and
+    what to do."""
+
+
 def read_manifest(root: Path) -> dict[str, Any] | None:
+    """The manifest of the sweep in ``root`` (None where there is none); a
+    :class:`StoreError` if it cannot be read as one."""
     path = Path(root) / MANIFEST
     if not path.is_file():
         return None
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        problem = _manifest_problem(manifest)
+    except UnicodeDecodeError:
+        problem = "is not UTF-8 text"
+    except json.JSONDecodeError as err:
+        problem = "is empty" if not err.doc.strip() else f"is not valid JSON ({err})"
+    if problem:
+        raise StoreError(
+            f"'{path}' {problem}; it says what the sweep in '{root}' is, and nothing can rebuild it: "
+            f"delete '{root}' and run the sweep again"
+        )
+    return manifest
+
+
+def _manifest_problem(m: Any) -> str:
+    """What a manifest lacks of what reading the store needs ('' if nothing)."""
+    if not isinstance(m, dict):
+        return f"is not a sweep's manifest (a JSON {type(m).__name__}, not an object)"
+    try:
+        for keys in (("experiment", "name"), ("experiment", "fingerprint"), ("settings", "design", "method")):
+            value = m
+            for key in keys:
+                value = value[key]
+        if not isinstance(m["versions"], dict):
+            raise ValueError("versions is not an object")
+        settings, outputs = m["settings"], m["settings"]["outputs"]
+        for f in settings["factors"]:
+            if f["kind"] not in _KINDS or not isinstance(f["key"], str):
+                raise ValueError("a factor without a known kind and a key")
+        for k in outputs["scalars"]:
+            if m["scalar_kinds"][k] not in _KINDS:
+                raise ValueError("an output without a known kind")
+        if not isinstance(outputs["timeseries"], list):
+            raise ValueError("outputs.timeseries is not a list")
+        for n in (m["points"], m["runs"], m["chunk_size"], settings["replicates"]):
+            int(n)
+    except KeyError as err:
+        return f"is not a whole sweep's manifest (no {err})"
+    except (TypeError, ValueError) as err:
+        return f"is not a sweep's manifest as qisim writes it ({err})"
+    return ""
 
 
 class Store:
@@ -148,6 +196,26 @@ class Store:
         store = cls(root, manifest)
         store._sweep_temporaries()
         return store
+
+    def check_parts(self) -> None:
+        """Read the footer of every part file: a :class:`StoreError` for one cut short or
+        overwritten, before a resume runs anything."""
+        for kind in ("runs", "series"):
+            for path in self.part_files(kind):
+                self._rows(path)
+
+    def repair_design(self, design: Design) -> bool:
+        """Write ``design.parquet`` again if it is missing, damaged or not this design
+        (checked by the caller to be the manifest's); whether it was."""
+        path = self.root / "design.parquet"
+        table = self.design_table(design)
+        try:
+            if _read(path).equals(table):
+                return False
+        except (OSError, pa.ArrowException):
+            pass
+        _write_table(table, path)
+        return True
 
     def _sweep_temporaries(self) -> None:
         """Remove temporary files that a killed sweep left behind."""
@@ -202,7 +270,7 @@ class Store:
         """A flag per run (point-major): stored and ``ok``."""
         ok = np.zeros(self.total, dtype=bool)
         for path in self.part_files("runs"):
-            t = _read(path, ["point", "replicate", "status"])
+            t = self._read(path, ["point", "replicate", "status"])
             runs = t["point"].to_numpy() * self.replicates + t["replicate"].to_numpy()
             ok[runs] = np.asarray(t["status"].to_pylist()) == "ok"
         return ok
@@ -218,13 +286,13 @@ class Store:
         new = pa.Table.from_pydict(dict(series), schema=self.series_schema()) if series else None
         path = self._part("runs", chunk)
         if path.exists():
-            old = _read(path)
+            old = self._read(path)
             old = old.filter(pc.equal(old["status"], "ok"))
             kept = set(zip(old["point"].to_pylist(), old["replicate"].to_pylist(), strict=True))
             runs = pa.concat_tables([old, runs])
             spath = self._part("series", chunk)
             if self.series_columns and spath.exists():
-                prev = _read(spath)
+                prev = self._read(spath)
                 keep = [
                     (p, r) in kept
                     for p, r in zip(prev["point"].to_pylist(), prev["replicate"].to_pylist(), strict=True)
@@ -253,13 +321,13 @@ class Store:
                 continue
             target = self.root / name
             tmp = target.with_name(f".{name}.tmp-{secrets.token_hex(4)}")
-            group = row_group_rows(sum(pq.ParquetFile(p).metadata.num_rows for p in parts))
+            group = row_group_rows(sum(self._rows(p) for p in parts))
             try:
                 with pq.ParquetWriter(tmp, schema) as writer:
                     buffer: list[pa.Table] = []
                     rows = 0
                     for path in parts:
-                        table = _read(path)
+                        table = self._read(path)
                         buffer.append(table)
                         rows += table.num_rows
                         if rows >= group:
@@ -287,10 +355,10 @@ class Store:
         schema = self.runs_schema()
         parts = self.part_files("runs")
         if parts:
-            tables = [_read(p, columns) for p in parts]
+            tables = [self._read(p, columns) for p in parts]
             table = pa.concat_tables(tables)
         elif (self.root / RUNS).exists():
-            table = _read(self.root / RUNS, columns)
+            table = self._read(self.root / RUNS, columns)
         else:
             table = schema.empty_table() if columns is None else schema.empty_table().select(list(columns))
         return _sorted(table, ("point", "replicate"))
@@ -299,15 +367,79 @@ class Store:
         """The stored daily series, one chunk at a time."""
         parts = self.part_files("series")
         if not parts and (self.root / SERIES).exists():
-            parquet = pq.ParquetFile(self.root / SERIES)
-            for i in range(parquet.num_row_groups):
-                yield parquet.read_row_group(i, columns=columns)
+            path = self.root / SERIES
+            try:
+                parquet = pq.ParquetFile(path)
+                for i in range(parquet.num_row_groups):
+                    yield parquet.read_row_group(i, columns=columns)
+            except (OSError, pa.ArrowException) as err:
+                raise self._damaged(path, err) from None
             return
         for path in parts:
-            yield _read(path, columns)
+            yield self._read(path, columns)
 
     def read_design(self) -> pa.Table:
-        return _read(self.root / "design.parquet")
+        path = self.root / "design.parquet"
+        table = self._read(path)
+        names = ["point", *self.keys]
+        if table.num_rows != int(self.manifest["points"]) or not set(names) <= set(table.column_names):
+            columns = ", ".join(names)
+            raise self._damaged(path, what=f"is not this sweep's design (a row per point: {columns})")
+        return table
+
+    def _read(self, path: Path, columns: Sequence[str] | None = None) -> pa.Table:
+        """One of the store's Parquet files; a :class:`StoreError` if it cannot be read, or
+        does not have the columns of its kind."""
+        try:
+            with pq.ParquetFile(path) as f:
+                self._check_columns(path, f.schema_arrow)
+                return f.read(columns=list(columns) if columns is not None else None)
+        except (OSError, pa.ArrowException) as err:
+            raise self._damaged(path, err) from None
+
+    def _rows(self, path: Path) -> int:
+        """The rows of a Parquet file of the store, from its footer (checked as by
+        :meth:`_read`)."""
+        try:
+            with pq.ParquetFile(path) as f:
+                self._check_columns(path, f.schema_arrow)
+                return f.metadata.num_rows
+        except (OSError, pa.ArrowException) as err:
+            raise self._damaged(path, err) from None
+
+    def _check_columns(self, path: Path, schema: pa.Schema) -> None:
+        """A :class:`StoreError` if a runs or series file lacks a column of its kind."""
+        part = _PART.match(path.name)
+        kind = part.group(1) if part else {RUNS: "runs", SERIES: "series"}.get(path.name)
+        if kind is None:
+            return
+        expected = self.runs_schema() if kind == "runs" else self.series_schema()
+        for field in expected:
+            i = schema.get_field_index(field.name)
+            if i < 0 or not schema.field(i).type.equals(field.type):
+                what = f"does not hold this sweep's {'runs' if kind == 'runs' else 'daily series'}"
+                raise self._damaged(path, what=f"{what} (no {field.type} column {field.name})")
+
+    def _damaged(self, path: Path, err: BaseException | None = None, what: str = "") -> StoreError:
+        """The error for a file of the store that cannot be read (``err``) or is not what
+        it should be (``what``), with what repairs it."""
+        if isinstance(err, FileNotFoundError):
+            what = "is missing"
+        elif err is not None:
+            what = f"cannot be read as Parquet ({' '.join(str(err).split()) or type(err).__name__})"
+        command = "trial" if "runner" in self.manifest["settings"] else "sweep"
+        resume = f"`qisim {command} ... --out {self.root} --resume`"
+        part = _PART.match(path.name)
+        if path.name == "design.parquet":
+            fix = f"{resume} writes it again"
+        elif part and part.group(1) == "runs":
+            fix = f"delete it, and {resume} runs its chunk again"
+        elif part:
+            runs = self._part("runs", int(part.group(2)))
+            fix = f"delete it and {runs}, and {resume} runs their chunk again"
+        else:
+            fix = f"delete it, and {resume} writes it again"
+        return StoreError(f"'{path}' {what}; {fix}")
 
 
 def row_group_rows(total_rows: int) -> int:

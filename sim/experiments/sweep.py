@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..console import Terminated, check_terminated
 from .design import Design, build_design, chunks, run_seed, validate_points
 from .execute import Task, TaskResult, run_task
 from .executors import ExecutorInfo
@@ -57,7 +58,8 @@ class SweepReport:
     failures: list[tuple[int, int, str]] = field(default_factory=list)  # the first few
     wall: float = 0.0
     executor: str = ""
-    interrupted: bool = False
+    interrupted: bool = False  # by a Ctrl-C, a SIGTERM or a broken executor
+    terminated: bool = False  # by a SIGTERM
     stopped: str = ""
     files: list[Path] = field(default_factory=list)
 
@@ -75,16 +77,16 @@ def prepare(exp: Experiment, out: Path, resume: bool) -> Plan:
 
 def check_out(out: Path, manifest: dict[str, Any], resume: bool, exp: Experiment) -> bool:
     """Whether ``out`` already holds this sweep; an error if it cannot take it."""
-    out = Path(out)
-    if not out.exists():
-        from ..outputs import unwritable
+    from ..outputs import unwritable
 
-        problem = unwritable(out)
-        if problem:
-            raise OutDirError(f"--out: '{out}' cannot be written: {problem}")
-        return False
-    if not out.is_dir():
+    out = Path(out)
+    if out.exists() and not out.is_dir():
         raise OutDirError(f"--out: '{out}' exists and is not a directory")
+    problem = unwritable(out)  # (a sweep writes its files and temporary files in it)
+    if problem:
+        raise OutDirError(f"--out: '{out}' cannot be written: {problem}")
+    if not out.exists():
+        return False
     old = read_manifest(out) if (out / MANIFEST).exists() else None
     if old is None:
         if any(p for p in out.iterdir() if not p.name.startswith(".")):
@@ -117,9 +119,16 @@ def check_out(out: Path, manifest: dict[str, Any], resume: bool, exp: Experiment
 
 
 def open_store(plan: Plan) -> Store:
-    if plan.existing:
-        return Store.open(plan.out)
-    return Store.create(plan.out, plan.experiment, plan.design, plan.manifest)
+    """The store of ``plan``: a new one, or the one in ``plan.out``, its part files checked
+    (:meth:`Store.check_parts`) and its design written again if it is missing or damaged
+    (:func:`check_out` found the manifest to be this experiment's)."""
+    if not plan.existing:
+        return Store.create(plan.out, plan.experiment, plan.design, plan.manifest)
+    store = Store.open(plan.out)
+    store.check_parts()
+    store.repair_design(plan.design)
+    store.parts.mkdir(exist_ok=True)
+    return store
 
 
 def tasks(exp: Experiment, design: Design, store: Store, todo: np.ndarray) -> Iterator[Task]:
@@ -169,17 +178,22 @@ def run_sweep(plan: Plan, store: Store, info: ExecutorInfo, progress: bool = Tru
             pending[info.executor.submit(run_task, task)] = task
 
     try:
+        check_terminated()  # (one an import swallowed)
         fill()
         while pending:
             done, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
+            check_terminated()
             for future in sorted(done, key=lambda f: pending[f].chunk):
                 task = pending.pop(future)
                 result = _result(future, task)
                 _store(store, design, result, report, ok)
                 bar.update(len(result.rows))
             fill()
-    except KeyboardInterrupt:
+        bar.close()
+        report.files = store.consolidate()  # (cut short, the parts stay the record: --resume redoes it)
+    except KeyboardInterrupt as stop:  # a Ctrl-C, or a SIGTERM (sim.console.Terminated)
         report.interrupted = True
+        report.terminated = isinstance(stop, Terminated)
         for future in pending:
             future.cancel()
     except cf.BrokenExecutor as err:  # e.g. a pool worker was killed (out of memory?)
@@ -188,8 +202,6 @@ def run_sweep(plan: Plan, store: Store, info: ExecutorInfo, progress: bool = Tru
     finally:
         bar.close()
         report.wall = time.perf_counter() - start
-    if not report.interrupted:
-        report.files = store.consolidate()
     store.write_status(
         {
             "runs": store.total,
@@ -259,8 +271,9 @@ def summary_text(report: SweepReport, command: str) -> str:
         stored = report.stored_before + report.ok
         if report.stopped:
             lines.append(f"  stopped: {report.stopped}")
+        how = "terminated" if report.terminated else "interrupted"
         lines.append(
-            f"  interrupted: {stored} of {report.total} runs are stored in {report.out}/; "
+            f"  {how}: {stored} of {report.total} runs are stored in {report.out}/ and kept; "
             f"run `{command} --resume` to do the rest"
         )
         return "\n".join(lines)

@@ -36,7 +36,10 @@ def register(sub) -> None:
 
 def cmd_trial(args: argparse.Namespace) -> int:
     """Simulate, store, report."""
+    from ..cli import UsageError
+    from ..console import stopped
     from ..experiments.cli import check_executor_args, exit_status, sweep
+    from ..experiments.store import StoreError
     from .definition import load_trial, to_experiment
     from .report import write_report
 
@@ -51,7 +54,17 @@ def cmd_trial(args: argparse.Namespace) -> int:
     print("\n".join(line for line in text.splitlines() if not line.strip().startswith("next:")))
     if report.interrupted or not report.ok + report.stored_before:
         return exit_status(report) or 1
-    result = write_report(out, trial.title)
+    try:
+        result = write_report(out, trial.title)
+    except StoreError as err:
+        raise UsageError(str(err)) from None
+    except KeyboardInterrupt as stop:  # a Ctrl-C, or a SIGTERM (sim.console.Terminated)
+        stored = report.stored_before + report.ok
+        return stopped(
+            stop,
+            f"the report was not written; the {stored} simulated trials are stored in {out}/ and kept: "
+            f"`{command} --resume` writes the report",
+        )
     print("\n".join(result.lines))
     print(f"\nWrote {result.out}/ (README.md lists every file):")
     for path in result.files:
