@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the shipped experiments and copy their figures and key tables here.
 #   bash docs/experiments/regenerate.sh [--workers N | --scheduler tcp://HOST:PORT]
-# About 45 s each on 2 idle cores (runs and analysis). Results go to results/docs/<experiment>/,
+# About a minute each on 2 idle cores (runs and analysis; the runs' own time is in status.json). Results go to results/docs/<experiment>/,
 # emptied first and then kept (so that `qisim analyse` can be run on them again); the
 # results/<experiment>/ folders that docs/researchers.md uses are left alone.
 set -euo pipefail

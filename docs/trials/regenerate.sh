@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Run the shipped virtual trials and copy their report (table, figures, headline) here.
 #   bash docs/trials/regenerate.sh [--workers N | --scheduler tcp://HOST:PORT]
-# heads_up: 2 x 200 simulated trials, about 1 min on 2 cores; power_alignment:
-# 12 x 50, about 1.5 min (runs and report). Results go to results/docs/trials/<trial>/, emptied
+# heads_up: 2 x 200 simulated trials, about 1.5 min on 2 idle cores; power_alignment:
+# 12 x 50, about 2 min (runs and report; the runs' own time is in status.json). Results go to results/docs/trials/<trial>/, emptied
 # first and then kept; the results/trials/<trial>/ folders that docs/researchers.md uses are left alone.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
