@@ -927,7 +927,7 @@ def cmd_validate(args) -> int:
         validation_table1,
     )
     from .cli import UsageError
-    from .experiments.cli import MAX_WORKERS
+    from .experiments.cli import check_workers
     from .experiments.executors import open_executor
 
     if args.replicates is not None and args.replicates < 2:
@@ -940,8 +940,7 @@ def cmd_validate(args) -> int:
             raise UsageError(f"--skip: unknown part '{sorted(unknown)[0]}'; parts are {', '.join(PARTS)}")
     if args.facts_only:
         skip = set(PARTS)
-    if args.workers is not None and not 1 <= args.workers <= MAX_WORKERS:
-        raise UsageError(f"--workers: must be an integer from 1 to {MAX_WORKERS} (got {args.workers})")
+    check_workers(args.workers)
     if args.map is not None and (args.screen or args.rescore or args.calibrate):
         raise UsageError("--map is a run of its own: not with --screen, --rescore or --calibrate")
     if args.map is None and (args.map_steps is not None or args.map_spread is not None):

@@ -174,12 +174,9 @@ def network_addresses() -> list[str]:
     found = []
     with contextlib.suppress(OSError):
         found += [info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)]
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.connect(("192.0.2.1", 9))  # TEST-NET-1: chooses the route, sends nothing
-            found.append(s.getsockname()[0])
-    except OSError:
-        pass
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("192.0.2.1", 9))  # TEST-NET-1: chooses the route, sends nothing
+        found.append(s.getsockname()[0])
     return [a for a in dict.fromkeys(found) if not ipaddress.ip_address(a).is_loopback]
 
 

@@ -89,10 +89,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 MAX_WORKERS = 1024
 
 
+def check_workers(workers: int | None) -> None:
+    """--workers, if given, is a number of processes a machine can start."""
+    if workers is not None and not 1 <= workers <= MAX_WORKERS:
+        raise UsageError(f"--workers: must be an integer from 1 to {MAX_WORKERS} (got {workers})")
+
+
 def check_executor_args(args: argparse.Namespace) -> None:
     """--workers and --scheduler make sense, alone."""
-    if args.workers is not None and not 1 <= args.workers <= MAX_WORKERS:
-        raise UsageError(f"--workers: must be an integer from 1 to {MAX_WORKERS} (got {args.workers})")
+    check_workers(args.workers)
     if args.workers is not None and args.scheduler:
         raise UsageError("give --workers (a local pool) or --scheduler (a Dask cluster), not both")
     if args.scheduler is not None and not args.scheduler.strip():
