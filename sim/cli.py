@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 from tqdm import tqdm
 
 from . import __version__, schema
-from .console import check_terminated, sigterm_taken, stopped, stopped_by
+from .console import check_stopped, signals_taken, stopped, stopped_by
 from .model import QIModel
 from .outputs import paired_differences, write_compare, write_run
 from .scenario import Scenario, ScenarioError, load_scenario, preset_names, toml_text
@@ -45,8 +45,8 @@ class _Parser(argparse.ArgumentParser):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``qisim`` console script; returns the exit status. A SIGTERM
-    takes the way out of a Ctrl-C (:func:`sim.console.sigterm_taken`)."""
-    with sigterm_taken():
+    takes the way out of a Ctrl-C (:func:`sim.console.signals_taken`)."""
+    with signals_taken():
         return _main(argv)
 
 
@@ -58,7 +58,7 @@ def _main(argv: Sequence[str] | None) -> int:
             before = given.index(extra[0]) < given.index(args.command)
             where = "qisim" if before else f"qisim {args.command}"
             raise UsageError(f"unrecognized arguments: {' '.join(extra)} (see `{where} --help`)")
-        check_terminated()  # (one an import swallowed)
+        check_stopped()  # (one an import swallowed)
         with _slow_bars_off_a_terminal():
             return args.func(args)
     except SystemExit as exc:  # --help, --version
@@ -71,7 +71,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except OSError as err:
         where = f"{err.filename}: " if err.filename else ""
         return _fail(f"{where}{err.strerror or err}")
-    except (KeyboardInterrupt, ImportError) as err:  # (an import cut short by a Ctrl-C)
+    except BaseException as err:  # a Ctrl-C or SIGTERM, or an error one caused (an import cut short)
         stop = stopped_by(err)
         if stop is None:
             raise

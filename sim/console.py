@@ -2,7 +2,7 @@
 line's own imports (its first second) ending as one later would, without a traceback.
 
 A SIGTERM (``kill PID``, ``timeout``, a batch system or service manager stopping a job)
-takes the way out a Ctrl-C takes: :func:`sigterm_taken` turns it into :class:`Terminated`,
+takes the way out a Ctrl-C takes: :func:`signals_taken` turns it into :class:`Terminated`,
 a :class:`KeyboardInterrupt`, so that temporary folders are removed and a pool's worker
 processes are stopped on the way; the command then ends with one line and exit status
 143 (130 for a Ctrl-C).
@@ -29,34 +29,49 @@ class Terminated(KeyboardInterrupt):
     """A SIGTERM, raised where a Ctrl-C's KeyboardInterrupt would be (exit status 143)."""
 
 
-#: The SIGTERMs taken within :func:`sigterm_taken`, so that one some code swallowed is not lost.
-_terminations: list[int] = []
+#: The Ctrl-Cs and SIGTERMs taken within :func:`signals_taken`, so that one some code
+#: swallowed or turned into another error is not lost.
+_taken: list[int] = []
 
 
-def _raise_terminated(signum, frame) -> None:
-    _terminations.append(signum)
-    raise Terminated
+def _raise_stop(signum, frame) -> None:
+    _taken.append(signum)
+    raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
 
-def check_terminated() -> None:
-    """Raise :class:`Terminated` if a SIGTERM was taken: called where a command goes on
-    to its next stage, for one that code run meanwhile swallowed (a library that takes
-    an import cut short by it, an ImportError, for a missing optional dependency)."""
-    if _terminations:
-        raise Terminated
+def _taken_stop() -> KeyboardInterrupt | None:
+    """The stop that the first signal taken within :func:`signals_taken` raised, or None."""
+    if not _taken:
+        return None
+    return Terminated() if _taken[0] == signal.SIGTERM else KeyboardInterrupt()
+
+
+def check_stopped() -> None:
+    """Raise the Ctrl-C's KeyboardInterrupt or the SIGTERM's :class:`Terminated` if one was
+    taken: called where a command goes on to its next stage, for one that code run
+    meanwhile swallowed (a library that takes an import cut short by it, an ImportError,
+    for a missing optional dependency)."""
+    stop = _taken_stop()
+    if stop is not None:
+        raise stop
 
 
 def stopped_by(err: BaseException) -> KeyboardInterrupt | None:
-    """The Ctrl-C or SIGTERM (:class:`Terminated`) that an error is or came of, or None: a
-    KeyboardInterrupt while a compiled module initialises surfaces as ``ImportError:
-    initialization failed``."""
+    """The Ctrl-C or SIGTERM (:class:`Terminated`) that an error is or came of, or None.
+
+    A KeyboardInterrupt while a compiled module initialises surfaces as another error,
+    often with the interrupt no longer in its chain (``ImportError: initialization
+    failed``; ``SystemError: ... returned a result with an exception set`` from pandas,
+    its cause an ImportError from ``PyCapsule_Import``): within :func:`signals_taken`, a
+    signal taken counts as the cause of any error after it.
+    """
     seen: set[int] = set()
     while err is not None and id(err) not in seen:
         if isinstance(err, KeyboardInterrupt):
             return err
         seen.add(id(err))
         err = err.__cause__ or err.__context__
-    return None
+    return _taken_stop()
 
 
 def exit_status(stop: BaseException) -> int:
@@ -73,25 +88,27 @@ def stopped(stop: BaseException, kept: str = "") -> int:
 
 
 @contextmanager
-def sigterm_taken() -> Iterator[None]:
-    """Within the block, a SIGTERM raises :class:`Terminated` (the handler before is
-    restored after). Not where it cannot be (a thread other than the main one), nor where
-    SIGTERM is ignored (a command started so keeps ignoring it)."""
+def signals_taken() -> Iterator[None]:
+    """Within the block, a SIGTERM raises :class:`Terminated` and a Ctrl-C raises
+    KeyboardInterrupt, each recorded (:func:`check_stopped`, :func:`stopped_by`); the
+    handlers before are restored after. Not where they cannot be (a thread other than the
+    main one), nor for a signal that is ignored (a command started so keeps ignoring it)
+    or that other code handles (a Ctrl-C whose handler is not Python's own)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    before = signal.getsignal(signal.SIGTERM)
-    if before == signal.SIG_IGN:
-        yield
-        return
-    signal.signal(signal.SIGTERM, _raise_terminated)
-    _terminations.clear()
+    default = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+    before = {}
+    for signum, handler in default.items():
+        if signal.getsignal(signum) in (handler, _raise_stop):
+            before[signum] = signal.signal(signum, _raise_stop)
+    _taken.clear()
     try:
         yield
     finally:
-        if before is not None:  # (None: a handler not set from Python, which cannot be put back)
-            signal.signal(signal.SIGTERM, before)
-        _terminations.clear()
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+        _taken.clear()
 
 
 def _ended(status: int) -> None:
@@ -130,17 +147,17 @@ def main() -> int:
     if not _quiet_exit and threading.current_thread() is threading.main_thread():
         atexit.register(_stop_signals_ignored)  # before the command's imports: it runs last
         _quiet_exit.append(True)
-    with sigterm_taken():
+    with signals_taken():
         try:
             from .cli import main as cli_main
 
-            check_terminated()  # (one an import swallowed)
-        except (KeyboardInterrupt, ImportError) as err:
+            check_stopped()  # (one an import swallowed)
+        except BaseException as err:  # (an import cut short by a Ctrl-C may fail any way)
             stop = stopped_by(err)
             if stop is None:
                 raise
             return stopped(stop)
-    status = cli_main()  # (takes a SIGTERM itself)
+    status = cli_main()  # (takes the signals itself)
     if threading.current_thread() is threading.main_thread():
         _ended(status)
     return status

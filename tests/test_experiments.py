@@ -403,11 +403,11 @@ def test_a_held_ctrl_c_is_taken_when_the_block_ends_even_if_it_raised():
 
 
 def test_a_sigterm_is_held_as_a_ctrl_c_is_where_the_command_line_takes_it():
-    from sim.console import Terminated, sigterm_taken
+    from sim.console import Terminated, signals_taken
     from sim.experiments.executors import _ctrl_c_held
 
     done = []
-    with sigterm_taken():
+    with signals_taken():
         with pytest.raises(Terminated), _ctrl_c_held():
             signal.raise_signal(signal.SIGTERM)
             done.append("the block ran to its end")

@@ -81,7 +81,7 @@ def _context():
 
 
 #: The signals that stop a command: Ctrl-C, and SIGTERM, which the command line takes as
-#: one (:func:`sim.console.sigterm_taken`).
+#: one (:func:`sim.console.signals_taken`).
 STOPS = (signal.SIGINT, signal.SIGTERM)
 
 

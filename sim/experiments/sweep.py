@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..console import Terminated, check_terminated
+from ..console import Terminated, check_stopped
 from .design import Design, build_design, chunks, run_seed, validate_points
 from .execute import Task, TaskResult, run_task
 from .executors import ExecutorInfo
@@ -178,11 +178,11 @@ def run_sweep(plan: Plan, store: Store, info: ExecutorInfo, progress: bool = Tru
             pending[info.executor.submit(run_task, task)] = task
 
     try:
-        check_terminated()  # (one an import swallowed)
+        check_stopped()  # (one an import swallowed)
         fill()
         while pending:
             done, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
-            check_terminated()
+            check_stopped()
             for future in sorted(done, key=lambda f: pending[f].chunk):
                 task = pending.pop(future)
                 result = _result(future, task)
