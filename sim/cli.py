@@ -370,7 +370,32 @@ def _load(name: str, args: argparse.Namespace) -> Scenario:
         if not err.source.startswith("--"):
             raise
         raise ScenarioError(f"{err.source} (scenario {name})", err.key, err.message) from None
+    late = after_the_end(scenario)
+    if late:
+        print(
+            f"qisim: note: {scenario.name} runs {scenario['days']} days (days 0 to {scenario['days'] - 1}), "
+            f"so these never happen: {'; '.join(late)}",
+            file=sys.stderr,
+        )
     return scenario
+
+
+def after_the_end(scenario: Scenario) -> list[str]:
+    """What a scenario dates on or after its last day, which a run of it never reaches (a
+    preset run with a short ``--days``, say): a launch, a scale-up, an event, the
+    facilitator's arrival."""
+    days = scenario["days"]
+    late = []
+    for i, iv in enumerate(scenario.interventions):
+        for key in ("launch_day", "scale_up_day"):
+            if iv[key] >= days:
+                late.append(f"interventions.{i}.{key} = {iv[key]} ({iv['name']})")
+    for i, ev in enumerate(scenario.events):
+        if ev["day"] >= days:
+            late.append(f"events.{i} ({ev['kind']}) on day {ev['day']}")
+    if scenario["facilitation.enabled"] and scenario["facilitation.start_day"] >= days:
+        late.append(f"facilitation.start_day = {scenario['facilitation.start_day']}")
+    return late
 
 
 def _with_seed(scenario: Scenario, seed: int) -> Scenario:

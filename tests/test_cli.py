@@ -191,6 +191,22 @@ def test_a_failure_while_writing_leaves_nothing_half_written(tmp_path, monkeypat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old"]
 
 
+def test_a_run_says_what_it_ends_before(tmp_path, capsys):
+    """A preset run shorter than its timeline (a quick look with --days) says which of its
+    launches and events never happen, on standard error; a run that reaches them all says
+    nothing."""
+    out = tmp_path / "r"
+    assert main(["run", "initiative_overload", "--days", "150", "--quiet", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("qisim: note: initiative_overload runs 150 days (days 0 to 149)")
+    assert "interventions.3.launch_day = 180 (discharge checklist)" in err
+    assert "interventions.1." not in err and err.count("\n") == 1
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["days"] == 150
+    assert main(["run", "regulator_endorsement", "--days", "241", "--quiet", "--out", str(out)]) == 0
+    assert capsys.readouterr().err == ""  # its endorsement comes on day 240, the last one
+
+
 def test_default_out_dir_is_named_after_scenario_and_seed(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["run", "baseline", "--days", "30", "--seed", "5", "--quiet"]) == 0
