@@ -1028,6 +1028,30 @@ def test_page_every_restart_uses_the_seed_in_the_box(page):
     assert page.pair.seed == 6 and page.pair.sides[1].horizon == 100
 
 
+@pytest.mark.parametrize(("label", "index", "typed"), [("Seed", 0, "42"), ("Pause at day", 0, "40"),
+                                                 ("Other settings", 1, "days=9")])
+def test_page_what_is_being_typed_survives_the_page_s_redraws(page, label, index, typed):
+    """A box's text as the browser has it while it is typed (synced, not yet left) is not
+    put back to the last entry by a redraw: while the run plays the page redraws several
+    times a second, and solara's own InputText set its text on each, wiping the typing."""
+    box = page.field(label, index)
+    before = box.v_model
+    box.v_model = typed  # as the browser syncs a keystroke
+    page.click("Step 30 days")  # a redraw, as each tick of play makes
+    assert page.pair.day == 30 and box.v_model == typed
+    assert page.field(label, index).v_model == typed
+    box.fire_event("focusout", {})  # left: now it is read
+    if label == "Seed":
+        assert "Reset starts again on seed 42" in page.status()
+    elif label == "Pause at day":
+        page.click("Play")
+        _wait(lambda: "Play" in page.text(page.with_class("qisim-controls")[0]))
+        assert page.pair.day == 40
+    else:
+        assert page.pair.sides[1].horizon == 9 and page.pair.day == 0
+    assert before != typed
+
+
 def test_page_a_settings_error_keeps_the_text_and_the_panel_open(page):
     import ipyvuetify as v
 

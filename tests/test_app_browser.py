@@ -310,6 +310,24 @@ def test_play_pauses_at_the_day_asked_and_a_side_that_ended_says_so(server, offl
     expect(alert).to_contain_text("(not l70)")
 
 
+def test_a_day_typed_while_the_run_plays_is_kept_and_play_pauses_there(server, offline):
+    """Typed at a person's pace while the page redraws several times a second, the text in
+    the pause-at box stays as typed (it was put back to the last entry within a fifth of a
+    second), and Enter makes play pause on that day."""
+    new_page, _ = offline
+    page = new_page()
+    page.goto(server.url + "?seed=1")
+    page.get_by_role("button", name="Play").click()
+    page.get_by_role("button", name="Pause").wait_for()
+    box = page.get_by_label("Pause at day")
+    box.press_sequentially("400", delay=250)
+    page.wait_for_timeout(500)
+    assert box.input_value() == "400"
+    box.press("Enter")
+    expect(page.locator(".qisim-status")).to_contain_text("pausing at day 400")
+    page.get_by_role("button", name="Pause").click()
+
+
 def test_the_address_keeps_the_run_across_a_reload_and_back(server, offline):
     """The address holds the run: opened, it rebuilds the run; a reload carries on where
     the page was; Back goes to the state before the last change, to the bit."""

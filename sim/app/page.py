@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from types import SimpleNamespace
 
+import reacton.ipyvuetify as rv
 import solara
 import solara.lab
 
@@ -370,19 +371,19 @@ def Controls(pair: Pair, playing, speed, seed, pause_at, stats: dict, do, messag
             )
             solara.Button("Step 30 days", on_click=lambda: do.step(30), disabled=pair.done)
             solara.Button("Reset", icon_name="mdi-restart", on_click=lambda: do.restart())
-            solara.InputText("Seed", value=seed.value, on_value=do.enter_seed, style={"max-width": "110px"})
+            KeptText("Seed", seed.value, do.enter_seed, style="max-width: 110px")
             solara.Select(
                 "Speed (days per second)",
                 values=list(SPEEDS),
                 value=speed,
                 style={"max-width": "190px"},
             )
-            solara.InputText(
+            KeptText(
                 "Pause at day",
-                value=pause_at.value,
-                on_value=do.enter_pause_at,
-                style={"max-width": "120px"},
-                classes=["qisim-pause-at"],
+                pause_at.value,
+                do.enter_pause_at,
+                style="max-width: 120px",
+                classes="qisim-pause-at",
             )
         status = pair.state_line()
         if playing.value:
@@ -450,13 +451,7 @@ def SidePanel(pair: Pair, name: str, restart, refresh, error: str, day: int, ver
         with solara.Details("Start settings (changing one starts both sides again)"):
             for key, (label, _) in START_SETTINGS.items():
                 Refusable(label, key in spec.settings, lambda on, key=key: toggle(key, on))
-            solara.InputTextArea(
-                "Other settings",
-                value=overrides.value,
-                on_value=apply_overrides,
-                continuous_update=False,
-                rows=2,
-            )
+            KeptText("Other settings", overrides.value, apply_overrides, rows=2)
             solara.Text(
                 "One KEY=VALUE a line, for example days=730 (every key, with its unit and range: "
                 "Appendix A of docs/ODD.md, or qisim scenarios --keys). Click outside the box to apply.",
@@ -482,6 +477,58 @@ def SidePanel(pair: Pair, name: str, restart, refresh, error: str, day: int, ver
                     attributes={"title": lever.help},
                 )
         solara.Text(pair.lever_note(name), classes=["qisim-lever-note", f"qisim-lever-note-{name}"])
+
+
+@solara.component
+def KeptText(
+    label: str, value: str, on_value: Callable[[str], None], rows: int = 0, style: str = "", classes: str = ""
+):
+    """A text box showing ``value`` (``rows``: a text area of that many rows) that calls
+    ``on_value`` with the text typed when it differs from ``value``, on leaving the box
+    (or on Enter, in a one-line box).
+
+    The page's redraws leave what is being typed alone: solara's InputText sets its text
+    on every render, so while the run played (a redraw several times a second) the text
+    last entered came back over the typing within a fifth of a second, and under load a
+    redraw between typing and a click on Play could do the same. Here the text is set
+    only when ``value`` changes (a restore from the address, say).
+    """
+    latest = solara.use_ref((value, on_value))
+    latest.current = (value, on_value)
+    if rows:
+        box = rv.Textarea(
+            label=label, rows=rows, auto_grow=True, solo=True, outlined=True, hide_details="auto"
+        )
+    else:
+        box = rv.TextField(label=label, hide_details="auto", style_=style, class_=classes)
+
+    def show():
+        widget = solara.get_widget(box)
+        if widget.v_model != value:
+            widget.v_model = value
+
+    solara.use_effect(show, [value])
+
+    def listen():
+        widget = solara.get_widget(box)
+        events = ["focusout"] if rows else ["focusout", "keyup.enter"]
+
+        def left(widget, event, data):
+            shown, call = latest.current
+            text = widget.v_model if isinstance(widget.v_model, str) else ""
+            if text != shown:
+                call(text)
+
+        for event in events:
+            widget.on_event(event, left)
+
+        def cleanup():
+            for event in events:
+                widget.on_event(event, left, remove=True)
+
+        return cleanup
+
+    solara.use_effect(listen, [])
 
 
 @solara.component
