@@ -220,13 +220,14 @@ def keys_text() -> str:
             f"{head.capitalize()}: one [[{head}]] table per {what} in a file, {head}.N.FIELD with --set",
         ]
         for p in params:
-            lines += _key_lines(f"{head}.N.{p.key}", p)
+            lines += _key_lines(f"{head}.N.{p.key}", p, p.key in schema.REQUIRED_ITEM_KEYS.get(head, ()))
     return "\n".join(lines)
 
 
-def _key_lines(key: str, p: Param) -> list[str]:
+def _key_lines(key: str, p: Param, required: bool = False) -> list[str]:
     unit = f"  [{p.unit}]" if p.unit != "-" else ""
-    return [f"  {key} = {toml_text(p.default)}{unit}", f"      {p.allowed()}. {p.doc}"]
+    given = "  (required)" if required else f" = {toml_text(p.default)}{unit}"
+    return [f"  {key}{given}", f"      {p.allowed()}. {p.doc}"]
 
 
 # -- run -----------------------------------------------------------------------------------

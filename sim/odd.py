@@ -71,14 +71,16 @@ def _cell(text: str) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
-def render_table(params: Iterable[Param]) -> str:
-    """A markdown table: key | unit | default | range / allowed | meaning."""
+def render_table(params: Iterable[Param], required: Iterable[str] = ()) -> str:
+    """A markdown table: key | unit | default | range / allowed | meaning; the keys in
+    ``required`` (an entry must give them) have "required" for a default."""
     lines = [
         "| " + " | ".join(HEADER) + " |",
         "|" + "|".join("---" for _ in HEADER) + "|",
     ]
     for p in params:
-        row = (f"`{p.key}`", _cell(p.unit), format_default(p), format_allowed(p), _cell(p.doc))
+        default = "required" if p.key in required else format_default(p)
+        row = (f"`{p.key}`", _cell(p.unit), default, format_allowed(p), _cell(p.doc))
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -88,8 +90,9 @@ def render_parameters() -> str:
     then the intervention and event tables."""
     parts: list[str] = []
 
-    def add(title: str, intro: str, params: list[Param]) -> None:
-        parts.append(f"### {title}\n\n{intro}\n\n{render_table(params)}")
+    def add(title: str, intro: str, params: list[Param], head: str = "") -> None:
+        table = render_table(params, schema.REQUIRED_ITEM_KEYS.get(head, ()))
+        parts.append(f"### {title}\n\n{intro}\n\n{table}")
 
     for section, title in schema.SECTIONS.items():
         params = [p for p in schema.PARAMS if section_of(p.key) == section]
@@ -110,6 +113,7 @@ def render_parameters() -> str:
         "Each `[[events]]` entry of a scenario file, and each lever "
         "pulled mid-run (`sim.model.QIModel.pull_lever`).",
         schema.EVENT,
+        "events",
     )
     return "\n\n".join(parts)
 

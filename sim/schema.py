@@ -470,8 +470,9 @@ PARAMS: list[Param] = [
         0,
         1,
         "share",
-        "Share of the rest of the way to its target that the board's focus moves at the first meeting "
-        "after a regulator's endorsement of full strength (0 = no faster than usual).",
+        "Share of the gap to its target left after the usual step (board.adjust_per_meeting) that "
+        "the board's focus also closes at the first meeting after a regulator's endorsement of full "
+        "strength (0 = no faster than usual).",
     ),
     F("board.bias", -1.5, -10, 10, "logit", "Baseline board disposition toward the intervention."),
     F("board.w_metrics", 2.0, 0, 10, "logit per unit", "Weight of quality metrics at board level."),
@@ -769,7 +770,15 @@ PARAMS: list[Param] = [
         "per open issue per clinician",
         "How fast an unresolved backlog needing managerial authority lowers the raising of issues.",
     ),
-    I("issues.lapse_days", 120, 7, 3650, "days", "Open issues older than this lapse (closed unresolved)."),
+    I(
+        "issues.lapse_days",
+        120,
+        7,
+        3650,
+        "days",
+        "Days after being raised on which an open issue lapses (closed unresolved), after that "
+        "day's chance of resolution.",
+    ),
     F(
         "issues.fit_jitter",
         0.5,
@@ -1015,7 +1024,8 @@ EVENT: list[Param] = [
 BY_KEY: dict[str, Param] = {p.key: p for p in PARAMS}
 INTERVENTION_BY_KEY: dict[str, Param] = {p.key: p for p in INTERVENTION}
 EVENT_BY_KEY: dict[str, Param] = {p.key: p for p in EVENT}
-#: Keys an entry of a list must give (the default is for the app's and the tests' own use).
+#: Keys an entry of a list must give: an entry without one is refused, so their defaults are
+#: never used (``qisim scenarios --keys`` and the ODD's Appendix A say "required").
 REQUIRED_ITEM_KEYS = {"events": ("kind",)}
 LIST_KEYS = {"interventions": INTERVENTION_BY_KEY, "events": EVENT_BY_KEY}
 

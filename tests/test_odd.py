@@ -150,3 +150,13 @@ def test_key_check_catches_typos_and_skips_non_keys():
         "incentives.manager.bonus",
         "interventions.N.burdn",
     ]
+
+
+def test_a_key_every_entry_must_give_is_listed_as_required_not_with_a_default():
+    """An [[events]] entry without a kind is refused, so its schema default never applies:
+    the keys list and Appendix A say "required" rather than show it."""
+    from sim.cli import keys_text
+
+    assert "  events.N.kind  (required)\n" in keys_text()
+    assert "| `kind` | - | required |" in odd.render_parameters()
+    assert "| `day` | day | `0` |" in odd.render_parameters()  # the others keep their defaults
