@@ -236,6 +236,7 @@ def _key_lines(key: str, p: Param, required: bool = False) -> list[str]:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run one scenario and write its outputs."""
     scenario = _load(args.scenario, args)
+    _say_what_is_never_reached([scenario])
     seed = scenario["seed"] if args.seed is None else args.seed
     scenario = _with_seed(scenario, seed)
     out = _out_dir(args.out, f"{_slug(scenario.name)}-seed{seed}")
@@ -299,6 +300,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             f"--seed: {args.replicates} replicates from seed {args.seed} run past the largest seed, "
             f"{2**63 - 1}: give a smaller --seed"
         ) from None
+    _say_what_is_never_reached(sides)
     labels = [s.name for s in sides]
     if labels[0] == labels[1]:
         labels = [f"{labels[0]} (A)", f"{labels[1]} (B)"]
@@ -371,14 +373,22 @@ def _load(name: str, args: argparse.Namespace) -> Scenario:
         if not err.source.startswith("--"):
             raise
         raise ScenarioError(f"{err.source} (scenario {name})", err.key, err.message) from None
-    late = after_the_end(scenario)
-    if late:
-        print(
-            f"qisim: note: {scenario.name} runs {scenario['days']} days (days 0 to {scenario['days'] - 1}), "
-            f"so these never happen: {'; '.join(late)}",
-            file=sys.stderr,
-        )
     return scenario
+
+
+def _say_what_is_never_reached(scenarios: Sequence[Scenario]) -> None:
+    """One line on standard error per scenario (once for two alike) that dates something
+    on or after its last day."""
+    said = set()
+    for scenario in scenarios:
+        late = after_the_end(scenario)
+        line = (
+            f"qisim: note: {scenario.name} runs {scenario['days']} days (days 0 to {scenario['days'] - 1}), "
+            f"so these never happen: {'; '.join(late)}"
+        )
+        if late and line not in said:
+            print(line, file=sys.stderr)
+            said.add(line)
 
 
 def after_the_end(scenario: Scenario) -> list[str]:

@@ -205,6 +205,11 @@ def test_a_run_says_what_it_ends_before(tmp_path, capsys):
     assert summary["days"] == 150
     assert main(["run", "regulator_endorsement", "--days", "241", "--quiet", "--out", str(out)]) == 0
     assert capsys.readouterr().err == ""  # its endorsement comes on day 240, the last one
+    argv = ["compare", "initiative_overload", "initiative_overload", "--days", "150", "--replicates", "2",
+            "--set", "seed=3", "--quiet", "--out", str(tmp_path / "c")]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("qisim: note: initiative_overload runs 150 days") and err.count("\n") == 1  # once
 
 
 def test_default_out_dir_is_named_after_scenario_and_seed(tmp_path, monkeypatch):
