@@ -322,6 +322,8 @@ def test_a_trial_stopped_while_its_report_is_written_keeps_its_trials_and_says_s
         ({"design": {"kind": "zigzag"}}, ["design.kind", "'stepped_wedge'", "'before_after'"]),
         ({"design": {"steps": "four"}}, ["design.steps", "an integer from 1 to 100"]),
         ({"design": {"period_days": 3}}, ["design.period_days", "from 7 to 3650"]),
+        ({"design": {"start_day": 7200}}, ["design.start_day", "must be at most 7300 days"]),
+        ({"design": {"period_days": 3000}}, ["design.period_days", "must be at most 7300 days"]),
         ({"design": {"steps": 9}}, ["design.steps", "at most the number of clusters (4)", "design point 0"]),
         ({"factors": {"clusters.count": [4, 40]}}, ["clusters.count", "at most 6", "design point 1"]),
         ({"factors": {"design.kind": ["parallel"]}}, ["factors.design.kind", "cannot be a factor"]),
@@ -346,7 +348,6 @@ def test_bad_trial_files_exit_2_with_one_line_and_write_nothing(tmp_path, capsys
     for word in words:
         assert word in err, (word, err)
     assert not out.exists()
-
 
 
 def test_a_trial_that_measures_no_adoption_still_keeps_it_for_its_report(tmp_path):

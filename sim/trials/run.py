@@ -162,10 +162,10 @@ class TrialRunner:
             raise ScenarioError(
                 self.source, "design.steps", f"must be at most the number of clusters ({n}) (got {st.steps})"
             )
-        if st.horizon > 7300:
+        if st.horizon > 7300:  # named by the larger part: the run-in or the periods
             raise ScenarioError(
                 self.source,
-                "design.period_days",
+                "design.start_day" if st.start_day > st.horizon - st.start_day else "design.period_days",
                 f"start_day + periods x period_days must be at most 7300 days (got {st.horizon})",
             )
 
