@@ -30,7 +30,6 @@ import time
 from collections.abc import Callable
 from types import SimpleNamespace
 
-import reacton.ipyvuetify as rv
 import solara
 import solara.lab
 
@@ -487,20 +486,20 @@ def KeptText(
     ``on_value`` with the text typed when it differs from ``value``, on leaving the box
     (or on Enter, in a one-line box).
 
-    The page's redraws leave what is being typed alone: solara's InputText sets its text
-    on every render, so while the run played (a redraw several times a second) the text
-    last entered came back over the typing within a fifth of a second, and under load a
-    redraw between typing and a click on Play could do the same. Here the text is set
-    only when ``value`` changes (a restore from the address, say).
+    The page's redraws leave what is being typed alone. solara's InputText sets its text
+    on every render; while the run plays the page redraws several times a second, which
+    would put the last entry back over what is being typed within a fifth of a second (and,
+    under load, between typing and a click on Play). Here the text is set only when
+    ``value`` changes (a restore from the address, say).
     """
     latest = solara.use_ref((value, on_value))
     latest.current = (value, on_value)
     if rows:
-        box = rv.Textarea(
+        box = solara.v.Textarea(
             label=label, rows=rows, auto_grow=True, solo=True, outlined=True, hide_details="auto"
         )
     else:
-        box = rv.TextField(label=label, hide_details="auto", style_=style, class_=classes)
+        box = solara.v.TextField(label=label, hide_details="auto", style_=style, class_=classes)
 
     def show():
         widget = solara.get_widget(box)
