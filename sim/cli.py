@@ -382,11 +382,13 @@ def _say_what_is_never_reached(scenarios: Sequence[Scenario]) -> None:
     said = set()
     for scenario in scenarios:
         late = after_the_end(scenario)
+        if not late:
+            continue
         line = (
             f"qisim: note: {scenario.name} runs {scenario['days']} days (days 0 to {scenario['days'] - 1}), "
             f"so these never happen: {'; '.join(late)}"
         )
-        if late and line not in said:
+        if line not in said:
             print(line, file=sys.stderr)
             said.add(line)
 

@@ -387,25 +387,26 @@ class Store:
             raise self._damaged(path, what=f"is not this sweep's design (a row per point: {columns})")
         return table
 
-    def _read(self, path: Path, columns: Sequence[str] | None = None) -> pa.Table:
-        """One of the store's Parquet files; a :class:`StoreError` if it cannot be read, or
-        does not have the columns of its kind."""
+    @contextlib.contextmanager
+    def _opened(self, path: Path) -> Iterator[pq.ParquetFile]:
+        """One of the store's Parquet files, open; a :class:`StoreError` if it cannot be
+        read, or does not have the columns of its kind."""
         try:
             with pq.ParquetFile(path) as f:
                 self._check_columns(path, f.schema_arrow)
-                return f.read(columns=list(columns) if columns is not None else None)
+                yield f
         except (OSError, pa.ArrowException) as err:
             raise self._damaged(path, err) from None
 
+    def _read(self, path: Path, columns: Sequence[str] | None = None) -> pa.Table:
+        """One of the store's Parquet files, read (checked by :meth:`_opened`)."""
+        with self._opened(path) as f:
+            return f.read(columns=list(columns) if columns is not None else None)
+
     def _rows(self, path: Path) -> int:
-        """The rows of a Parquet file of the store, from its footer (checked as by
-        :meth:`_read`)."""
-        try:
-            with pq.ParquetFile(path) as f:
-                self._check_columns(path, f.schema_arrow)
-                return f.metadata.num_rows
-        except (OSError, pa.ArrowException) as err:
-            raise self._damaged(path, err) from None
+        """The rows of a Parquet file of the store, from its footer (checked by :meth:`_opened`)."""
+        with self._opened(path) as f:
+            return f.metadata.num_rows
 
     def _check_columns(self, path: Path, schema: pa.Schema) -> None:
         """A :class:`StoreError` if a runs or series file lacks a column of its kind."""
