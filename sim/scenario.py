@@ -115,10 +115,17 @@ class Scenario(Mapping[str, Any]):
     def events(self) -> list[dict[str, Any]]:
         return self._values["events"]
 
-    def with_overrides(self, overrides: Iterable[str] | Mapping[str, Any], source: str = "--set"):
-        """A new scenario with ``KEY=VALUE`` strings (or a mapping) applied and validated."""
+    def with_overrides(self, overrides: Iterable[str] | Mapping[str, Any], source: str | None = None):
+        """A new scenario with ``KEY=VALUE`` strings (or a mapping) applied and validated.
+
+        An error names ``source``: by default ``--set`` for strings, as the command line
+        takes them, and ``overrides`` for a mapping.
+        """
         values = copy.deepcopy(self._values)
-        items = overrides.items() if isinstance(overrides, Mapping) else map(_split_set, overrides)
+        if isinstance(overrides, Mapping):
+            items, source = overrides.items(), source or "overrides"
+        else:
+            items, source = map(_split_set, overrides), source or "--set"
         for key, value in items:
             _assign(values, key, value, source)
         return Scenario(_validate(values, source), self.source)

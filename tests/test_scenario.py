@@ -91,6 +91,16 @@ def test_bad_overrides_name_the_key_and_what_is_allowed(overrides, key, fragment
     assert fragment in message
 
 
+def test_overrides_from_python_are_not_called_command_line_options():
+    """A mapping comes from Python, not from ``--set``: its error names it as overrides."""
+    with pytest.raises(ScenarioError) as err:
+        load_scenario("aligned", {"days": -1})
+    assert str(err.value).startswith("overrides: key 'days': must be an integer")
+    with pytest.raises(ScenarioError) as err:
+        load_scenario("aligned", ["days=-1"])
+    assert str(err.value).startswith("--set: key 'days': must be an integer")
+
+
 def test_a_bad_file_is_named_in_the_error(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text("[managers]\nbais = 1.0\n")
