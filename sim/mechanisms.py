@@ -431,6 +431,7 @@ def clinician_use(s: State, p: NS) -> None:
     q = c.fidelity_floor + (1.0 - c.fidelity_floor) * s.c_eng
     q *= s.c_skill if iv.full_core else s.c_skill * iv.core  # (x 1.0 changes nothing)
     faithful = use & (s.rng["faithful"].random(q.shape) < q)
+    use, faithful = briefings_meet(s, p, use, faithful)
 
     # tick_rate = (ticks + (1 - ticks) * tick_leak) * (1 - adaptation), overreport_rate =
     # overreport * (1 - adaptation): parameters, derived once (sim.state.make_params)
@@ -483,7 +484,9 @@ def learning_and_value(s: State, p: NS) -> None:
     """Skill grows with use and training and fades without; perceived value tracks experience.
 
     Claims: active involvement is more likely with protected time for training; staff
-    who found the intervention useful for their own practice saw it as a reward.
+    who found the intervention useful for their own practice saw it as a reward. A
+    briefing that was not held is no experience of it for those ready to take part: their
+    skill does not fade and their sense of its value does not move that day.
     """
     c, iv = p.clinicians, p.iv
     today = s.practice_today  # (K,): briefings are practised on working days only
@@ -496,6 +499,9 @@ def learning_and_value(s: State, p: NS) -> None:
         use, unused, rate = s.c_use, ~s.c_use, c.value_rate
     else:
         use, unused, rate = s.c_use * today, ~s.c_use * today, c.value_rate * today
+    if s.c_missed is not None:  # ready for a briefing that was not held: neither used nor unused
+        unused = unused * ~s.c_missed
+        rate = rate * ~s.c_missed
     train = s.w_train if (s.day % 7) < 5 else np.zeros_like(s.w_train)  # sessions on working days
     practice = np.minimum(1.0, _by_ward(s, use) + train[:, None, :]).reshape(s.N, s.K)
     # skill += learning * practice * (1 - skill) - decay * unused * skill, in place
@@ -525,11 +531,9 @@ def raise_issues(s: State, p: NS) -> None:
     use_share = s.ward_mean(s.c_use)
     faithful_share = s.ward_mean(s.c_faithful)
     quality = np.divide(faithful_share, use_share, out=np.zeros(use_share.shape), where=use_share > 0)
-    briefing = iv.briefing
-    s.w_briefing = briefing & briefing_held(s, p, use_share) & s.w_active
     # (where every intervention is a briefing, np.where would turn the booleans to 1.0 and 0.0,
     # as the product below does)
-    sessions = s.w_briefing if iv.briefing_all else np.where(briefing, s.w_briefing, use_share)
+    sessions = s.w_briefing if iv.briefing_all else np.where(iv.briefing, s.w_briefing, use_share)
     backlog = s.today["backlog_mgr"] if "backlog_mgr" in s.today else np.zeros(s.W)
     discourage = np.exp(-isp.backlog_sensitivity * backlog / s.cpw)
     lam = iv.issues_per_session * sessions * quality * discourage[:, None]
@@ -563,6 +567,36 @@ def raise_issues(s: State, p: NS) -> None:
     cell = s.ward_hosp[ward] if s.K == 1 else s.ward_hosp[ward] * s.K + k  # hospital and intervention
     board = np.bincount(cell, weights=authority == 2, minlength=s.H * s.K)
     s.today["board_issues"] = board.reshape(s.H, s.K) / s.wph
+
+
+def briefings_meet(s: State, p: NS, use: np.ndarray, faithful: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A briefing is a meeting: it is used on a ward only on the days it is held there.
+
+    Claim: the briefing 'piggybacked onto existing staff meetings'; a clinician takes part
+    in it, faithfully or not, only when the ward's briefing takes place. Whether it does
+    is drawn from the share of the ward's clinicians ready to take part (the use drawn for
+    today, ``use``: (N, K)) by :func:`briefing_held`; on a ward whose briefing is not held,
+    nobody uses it today, faithfully or not, nor raises an issue in it. Those who were
+    ready are kept in ``s.c_missed``: a meeting that did not take place teaches them
+    nothing and tells them nothing of its worth (:func:`learning_and_value`). Sets
+    ``s.w_briefing`` and returns ``use`` and ``faithful`` with the briefings that were not
+    held taken out. Interventions that are not briefings are used whatever happens to
+    the briefing.
+    """
+    iv = p.iv
+    held = briefing_held(s, p, s.ward_mean(use))
+    held &= s.w_active
+    held &= iv.briefing
+    s.w_briefing = held
+    s.c_missed = None
+    if (s.day % 7) >= 5:  # at weekends nothing is held, and briefings are not practised
+        return use, faithful
+    met = held if iv.briefing_all else held | ~iv.briefing  # (W, K): where use stands today
+    if met.all():  # (every ward's briefing held: nothing to take out)
+        return use, faithful
+    met = met.repeat(s.cpw, axis=0)  # (N, K): each post's ward
+    s.c_missed = use & ~met
+    return use & met, faithful & met
 
 
 def briefing_held(s: State, p: NS, use_share: np.ndarray) -> np.ndarray:

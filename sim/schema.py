@@ -946,7 +946,11 @@ INTERVENTION: list[Param] = [
         "issues",
         "Issues surfaced per ward per day of use at full fidelity.",
     ),
-    B("working_days_only", False, "Used on working days only (briefings)."),
+    B(
+        "working_days_only",
+        False,
+        "A briefing: a meeting on working days only, used on a ward only on the days it is held there.",
+    ),
     F("fit_spread", 0.2, 0, 1, "share", "Spread between managers of how well it fits their plans."),
     I(
         "pilot_wards",

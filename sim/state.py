@@ -249,6 +249,8 @@ class State:
         self.w_free_time = np.zeros(W)
         self.facil_present = np.zeros(H, dtype=bool)
         self.practice_today = np.ones(K, dtype=bool)
+        # (N, K): ready for a briefing that was not held today; None when every one was held
+        self.c_missed: np.ndarray | None = None
         self.issues = IssueStore(K, W)
         self.today: dict[str, np.ndarray] = {}
         self._once: dict[str, object] = {}
